@@ -1,0 +1,130 @@
+package discovery
+
+import "sort"
+
+// Catalog is an immutable set of services and their endpoints.
+type Catalog struct {
+	services  []*Service
+	byKey     map[ServiceKey]*Service
+	byHost    map[string][]*Service
+	endpoints map[ServiceKey][]*Endpoint
+}
+
+// NewCatalog builds a catalog. It takes ownership of its arguments. Services
+// with the same key: the first wins. Endpoints are sorted by service port,
+// address and port.
+func NewCatalog(services []*Service, endpoints map[ServiceKey][]*Endpoint) *Catalog {
+	c := &Catalog{byKey: map[ServiceKey]*Service{}, byHost: map[string][]*Service{}, endpoints: endpoints}
+	if c.endpoints == nil {
+		c.endpoints = map[ServiceKey][]*Endpoint{}
+	}
+	for _, s := range services {
+		if _, dup := c.byKey[s.ServiceKey]; dup {
+			continue
+		}
+		c.byKey[s.ServiceKey] = s
+		c.services = append(c.services, s)
+		c.byHost[s.Hostname] = append(c.byHost[s.Hostname], s)
+	}
+	sort.Slice(c.services, func(i, j int) bool { return lessService(c.services[i].ServiceKey, c.services[j].ServiceKey) })
+	for _, eps := range c.endpoints {
+		sortEndpoints(eps)
+	}
+	return c
+}
+
+func lessService(a, b ServiceKey) bool {
+	if a.Hostname != b.Hostname {
+		return a.Hostname < b.Hostname
+	}
+	return a.Namespace < b.Namespace
+}
+
+func sortEndpoints(eps []*Endpoint) {
+	sort.SliceStable(eps, func(i, j int) bool {
+		a, b := eps[i], eps[j]
+		if a.ServicePort != b.ServicePort {
+			return a.ServicePort < b.ServicePort
+		}
+		if a.Address != b.Address {
+			return a.Address < b.Address
+		}
+		return a.Port < b.Port
+	})
+}
+
+// Services returns all services sorted by hostname then namespace. The slice
+// must not be modified.
+func (c *Catalog) Services() []*Service {
+	if c == nil {
+		return nil
+	}
+	return c.services
+}
+
+// Service returns the service with key k, or nil.
+func (c *Catalog) Service(k ServiceKey) *Service {
+	if c == nil {
+		return nil
+	}
+	return c.byKey[k]
+}
+
+// ServicesByHost returns every service with the hostname, in namespace order.
+func (c *Catalog) ServicesByHost(hostname string) []*Service {
+	if c == nil {
+		return nil
+	}
+	return c.byHost[hostname]
+}
+
+// Endpoints returns the endpoints of service k that serve servicePort. The
+// returned slice is fresh; the endpoints themselves must not be modified.
+func (c *Catalog) Endpoints(k ServiceKey, servicePort uint32) []*Endpoint {
+	if c == nil {
+		return nil
+	}
+	var out []*Endpoint
+	for _, e := range c.endpoints[k] {
+		if e.ServicePort == servicePort {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// AllEndpoints returns every endpoint of service k, sorted by service port.
+func (c *Catalog) AllEndpoints(k ServiceKey) []*Endpoint {
+	if c == nil {
+		return nil
+	}
+	return c.endpoints[k]
+}
+
+// Merge combines catalogs from several registries. When two registries define
+// the same service key the first catalog's definition is kept and the
+// endpoints of both are joined, as a service spanning clusters.
+func Merge(catalogs ...*Catalog) *Catalog {
+	var services []*Service
+	endpoints := map[ServiceKey][]*Endpoint{}
+	for _, c := range catalogs {
+		if c == nil {
+			continue
+		}
+		services = append(services, c.services...)
+		for k, eps := range c.endpoints {
+			endpoints[k] = append(endpoints[k], eps...)
+		}
+	}
+	return NewCatalog(services, endpoints)
+}
+
+// Registry is a source of services and endpoints.
+type Registry interface {
+	// Name identifies the registry, for example "file" or a cluster id.
+	Name() string
+	// Catalog returns the registry's current catalog; never nil.
+	Catalog() *Catalog
+	// Changes receives a value after Catalog has changed. Sends coalesce.
+	Changes() <-chan struct{}
+}

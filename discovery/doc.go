@@ -1,0 +1,12 @@
+// Package discovery is where services and endpoints come from. Every source
+// (ServiceEntry/WorkloadEntry files today, Kubernetes clusters later) produces
+// an immutable Catalog; catalogs from several registries are merged into one
+// view of the mesh.
+//
+// Contract:
+//   - A Catalog is immutable once built and safe to share between goroutines.
+//   - Services are keyed by (hostname, namespace); endpoints by service key and
+//     service port number.
+//   - A Registry's Changes channel coalesces: one receive may stand for many
+//     changes, after which Catalog returns the newest state.
+package discovery

@@ -1,0 +1,79 @@
+package policy
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// Kind names an Istio configuration kind (independent of API version).
+type Kind string
+
+// The Istio kinds Isthmus reads.
+const (
+	KindVirtualService        Kind = "VirtualService"
+	KindDestinationRule       Kind = "DestinationRule"
+	KindGateway               Kind = "Gateway"
+	KindServiceEntry          Kind = "ServiceEntry"
+	KindWorkloadEntry         Kind = "WorkloadEntry"
+	KindSidecar               Kind = "Sidecar"
+	KindPeerAuthentication    Kind = "PeerAuthentication"
+	KindAuthorizationPolicy   Kind = "AuthorizationPolicy"
+	KindRequestAuthentication Kind = "RequestAuthentication"
+	KindTelemetry             Kind = "Telemetry"
+)
+
+// RootNamespace holds mesh-wide configuration, as in Istio.
+const RootNamespace = "istio-system"
+
+// DefaultNamespace is the namespace of objects that name none.
+const DefaultNamespace = "default"
+
+// Source says where an object was read from.
+type Source struct {
+	File string // path of the file
+	Doc  int    // 1-based index of the YAML document within the file
+}
+
+func (s Source) String() string { return fmt.Sprintf("%s#%d", s.File, s.Doc) }
+
+// Key identifies an object within a Config.
+type Key struct {
+	Kind      Kind
+	Namespace string
+	Name      string
+}
+
+func (k Key) String() string { return fmt.Sprintf("%s %s/%s", k.Kind, k.Namespace, k.Name) }
+
+// Object is one decoded Istio configuration object. Spec holds the istio.io/api
+// message for its kind (for example *networkingv1alpha3.VirtualService).
+// Objects are immutable once decoded.
+type Object struct {
+	Key
+	APIVersion  string
+	Labels      map[string]string
+	Annotations map[string]string
+	Spec        proto.Message
+	Source      Source
+}
+
+// ConfigError is a problem with one object or document. Every field that is
+// known is set, so the message names file, document, object and field.
+type ConfigError struct {
+	Source Source
+	Key    Key    // zero when the document could not be identified
+	Field  string // dotted path such as "spec.http[0].route[1].weight"
+	Msg    string
+}
+
+func (e *ConfigError) Error() string {
+	msg := e.Source.String()
+	if e.Key.Kind != "" {
+		msg += ": " + e.Key.String()
+	}
+	if e.Field != "" {
+		msg += ": " + e.Field
+	}
+	return msg + ": " + e.Msg
+}

@@ -1,0 +1,122 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// ProxyType is the role of a proxy, the first field of its node id.
+type ProxyType string
+
+// Proxy roles, as istio-proxy names them.
+const (
+	SidecarProxy ProxyType = "sidecar"
+	RouterProxy  ProxyType = "router"
+)
+
+// InterceptionMode says how traffic reaches the proxy.
+type InterceptionMode string
+
+// Interception modes, as istio-proxy's INTERCEPTION_MODE.
+const (
+	InterceptRedirect InterceptionMode = "REDIRECT"
+	InterceptTProxy   InterceptionMode = "TPROXY"
+	InterceptNone     InterceptionMode = "NONE"
+)
+
+// Proxy is one Envoy as it identified itself: node id
+// "TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local" plus metadata.
+type Proxy struct {
+	ID               string
+	Type             ProxyType
+	IPAddresses      []string
+	PodName          string
+	Namespace        string
+	DNSDomain        string
+	Labels           map[string]string
+	ServiceAccount   string
+	ClusterID        string
+	Network          string
+	InterceptionMode InterceptionMode
+	IstioVersion     string
+	// Metadata holds every node metadata field as sent, for later features.
+	Metadata map[string]any
+}
+
+// ParseNode builds a Proxy from an Envoy node. It fails when the node id
+// does not have istio-proxy's four '~'-separated parts.
+func ParseNode(node *corev3.Node) (*Proxy, error) {
+	if node == nil {
+		return nil, fmt.Errorf("node is missing")
+	}
+	parts := strings.Split(node.GetId(), "~")
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("node id %q: want TYPE~IP~POD.NAMESPACE~DOMAIN", node.GetId())
+	}
+	p := &Proxy{ID: node.GetId(), Type: ProxyType(parts[0]), DNSDomain: parts[3]}
+	if p.Type != SidecarProxy && p.Type != RouterProxy {
+		return nil, fmt.Errorf("node id %q: unknown proxy type %q", node.GetId(), parts[0])
+	}
+	p.PodName, p.Namespace, _ = strings.Cut(parts[2], ".")
+	if p.Namespace == "" {
+		p.Namespace, _, _ = strings.Cut(parts[3], ".")
+	}
+	p.Metadata = node.GetMetadata().AsMap()
+	applyMetadata(p, parts[1])
+	return p, nil
+}
+
+func applyMetadata(p *Proxy, idIP string) {
+	md := p.Metadata
+	if ns := stringField(md, "NAMESPACE"); ns != "" {
+		p.Namespace = ns
+	}
+	if p.Namespace == "" {
+		p.Namespace = "default"
+	}
+	p.Labels = stringMap(md["LABELS"])
+	p.ServiceAccount = stringField(md, "SERVICE_ACCOUNT")
+	p.ClusterID = stringField(md, "CLUSTER_ID")
+	p.Network = stringField(md, "NETWORK")
+	p.IstioVersion = stringField(md, "ISTIO_VERSION")
+	p.InterceptionMode = InterceptionMode(strings.ToUpper(stringField(md, "INTERCEPTION_MODE")))
+	if p.InterceptionMode == "" {
+		p.InterceptionMode = InterceptRedirect
+	}
+	if ips := stringField(md, "INSTANCE_IPS"); ips != "" {
+		p.IPAddresses = strings.Split(ips, ",")
+	} else if idIP != "" {
+		p.IPAddresses = []string{idIP}
+	}
+}
+
+func stringField(md map[string]any, key string) string {
+	s, _ := md[key].(string)
+	return s
+}
+
+// stringMap accepts a struct of strings, or a JSON object encoded as a string.
+func stringMap(v any) map[string]string {
+	out := map[string]string{}
+	switch m := v.(type) {
+	case map[string]any:
+		for k, val := range m {
+			if s, ok := val.(string); ok {
+				out[k] = s
+			}
+		}
+	case string:
+		_ = json.Unmarshal([]byte(m), &out)
+	}
+	return out
+}
+
+// NodeMetadata builds node metadata as istio-proxy sends it; used by the
+// bootstrap generator and by tests that simulate sidecars.
+func NodeMetadata(fields map[string]any) (*structpb.Struct, error) {
+	return structpb.NewStruct(fields)
+}

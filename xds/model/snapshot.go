@@ -1,0 +1,16 @@
+package model
+
+import (
+	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/policy"
+)
+
+// Snapshot is the state of the world one push is computed from.
+type Snapshot struct {
+	// Version increases with every new snapshot.
+	Version uint64
+	// Config holds the valid Istio configuration.
+	Config *policy.Config
+	// Catalog holds every registry's services and endpoints, merged.
+	Catalog *discovery.Catalog
+}

@@ -1,0 +1,151 @@
+package translate
+
+import (
+	"sort"
+
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/model"
+)
+
+// Index is what translation needs from a Snapshot, derived once per snapshot
+// and shared by every proxy.
+type Index struct {
+	Snapshot         *model.Snapshot
+	virtualServices  []*VirtualServiceRef
+	destinationRules []*DestinationRuleRef
+	sidecars         map[string][]*policy.Object // by namespace
+}
+
+// VirtualServiceRef is a VirtualService with its hosts resolved to FQDNs.
+type VirtualServiceRef struct {
+	Object *policy.Object
+	Spec   *networking.VirtualService
+	Hosts  []string // resolved
+}
+
+// DestinationRuleRef is a DestinationRule with its host resolved.
+type DestinationRuleRef struct {
+	Object *policy.Object
+	Spec   *networking.DestinationRule
+	Host   string // resolved
+}
+
+// NewIndex derives the index of snap.
+func NewIndex(snap *model.Snapshot) *Index {
+	idx := &Index{Snapshot: snap, sidecars: map[string][]*policy.Object{}}
+	for _, o := range snap.Config.List(policy.KindVirtualService) {
+		vs := o.Spec.(*networking.VirtualService)
+		ref := &VirtualServiceRef{Object: o, Spec: vs}
+		for _, h := range vs.GetHosts() {
+			ref.Hosts = append(ref.Hosts, ResolveHost(h, o.Namespace))
+		}
+		idx.virtualServices = append(idx.virtualServices, ref)
+	}
+	for _, o := range snap.Config.List(policy.KindDestinationRule) {
+		dr := o.Spec.(*networking.DestinationRule)
+		idx.destinationRules = append(idx.destinationRules,
+			&DestinationRuleRef{Object: o, Spec: dr, Host: ResolveHost(dr.GetHost(), o.Namespace)})
+	}
+	for _, o := range snap.Config.List(policy.KindSidecar) {
+		idx.sidecars[o.Namespace] = append(idx.sidecars[o.Namespace], o)
+	}
+	return idx
+}
+
+// Catalog is the snapshot's merged service catalog.
+func (idx *Index) Catalog() *discovery.Catalog { return idx.Snapshot.Catalog }
+
+// VirtualServices returns the VirtualServices bound to sidecars (gateways
+// empty or containing "mesh") that a proxy in namespace ns may see and that
+// name hostname, in Istio's order of precedence: the proxy's namespace
+// first, then others by namespace and name.
+func (idx *Index) VirtualServices(ns, hostname string) []*VirtualServiceRef {
+	var own, other []*VirtualServiceRef
+	for _, ref := range idx.virtualServices {
+		if !appliesToMesh(ref.Spec.GetGateways()) ||
+			!exportedTo(ref.Spec.GetExportTo(), ref.Object.Namespace, ns) ||
+			!anyHostMatches(ref.Hosts, hostname) {
+			continue
+		}
+		if ref.Object.Namespace == ns {
+			own = append(own, ref)
+		} else {
+			other = append(other, ref)
+		}
+	}
+	return append(own, other...)
+}
+
+func appliesToMesh(gateways []string) bool {
+	if len(gateways) == 0 {
+		return true
+	}
+	for _, g := range gateways {
+		if g == "mesh" {
+			return true
+		}
+	}
+	return false
+}
+
+func anyHostMatches(patterns []string, host string) bool {
+	for _, p := range patterns {
+		if HostMatches(p, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// DestinationRule returns the rule that applies to traffic from a proxy in
+// namespace ns to service svc, or nil. Istio's precedence: a rule in the
+// proxy's namespace, then in the service's namespace, then in the root
+// namespace; within one namespace the most specific host wins.
+func (idx *Index) DestinationRule(ns string, svc *discovery.Service) *DestinationRuleRef {
+	for _, candidateNS := range []string{ns, svc.Namespace, policy.RootNamespace} {
+		if best := idx.bestRuleIn(candidateNS, ns, svc.Hostname); best != nil {
+			return best
+		}
+	}
+	return nil
+}
+
+func (idx *Index) bestRuleIn(ruleNS, proxyNS, hostname string) *DestinationRuleRef {
+	var matches []*DestinationRuleRef
+	for _, ref := range idx.destinationRules {
+		if ref.Object.Namespace == ruleNS && HostMatches(ref.Host, hostname) &&
+			exportedTo(ref.Spec.GetExportTo(), ruleNS, proxyNS) &&
+			selectsAllWorkloads(ref.Spec) {
+			matches = append(matches, ref)
+		}
+	}
+	if len(matches) == 0 {
+		return nil
+	}
+	sort.SliceStable(matches, func(i, j int) bool {
+		return hostSpecificity(matches[i].Host) > hostSpecificity(matches[j].Host)
+	})
+	return matches[0]
+}
+
+// selectsAllWorkloads is true for rules without a workloadSelector; rules
+// with one apply to a workload's own inbound traffic only.
+func selectsAllWorkloads(dr *networking.DestinationRule) bool {
+	return dr.GetWorkloadSelector() == nil
+}
+
+// Subset returns the named subset of a rule, or nil.
+func (ref *DestinationRuleRef) Subset(name string) *networking.Subset {
+	if ref == nil {
+		return nil
+	}
+	for _, s := range ref.Spec.GetSubsets() {
+		if s.GetName() == name {
+			return s
+		}
+	}
+	return nil
+}

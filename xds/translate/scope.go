@@ -1,0 +1,128 @@
+package translate
+
+import (
+	"strings"
+
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/model"
+)
+
+// Scope is what one proxy may reach: its Sidecar resource (if any) and the
+// services each egress listener admits.
+type Scope struct {
+	Namespace string
+	// Sidecar is the applicable Sidecar object, nil when none applies.
+	Sidecar *policy.Object
+	// Egress has one entry per egress listener; without a Sidecar, a single
+	// catch-all entry admitting every visible service.
+	Egress []*EgressScope
+}
+
+// EgressScope is one Sidecar egress listener and the services it admits.
+type EgressScope struct {
+	// Listener is the Sidecar's egress entry; nil for the implicit catch-all.
+	Listener *networking.IstioEgressListener
+	Services []*discovery.Service
+}
+
+// SidecarFor returns the Sidecar that applies to p: one in p's namespace whose
+// workloadSelector matches p's labels, else the namespace's selector-less one,
+// else the root namespace's selector-less one.
+func (idx *Index) SidecarFor(p *model.Proxy) *policy.Object {
+	var nsDefault *policy.Object
+	for _, o := range idx.sidecars[p.Namespace] {
+		sel := o.Spec.(*networking.Sidecar).GetWorkloadSelector()
+		switch {
+		case sel == nil && nsDefault == nil:
+			nsDefault = o
+		case sel != nil && labelsMatch(sel.GetLabels(), p.Labels):
+			return o
+		}
+	}
+	if nsDefault != nil {
+		return nsDefault
+	}
+	for _, o := range idx.sidecars[policy.RootNamespace] {
+		if o.Spec.(*networking.Sidecar).GetWorkloadSelector() == nil {
+			return o
+		}
+	}
+	return nil
+}
+
+// labelsMatch reports whether every selector label is present in labels.
+func labelsMatch(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ScopeFor computes the scope of proxy p.
+func (idx *Index) ScopeFor(p *model.Proxy) *Scope {
+	s := &Scope{Namespace: p.Namespace, Sidecar: idx.SidecarFor(p)}
+	if s.Sidecar == nil {
+		s.Egress = []*EgressScope{{Services: idx.visibleServices(p.Namespace, nil)}}
+		return s
+	}
+	for _, l := range s.Sidecar.Spec.(*networking.Sidecar).GetEgress() {
+		s.Egress = append(s.Egress, &EgressScope{
+			Listener: l,
+			Services: idx.visibleServices(p.Namespace, l.GetHosts()),
+		})
+	}
+	return s
+}
+
+// visibleServices lists the services a proxy in ns may see, filtered by
+// Sidecar egress hosts ("ns/dnsName") when hosts is non-nil.
+func (idx *Index) visibleServices(ns string, hosts []string) []*discovery.Service {
+	var out []*discovery.Service
+	for _, svc := range idx.Catalog().Services() {
+		if svc.VisibleTo(ns) && (hosts == nil || egressAdmits(hosts, ns, svc)) {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+// egressAdmits applies Sidecar egress host patterns "NS/HOST" where NS is a
+// namespace, "*", "." (the proxy's namespace) or "~" (none).
+func egressAdmits(hosts []string, proxyNS string, svc *discovery.Service) bool {
+	for _, h := range hosts {
+		ns, dns, ok := strings.Cut(h, "/")
+		if !ok {
+			ns, dns = "*", h
+		}
+		if ns == "~" {
+			continue
+		}
+		if ns == "." {
+			ns = proxyNS
+		}
+		if (ns == "*" || ns == svc.Namespace) && HostMatches(dns, svc.Hostname) {
+			return true
+		}
+	}
+	return false
+}
+
+// Services returns every service in the scope, deduplicated, in catalog order.
+func (s *Scope) Services() []*discovery.Service {
+	seen := map[discovery.ServiceKey]bool{}
+	var out []*discovery.Service
+	for _, e := range s.Egress {
+		for _, svc := range e.Services {
+			if !seen[svc.ServiceKey] {
+				seen[svc.ServiceKey] = true
+				out = append(out, svc)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,70 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/isthmus-mesh/isthmus/xds/model"
+)
+
+// Resources is everything one proxy is served, each list sorted by name.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	Secrets   []*tlsv3.Secret
+}
+
+// Translate builds the resources of proxy p from the snapshot behind idx.
+func Translate(idx *Index, p *model.Proxy) (*Resources, error) {
+	scope := idx.ScopeFor(p)
+	res := &Resources{}
+	res.Clusters, res.Endpoints = buildClusters(idx, p, scope)
+	res.Routes = buildRoutes(idx, p, scope)
+	res.Listeners = buildListeners(idx, p, scope)
+	sortResources(res)
+	if err := res.Validate(); err != nil {
+		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, err)
+	}
+	return res, nil
+}
+
+type validator interface {
+	Validate() error
+	GetName() string
+}
+
+// Validate runs each resource's generated Validate() and joins the failures.
+func (r *Resources) Validate() error {
+	var errs []error
+	check := func(kind string, v validator) {
+		if err := v.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", kind, v.GetName(), err))
+		}
+	}
+	for _, l := range r.Listeners {
+		check("listener", l)
+	}
+	for _, rc := range r.Routes {
+		check("route", rc)
+	}
+	for _, c := range r.Clusters {
+		check("cluster", c)
+	}
+	for _, s := range r.Secrets {
+		check("secret", s)
+	}
+	for _, e := range r.Endpoints {
+		if err := e.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("endpoints %q: %w", e.GetClusterName(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
