@@ -1,11 +1,112 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/isthmus-mesh/isthmus/deploy/bootstrap"
 )
 
+// flagForOption names the flag that sets each bootstrap option.
+var flagForOption = map[string]string{
+	"XDSAddress":   "--xds-address",
+	"NodeID":       "--node-id",
+	"AdminAddress": "--admin-address",
+	"Metadata":     "--meta",
+}
+
+// runBootstrap prints an Envoy bootstrap that points the proxy at Isthmus.
 func runBootstrap(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "isthmus bootstrap: not written yet")
-	return 1
+	opts, fs, err := parseBootstrapFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printFlagUsage(fs, stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "isthmus bootstrap: %v\n", err)
+		printFlagUsage(fs, stderr)
+		return 2
+	}
+	out, err := bootstrap.YAML(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "isthmus bootstrap: %s\n", describeOptionError(err))
+		return 2
+	}
+	if _, err := stdout.Write(out); err != nil {
+		fmt.Fprintf(stderr, "isthmus bootstrap: writing output: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func parseBootstrapFlags(args []string) (bootstrap.Options, *flag.FlagSet, error) {
+	opts := bootstrap.Options{Metadata: map[string]any{}}
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&opts.XDSAddress, "xds-address", "", "HOST:PORT of Isthmus's xDS server (required)")
+	fs.StringVar(&opts.NodeID, "node-id", "", "Envoy node id, TYPE~IP~POD.NAMESPACE~DOMAIN (required)")
+	fs.Var(metaFlag(opts.Metadata), "meta", "node metadata `KEY=VALUE`, repeatable; a JSON object VALUE becomes a struct")
+	fs.BoolVar(&opts.Delta, "delta", false, "use delta xDS for the ADS stream")
+	fs.StringVar(&opts.AdminAddress, "admin-address", bootstrap.DefaultAdminAddress, "IP:PORT of Envoy's admin interface")
+	fs.StringVar(&opts.Cluster, "cluster", "", "node cluster (default: WORKLOAD.NAMESPACE from labels or pod name)")
+	if err := fs.Parse(args); err != nil {
+		return opts, fs, err
+	}
+	return opts, fs, checkBootstrapFlags(fs, opts)
+}
+
+func checkBootstrapFlags(fs *flag.FlagSet, opts bootstrap.Options) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if opts.XDSAddress == "" {
+		return errors.New("--xds-address is required")
+	}
+	if opts.NodeID == "" {
+		return errors.New("--node-id is required")
+	}
+	return nil
+}
+
+func printFlagUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, "Usage: isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT]")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// describeOptionError prefixes a bootstrap option error with its flag.
+func describeOptionError(err error) string {
+	var optErr *bootstrap.OptionError
+	if errors.As(err, &optErr) && flagForOption[optErr.Option] != "" {
+		return flagForOption[optErr.Option] + ": " + err.Error()
+	}
+	return err.Error()
+}
+
+// metaFlag collects repeated --meta KEY=VALUE flags into node metadata.
+type metaFlag map[string]any
+
+func (m metaFlag) String() string { return "" }
+
+func (m metaFlag) Set(s string) error {
+	key, value, ok := strings.Cut(s, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	m[key] = metaValue(value)
+	return nil
+}
+
+// metaValue reads a JSON object as a struct; anything else stays a string.
+func metaValue(value string) any {
+	var obj map[string]any
+	if strings.HasPrefix(strings.TrimSpace(value), "{") && json.Unmarshal([]byte(value), &obj) == nil {
+		return obj
+	}
+	return value
 }

@@ -1,0 +1,16 @@
+// Package bootstrap writes the Envoy bootstrap that points a sidecar at
+// Isthmus (`isthmus bootstrap`).
+//
+// Contract:
+//   - Generate is a pure function of its Options and returns a bootstrap that
+//     passed Validate(); YAML renders the same bootstrap with proto field
+//     names, ready for `envoy -c`.
+//   - The proxy fetches everything over one ADS stream (SotW, or delta when
+//     Options.Delta) to the static cluster "xds-grpc", an HTTP/2 cluster of
+//     type STATIC when the xDS host is an IP and STRICT_DNS otherwise.
+//   - Node metadata is passed through as given; NAMESPACE is added from the
+//     node id (TYPE~IP~POD.NAMESPACE~DOMAIN) when absent. node.cluster is
+//     Options.Cluster, else WORKLOAD.NAMESPACE, the workload named by the
+//     canonical-name or app label, else by the pod name without its
+//     generated suffixes.
+package bootstrap

@@ -1,0 +1,73 @@
+package serviceentry
+
+import (
+	"reflect"
+	"sync"
+
+	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/policy"
+)
+
+// Registry is the discovery.Registry of file mode: its catalog is built from
+// the ServiceEntry and WorkloadEntry objects of the last Config it was given.
+// It is safe for concurrent use.
+type Registry struct {
+	mu      sync.RWMutex
+	catalog *discovery.Catalog
+	changes chan struct{}
+}
+
+var _ discovery.Registry = (*Registry)(nil)
+
+// NewRegistry returns a registry with an empty catalog.
+func NewRegistry() *Registry {
+	return &Registry{catalog: discovery.NewCatalog(nil, nil), changes: make(chan struct{}, 1)}
+}
+
+// Name is "file".
+func (r *Registry) Name() string { return RegistryName }
+
+// Catalog returns the current catalog; never nil.
+func (r *Registry) Catalog() *discovery.Catalog {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.catalog
+}
+
+// Changes receives a value after Update changed the catalog. Sends coalesce.
+func (r *Registry) Changes() <-chan struct{} { return r.changes }
+
+// Update rebuilds the catalog from cfg. It signals Changes only when the new
+// catalog differs from the current one.
+func (r *Registry) Update(cfg *policy.Config) {
+	next := Build(cfg)
+	r.mu.Lock()
+	changed := !equalCatalogs(r.catalog, next)
+	if changed {
+		r.catalog = next
+	}
+	r.mu.Unlock()
+	if changed {
+		r.notify()
+	}
+}
+
+func (r *Registry) notify() {
+	select {
+	case r.changes <- struct{}{}:
+	default: // a signal is already pending
+	}
+}
+
+// equalCatalogs compares services and their endpoints field by field.
+func equalCatalogs(a, b *discovery.Catalog) bool {
+	if !reflect.DeepEqual(a.Services(), b.Services()) {
+		return false
+	}
+	for _, s := range a.Services() {
+		if !reflect.DeepEqual(a.AllEndpoints(s.ServiceKey), b.AllEndpoints(s.ServiceKey)) {
+			return false
+		}
+	}
+	return true
+}
