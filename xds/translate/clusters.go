@@ -1,13 +1,68 @@
 package translate
 
 import (
+	"sort"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
+	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
-// buildClusters is not written yet.
+// buildClusters returns the proxy's clusters — outbound ones for every
+// service port in scope (and every subset of the DestinationRules that
+// apply), inbound ones for its own workload, and the fixed pass-through and
+// black-hole clusters — with the load assignments of the EDS clusters. Both
+// lists are sorted by name.
 func buildClusters(idx *Index, p *model.Proxy, scope *Scope) ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
-	return nil, nil
+	var clusters []*clusterv3.Cluster
+	var loads []*endpointv3.ClusterLoadAssignment
+	for _, svc := range outboundServices(scope, p.Namespace) {
+		for _, port := range svc.Ports {
+			c, l := outboundClusters(idx, p, svc, port)
+			clusters = append(clusters, c...)
+			loads = append(loads, l...)
+		}
+	}
+	clusters = append(clusters, inboundClusters(idx, p, scope)...)
+	clusters = append(clusters, fixedClusters(p)...)
+	sort.SliceStable(clusters, func(i, j int) bool { return clusters[i].Name < clusters[j].Name })
+	sort.SliceStable(loads, func(i, j int) bool { return loads[i].ClusterName < loads[j].ClusterName })
+	return uniqueByName(clusters, (*clusterv3.Cluster).GetName),
+		uniqueByName(loads, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+}
+
+// uniqueByName drops later entries of a sorted list whose name repeats.
+func uniqueByName[T any](list []T, name func(T) string) []T {
+	out := list[:0]
+	for _, v := range list {
+		if len(out) == 0 || name(v) != name(out[len(out)-1]) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// outboundServices picks one service per hostname, since cluster names carry
+// only the hostname: the one in the proxy's namespace if there is one, else
+// the first in catalog order (by namespace).
+func outboundServices(scope *Scope, proxyNS string) []*discovery.Service {
+	chosen := map[string]*discovery.Service{}
+	var order []string
+	for _, svc := range scope.Services() {
+		prev, ok := chosen[svc.Hostname]
+		switch {
+		case !ok:
+			chosen[svc.Hostname] = svc
+			order = append(order, svc.Hostname)
+		case prev.Namespace != proxyNS && svc.Namespace == proxyNS:
+			chosen[svc.Hostname] = svc
+		}
+	}
+	out := make([]*discovery.Service, 0, len(order))
+	for _, h := range order {
+		out = append(out, chosen[h])
+	}
+	return out
 }

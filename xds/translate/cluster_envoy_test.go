@@ -1,0 +1,146 @@
+package translate
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// envoyBinary finds Envoy: $ENVOY_BIN, the repository's .tools copy, or PATH.
+func envoyBinary() string {
+	if bin := os.Getenv("ENVOY_BIN"); bin != "" {
+		return bin
+	}
+	if bin, err := filepath.Abs("../../.tools/python/envoy/_bin/envoy"); err == nil {
+		if _, err := os.Stat(bin); err == nil {
+			return bin
+		}
+	}
+	bin, _ := exec.LookPath("envoy")
+	return bin
+}
+
+// TestGoldenInputsPassEnvoyValidation loads what each golden input translates
+// to into a real Envoy in validate mode: clusters and listeners as static
+// resources, each load assignment as the endpoints of a STATIC cluster.
+func TestGoldenInputsPassEnvoyValidation(t *testing.T) {
+	bin := envoyBinary()
+	if bin == "" || testing.Short() {
+		t.Skip("no Envoy binary (set ENVOY_BIN), or -short")
+	}
+	inputs, _ := filepath.Glob(filepath.Join(goldenIn, "*.yaml"))
+	for _, in := range inputs {
+		t.Run(strings.TrimSuffix(filepath.Base(in), ".yaml"), func(t *testing.T) {
+			res := translateGoldenInput(t, in)
+			envoyValidate(t, bin, validationBootstrap(res))
+		})
+	}
+}
+
+// validationBootstrap is a bootstrap holding res statically, with an ADS
+// source so EDS clusters and RDS references are legal.
+func validationBootstrap(res *Resources) *bootstrapv3.Bootstrap {
+	const xds = "xds-grpc"
+	static := &bootstrapv3.Bootstrap_StaticResources{Listeners: res.Listeners}
+	xdsCluster := newDraft(xds, clusterv3.Cluster_STATIC)
+	xdsCluster.cluster.LoadAssignment = loadAssignmentOf(xds, "127.0.0.1", 15010)
+	xdsCluster.useHTTP2()
+	static.Clusters = append(static.Clusters, xdsCluster.finish())
+	static.Clusters = append(static.Clusters, res.Clusters...)
+	for i, cla := range res.Endpoints {
+		name := fmt.Sprintf("eds-check-%d", i)
+		c := newDraft(name, clusterv3.Cluster_STATIC).finish()
+		c.LoadAssignment = cla
+		c.LoadAssignment.ClusterName = name
+		static.Clusters = append(static.Clusters, c)
+	}
+	return &bootstrapv3.Bootstrap{
+		Node:            &corev3.Node{Id: "sidecar~127.0.0.1~validate.default~default.svc.cluster.local", Cluster: "validate"},
+		StaticResources: static,
+		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{AdsConfig: &corev3.ApiConfigSource{
+			ApiType:             corev3.ApiConfigSource_GRPC,
+			TransportApiVersion: corev3.ApiVersion_V3,
+			GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xds},
+			}}},
+		}},
+	}
+}
+
+// goldenCertDir is where golden inputs name their certificate files; Envoy
+// reads them while validating, so the test points them at generated ones.
+const goldenCertDir = "/etc/certs/"
+
+func envoyValidate(t *testing.T, bin string, b *bootstrapv3.Bootstrap) {
+	t.Helper()
+	js, err := protojson.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeTestCerts(t, dir)
+	js = bytes.ReplaceAll(js, []byte(`"`+goldenCertDir), []byte(`"`+dir+"/"))
+	file := filepath.Join(dir, "bootstrap.json")
+	if err := os.WriteFile(file, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--mode", "validate", "-c", file, "--log-level", "warn").CombinedOutput()
+	if err != nil {
+		t.Fatalf("envoy rejects the configuration: %v\n%s", err, out)
+	}
+}
+
+// writeTestCerts writes ca.pem, client.pem and client-key.pem: a throwaway
+// self-signed certificate standing for each.
+func writeTestCerts(t *testing.T, dir string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "isthmus-test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	files := map[string][]byte{
+		"ca.pem":         cert,
+		"client.pem":     cert,
+		"client-key.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

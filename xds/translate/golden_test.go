@@ -1,0 +1,337 @@
+package translate
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"sigs.k8s.io/yaml"
+
+	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
+	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/model"
+)
+
+// Golden tests: each testdata/in/NAME.yaml holds Istio objects plus one
+// "kind: TestProxy" document naming the proxy to translate for. The resources
+// Translate gives are compared with testdata/out/NAME.KIND.yaml, one file per
+// non-empty kind (clusters, endpoints, listeners, routes, secrets).
+//
+//	go test ./xds/translate -run TestGolden -update
+//
+// rewrites the outputs and deletes those no input produces any more.
+var update = flag.Bool("update", false, "rewrite golden files under testdata/out")
+
+const (
+	goldenIn  = "testdata/in"
+	goldenOut = "testdata/out"
+)
+
+// testProxy is the proxy document of a golden input:
+//
+//	kind: TestProxy
+//	id: sidecar~10.0.0.5~client-1.default~default.svc.cluster.local
+//	metadata: {NAMESPACE: default, LABELS: {app: client}}
+type testProxy struct {
+	Kind     string         `json:"kind"`
+	ID       string         `json:"id"`
+	Metadata map[string]any `json:"metadata"`
+}
+
+func TestGolden(t *testing.T) {
+	inputs, err := filepath.Glob(filepath.Join(goldenIn, "*.yaml"))
+	if err != nil || len(inputs) == 0 {
+		t.Fatalf("no golden inputs in %s (err %v)", goldenIn, err)
+	}
+	cases := map[string]bool{}
+	for _, in := range inputs {
+		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
+		cases[name] = true
+		t.Run(name, func(t *testing.T) { runGoldenCase(t, in, name) })
+	}
+	checkOrphans(t, cases)
+}
+
+// runGoldenCase translates one input and compares (or rewrites) each kind's
+// output.
+func runGoldenCase(t *testing.T, path, name string) {
+	t.Helper()
+	res := translateGoldenInput(t, path)
+	for _, kind := range resourceKinds(res) {
+		file := filepath.Join(goldenOut, name+"."+kind.name+".yaml")
+		if len(kind.list) == 0 {
+			expectAbsent(t, file)
+			continue
+		}
+		compareGolden(t, file, renderYAML(t, kind.list))
+	}
+}
+
+type resourceKind struct {
+	name string
+	list []proto.Message
+}
+
+func resourceKinds(r *Resources) []resourceKind {
+	return []resourceKind{
+		{"clusters", messages(r.Clusters)},
+		{"endpoints", messages(r.Endpoints)},
+		{"listeners", messages(r.Listeners)},
+		{"routes", messages(r.Routes)},
+		{"secrets", messages(r.Secrets)},
+	}
+}
+
+func messages[T proto.Message](list []T) []proto.Message {
+	out := make([]proto.Message, len(list))
+	for i, m := range list {
+		out[i] = m
+	}
+	return out
+}
+
+// translateGoldenInput loads an input file and translates it for its proxy.
+func translateGoldenInput(t *testing.T, path string) *Resources {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyDoc, rest, err := splitTestProxy(data)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	proxy, err := parseTestProxy(proxyDoc)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	objs, errs := policy.Decode(path, rest)
+	for _, o := range objs {
+		errs = append(errs, policy.Validate(o)...)
+	}
+	for _, e := range errs {
+		t.Errorf("invalid input: %v", e)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	cfg := policy.NewConfig(objs)
+	idx := NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg)})
+	res, err := Translate(idx, proxy)
+	if err != nil {
+		t.Fatalf("translate: %v", err)
+	}
+	return res
+}
+
+var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
+
+// splitTestProxy takes the TestProxy document out of a multi-document YAML
+// file and returns it and the remaining documents. Removed documents are
+// replaced by empty ones so the document numbers of errors stay right.
+func splitTestProxy(data []byte) (proxyDoc, rest []byte, err error) {
+	docs := docSeparator.Split(string(data), -1)
+	for i, doc := range docs {
+		var probe struct {
+			Kind string `json:"kind"`
+		}
+		if yaml.Unmarshal([]byte(doc), &probe) != nil || probe.Kind != "TestProxy" {
+			continue
+		}
+		if proxyDoc != nil {
+			return nil, nil, errors.New("more than one TestProxy document")
+		}
+		proxyDoc = []byte(doc)
+		docs[i] = "\n"
+	}
+	if proxyDoc == nil {
+		return nil, nil, errors.New("no TestProxy document")
+	}
+	return proxyDoc, []byte(strings.Join(docs, "---")), nil
+}
+
+// parseTestProxy builds the proxy as ParseNode would from a real node.
+func parseTestProxy(doc []byte) (*model.Proxy, error) {
+	var tp testProxy
+	if err := yaml.UnmarshalStrict(doc, &tp); err != nil {
+		return nil, fmt.Errorf("TestProxy: %w", err)
+	}
+	md, err := structpb.NewStruct(tp.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("TestProxy metadata: %w", err)
+	}
+	return model.ParseNode(&corev3.Node{Id: tp.ID, Metadata: md})
+}
+
+// renderYAML writes resources as a YAML list: protojson (Any types spelled
+// out by URL) turned into YAML with sorted keys, so output is stable.
+func renderYAML(t *testing.T, list []proto.Message) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, m := range list {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		js, err := protojson.Marshal(m)
+		if err != nil {
+			t.Fatalf("marshal %T: %v", m, err)
+		}
+		buf.Write(js)
+	}
+	buf.WriteByte(']')
+	out, err := yaml.JSONToYAML(buf.Bytes())
+	if err != nil {
+		t.Fatalf("to YAML: %v", err)
+	}
+	return out
+}
+
+func compareGolden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Errorf("%s: %v (run with -update to create it)", file, err)
+		return
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run with -update to accept):\n%s", file, lineDiff(string(want), string(got)))
+	}
+}
+
+// expectAbsent checks (or, with -update, ensures) that a kind with no
+// resources has no output file.
+func expectAbsent(t *testing.T, file string) {
+	t.Helper()
+	if _, err := os.Stat(file); err != nil {
+		return
+	}
+	if *update {
+		if err := os.Remove(file); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s exists but the case produces no such resources (run with -update)", file)
+}
+
+// checkOrphans finds output files (NAME.KIND.yaml) whose input is gone.
+func checkOrphans(t *testing.T, cases map[string]bool) {
+	outputs, err := filepath.Glob(filepath.Join(goldenOut, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range outputs {
+		kindAndName := strings.TrimSuffix(filepath.Base(out), ".yaml")
+		if cases[strings.TrimSuffix(kindAndName, filepath.Ext(kindAndName))] {
+			continue
+		}
+		if *update {
+			if err := os.Remove(out); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		t.Errorf("orphaned golden file %s (run with -update to delete it)", out)
+	}
+}
+
+// lineDiff shows how want became got, line by line ("-" removed, "+"
+// added), with up to two lines of context around each change.
+func lineDiff(want, got string) string {
+	a, b := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var ops []diffOp
+	for len(a) > 0 && len(b) > 0 && a[0] == b[0] {
+		ops, a, b = append(ops, diffOp{' ', a[0]}), a[1:], b[1:]
+	}
+	var tail []diffOp
+	for len(a) > 0 && len(b) > 0 && a[len(a)-1] == b[len(b)-1] {
+		tail, a, b = append(tail, diffOp{' ', a[len(a)-1]}), a[:len(a)-1], b[:len(b)-1]
+	}
+	ops = append(ops, diffOps(a, b)...)
+	for k := len(tail) - 1; k >= 0; k-- {
+		ops = append(ops, tail[k])
+	}
+	var out strings.Builder
+	for i, op := range ops {
+		if op.kind == ' ' && !nearChange(ops, i, 2) {
+			continue
+		}
+		fmt.Fprintf(&out, "%c %s\n", op.kind, op.line)
+	}
+	return out.String()
+}
+
+type diffOp struct {
+	kind byte // ' ', '-' or '+'
+	line string
+}
+
+// diffOps is the classic longest-common-subsequence edit script; for very
+// long inputs it gives up and shows everything as replaced.
+func diffOps(a, b []string) []diffOp {
+	if len(a)*len(b) > 4_000_000 {
+		var ops []diffOp
+		for _, l := range a {
+			ops = append(ops, diffOp{'-', l})
+		}
+		for _, l := range b {
+			ops = append(ops, diffOp{'+', l})
+		}
+		return ops
+	}
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var ops []diffOp
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			ops = append(ops, diffOp{' ', a[i]})
+			i, j = i+1, j+1
+		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
+			ops = append(ops, diffOp{'+', b[j]})
+			j++
+		default:
+			ops = append(ops, diffOp{'-', a[i]})
+			i++
+		}
+	}
+	return ops
+}
+
+func nearChange(ops []diffOp, i, context int) bool {
+	for k := max(0, i-context); k <= min(len(ops)-1, i+context); k++ {
+		if ops[k].kind != ' ' {
+			return true
+		}
+	}
+	return false
+}
