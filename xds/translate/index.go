@@ -61,7 +61,8 @@ func (idx *Index) Catalog() *discovery.Catalog { return idx.Snapshot.Catalog }
 // VirtualServices returns the VirtualServices bound to sidecars (gateways
 // empty or containing "mesh") that a proxy in namespace ns may see and that
 // name hostname, in Istio's order of precedence: the proxy's namespace
-// first, then others by namespace and name.
+// first, then others by namespace and name. The returned slice is fresh:
+// callers may reorder it.
 func (idx *Index) VirtualServices(ns, hostname string) []*VirtualServiceRef {
 	var own, other []*VirtualServiceRef
 	for _, ref := range idx.virtualServices {

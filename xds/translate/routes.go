@@ -2,11 +2,145 @@ package translate
 
 import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
-// buildRoutes is not written yet.
+// Names of the catch-all virtual hosts, as Istio names them.
+const (
+	allowAnyVirtualHost = "allow_any"
+	blockAllVirtualHost = "block_all"
+	defaultRouteName    = "default"
+)
+
+// maxDirectResponseBody raises Envoy's 4 KiB limit on direct response
+// bodies to the 1 MiB Istio allows.
+const maxDirectResponseBody = 1 << 20
+
+// buildRoutes builds one route configuration per outbound HTTP listener of
+// the proxy (see planOutbound): a virtual host per service on the port, then
+// the catch-all host of the outbound traffic policy. Gateways get none yet.
 func buildRoutes(idx *Index, p *model.Proxy, scope *Scope) []*routev3.RouteConfiguration {
-	return nil
+	if p.Type == model.RouterProxy {
+		// TODO: gateway routes.
+		return nil
+	}
+	var out []*routev3.RouteConfiguration
+	for _, e := range planOutbound(p, scope).HTTPEntries() {
+		out = append(out, outboundRouteConfig(idx, p, scope, e))
+	}
+	return out
+}
+
+func outboundRouteConfig(idx *Index, p *model.Proxy, scope *Scope, e *outboundEntry) *routev3.RouteConfiguration {
+	c := &routeContext{idx: idx, proxy: p, port: e.Port, egress: e.HTTPEgress.Listener}
+	services := httpServicesOnPort(e.HTTPEgress.Services, e.Port, p.Namespace)
+	vhosts := c.serviceVirtualHosts(services)
+	vhosts = append(vhosts, catchAllVirtualHost(outboundPolicyOf(scope)))
+	return &routev3.RouteConfiguration{
+		Name:                           e.RouteName,
+		VirtualHosts:                   vhosts,
+		ValidateClusters:               wrapperspb.Bool(false),
+		MaxDirectResponseBodySizeBytes: wrapperspb.UInt32(maxDirectResponseBody),
+	}
+}
+
+// httpServicesOnPort keeps the services with an HTTP port numbered port,
+// one per hostname: the proxy's own namespace's when several define it.
+func httpServicesOnPort(services []*discovery.Service, port uint32, ns string) []*discovery.Service {
+	byHost := map[string]int{}
+	var out []*discovery.Service
+	for _, svc := range services {
+		sp := svc.Port(port)
+		if sp == nil || !sp.Protocol.IsHTTP() {
+			continue
+		}
+		i, seen := byHost[svc.Hostname]
+		switch {
+		case !seen:
+			byHost[svc.Hostname] = len(out)
+			out = append(out, svc)
+		case svc.Namespace == ns:
+			out[i] = svc
+		}
+	}
+	return out
+}
+
+// serviceVirtualHosts gives each service its virtual host, with domains kept
+// unique across the configuration. A service's own hostname always belongs
+// to it, never to another service's short forms.
+func (c *routeContext) serviceVirtualHosts(services []*discovery.Service) []*routev3.VirtualHost {
+	claimed := domainSet{}
+	for _, svc := range services {
+		claimed.claim(withPort(nil, svc.Hostname, c.port))
+	}
+	var out []*routev3.VirtualHost
+	for _, svc := range services {
+		aliases := claimed.claim(aliasDomains(svc, c.port, c.proxy.DNSDomain))
+		domains := append(withPort(nil, svc.Hostname, c.port), aliases...)
+		out = append(out, &routev3.VirtualHost{
+			Name:                       VirtualHostName(svc.Hostname, c.port),
+			Domains:                    domains,
+			Routes:                     c.serviceRoutes(svc),
+			IncludeRequestAttemptCount: true,
+		})
+	}
+	return out
+}
+
+// serviceRoutes are the routes of the first VirtualService that has any for
+// this port, else the default route to the service.
+func (c *routeContext) serviceRoutes(svc *discovery.Service) []*routev3.Route {
+	for _, vs := range c.virtualServices(svc.Hostname) {
+		if routes := c.virtualServiceRoutes(vs); len(routes) > 0 {
+			return routes
+		}
+	}
+	return []*routev3.Route{c.defaultRoute(svc)}
+}
+
+// defaultRoute forwards everything to the service's cluster with Istio's
+// default retries and no timeout.
+func (c *routeContext) defaultRoute(svc *discovery.Service) *routev3.Route {
+	action := &routev3.RouteAction{
+		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: ClusterName(Outbound, c.port, "", svc.Hostname)},
+		HashPolicy:       HashPolicy(c.loadBalancer(svc, "", c.port)),
+	}
+	setTimeout(action, nil)
+	action.RetryPolicy = defaultRetryPolicy(len(action.HashPolicy) > 0)
+	return &routev3.Route{
+		Name:      defaultRouteName,
+		Match:     routeMatch(nil),
+		Action:    &routev3.Route_Route{Route: action},
+		Decorator: &routev3.Decorator{Operation: VirtualHostName(svc.Hostname, c.port) + "/*"},
+	}
+}
+
+// catchAllVirtualHost answers hosts no service claims: passed through to
+// their original destination (or the egress proxy) under ALLOW_ANY, a 502
+// under REGISTRY_ONLY.
+func catchAllVirtualHost(policy outboundPolicy) *routev3.VirtualHost {
+	if !policy.AllowAny {
+		return &routev3.VirtualHost{
+			Name:    blockAllVirtualHost,
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Name:   blockAllVirtualHost,
+				Match:  routeMatch(nil),
+				Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 502}},
+			}},
+			IncludeRequestAttemptCount: true,
+		}
+	}
+	action := &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: policy.Cluster}}
+	setTimeout(action, nil)
+	return &routev3.VirtualHost{
+		Name:                       allowAnyVirtualHost,
+		Domains:                    []string{"*"},
+		Routes:                     []*routev3.Route{{Name: allowAnyVirtualHost, Match: routeMatch(nil), Action: &routev3.Route_Route{Route: action}}},
+		IncludeRequestAttemptCount: true,
+	}
 }

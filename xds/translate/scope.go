@@ -76,6 +76,10 @@ func (idx *Index) ScopeFor(p *model.Proxy) *Scope {
 			Services: idx.visibleServices(p.Namespace, l.GetHosts()),
 		})
 	}
+	if len(s.Egress) == 0 {
+		// A Sidecar without egress admits everything, as Istio's implicit "*/*".
+		s.Egress = []*EgressScope{{Services: idx.visibleServices(p.Namespace, nil)}}
+	}
 	return s
 }
 
