@@ -1,11 +1,225 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
+	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/model"
+	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+
+// shutdownTimeout bounds how long the monitoring server drains on exit.
+const shutdownTimeout = 5 * time.Second
+
+// serveOptions are the flags of isthmus serve.
+type serveOptions struct {
+	configDir        string
+	xdsListen        string
+	monitoringListen string
+	debounce         time.Duration
+	debounceMax      time.Duration
+	logLevel         string
+	logFormat        string
+}
+
+// runServe serves the configuration in --config-dir to Envoy proxies until
+// SIGINT or SIGTERM.
 func runServe(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "isthmus serve: not written yet")
-	return 1
+	opts, fs, err := parseServeFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printServeUsage(fs, stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "isthmus serve: %v\n", err)
+		printServeUsage(fs, stderr)
+		return 2
+	}
+	logger, err := newLogger(stderr, opts.logLevel, opts.logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "isthmus serve: %v\n", err)
+		return 2
+	}
+	if err := checkConfigDir(opts.configDir); err != nil {
+		fmt.Fprintf(stderr, "isthmus serve: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, opts, logger, nil); err != nil {
+		logger.Error("isthmus stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
+	var opts serveOptions
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&opts.configDir, "config-dir", "", "directory of Istio configuration YAML, watched for changes (required)")
+	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the ADS gRPC server (state of the world and delta)")
+	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
+	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
+	fs.DurationVar(&opts.debounceMax, "debounce-max", server.DefaultDebounceMax, "longest a stream of changes can delay an update")
+	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&opts.logFormat, "log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return opts, fs, err
+	}
+	return opts, fs, checkServeFlags(fs, opts)
+}
+
+func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case opts.configDir == "":
+		return errors.New("--config-dir is required")
+	case opts.debounce <= 0:
+		return errors.New("--debounce must be positive")
+	case opts.debounceMax < opts.debounce:
+		return errors.New("--debounce-max must not be shorter than --debounce")
+	}
+	return nil
+}
+
+func printServeUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, serveUsage)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// newLogger builds the process logger from --log-level and --log-format.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// checkConfigDir fails when the configuration directory is missing at start;
+// later disappearances are reported by the store and never fatal.
+func checkConfigDir(dir string) error {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("--config-dir: %w", err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("--config-dir %s: not a directory", dir)
+	}
+	return nil
+}
+
+// serve runs Isthmus until ctx ends or a listener fails. onListening, when
+// set, learns the bound addresses.
+func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListening func(xds, monitoring net.Addr)) error {
+	xdsLis, err := net.Listen("tcp", opts.xdsListen)
+	if err != nil {
+		return fmt.Errorf("--xds-listen: %w", err)
+	}
+	monLis, err := net.Listen("tcp", opts.monitoringListen)
+	if err != nil {
+		xdsLis.Close()
+		return fmt.Errorf("--monitoring-listen: %w", err)
+	}
+	srv := server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger})
+	monitoring := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	defer func() {
+		srv.Stop()
+		shutdownHTTP(monitoring)
+		logger.Info("isthmus stopped")
+	}()
+
+	failed := make(chan error, 2)
+	go func() { failed <- serveErr("xDS server", srv.Serve(xdsLis)) }()
+	go func() { failed <- serveErr("monitoring server", monitoring.Serve(monLis)) }()
+	logger.Info("isthmus serving", "xds", xdsLis.Addr().String(),
+		"monitoring", monLis.Addr().String(), "config_dir", opts.configDir)
+	if onListening != nil {
+		onListening(xdsLis.Addr(), monLis.Addr())
+	}
+	go watchConfig(ctx, opts.configDir, srv, logger)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("isthmus stopping")
+		return nil
+	case err := <-failed:
+		return err
+	}
+}
+
+// serveErr is err unless it reports a deliberate shutdown.
+func serveErr(what string, err error) error {
+	if err == nil || errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s stopped", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func shutdownHTTP(s *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	_ = s.Shutdown(ctx)
+}
+
+// watchConfig loads the configuration directory once, then on every change,
+// handing each result to srv. It returns when ctx ends.
+func watchConfig(ctx context.Context, dir string, srv *server.Server, logger *slog.Logger) {
+	store := policy.NewStore(dir, logger)
+	pub := &snapshotPublisher{srv: srv, logger: logger}
+	pub.publish(store.Load())
+	if err := store.Run(ctx, pub.publish); err != nil && ctx.Err() == nil {
+		logger.Error("configuration watch stopped; serving the last configuration", "dir", dir, "error", err)
+	}
+}
+
+// snapshotPublisher turns each loaded configuration into a snapshot for the
+// server. Calls must not overlap.
+type snapshotPublisher struct {
+	srv     *server.Server
+	logger  *slog.Logger
+	version uint64
+}
+
+// publish builds and hands over one snapshot. A failure to build it (a bug
+// reached by unusual configuration) is logged and the previous snapshot
+// stays in place: bad configuration never stops the server.
+func (p *snapshotPublisher) publish(cfg *policy.Config, problems []*policy.ConfigError) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logger.Error("configuration not applied: building the snapshot failed", "panic", r)
+		}
+	}()
+	p.srv.SetConfigErrors(len(problems))
+	snap := &model.Snapshot{Version: p.version + 1, Config: cfg, Catalog: serviceentry.Build(cfg)}
+	p.version++
+	p.srv.Update(snap)
+	p.logger.Info("configuration loaded", "version", snap.Version, "objects", cfg.Len(),
+		"services", len(snap.Catalog.Services()), "problems", len(problems))
 }

@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/isthmus-mesh/isthmus/xds/model"
+)
+
+// streamKey identifies a stream: go-control-plane numbers state-of-the-world
+// and delta streams separately.
+type streamKey struct {
+	delta bool
+	id    int64
+}
+
+// streamState is what the server tracks of one stream. Its fields are used
+// only from the stream's own goroutine, where go-control-plane runs its
+// callbacks.
+type streamState struct {
+	proxy *proxyState
+	sent  map[string]sentResponse // type URL → last response sent
+}
+
+// sentResponse is the nonce and version of a response, to recognise the
+// request that acknowledges or rejects it.
+type sentResponse struct {
+	nonce   string
+	version string
+}
+
+// request is what the server reads from either kind of discovery request.
+type request struct {
+	node        *corev3.Node
+	typeURL     string
+	nonce       string
+	errorDetail *rpcstatus.Status
+}
+
+// callbacks connects go-control-plane's stream events to the server.
+type callbacks struct{ s *Server }
+
+var _ serverv3.Callbacks = callbacks{}
+
+func (c callbacks) OnStreamOpen(context.Context, int64, string) error      { return nil }
+func (c callbacks) OnDeltaStreamOpen(context.Context, int64, string) error { return nil }
+func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node)                { c.s.onClosed(streamKey{false, id}) }
+func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node)           { c.s.onClosed(streamKey{true, id}) }
+
+func (c callbacks) OnStreamRequest(id int64, r *discoveryv3.DiscoveryRequest) error {
+	return c.s.onRequest(streamKey{false, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), r.GetErrorDetail()})
+}
+
+func (c callbacks) OnStreamDeltaRequest(id int64, r *discoveryv3.DeltaDiscoveryRequest) error {
+	return c.s.onRequest(streamKey{true, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), r.GetErrorDetail()})
+}
+
+func (c callbacks) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, r *discoveryv3.DiscoveryResponse) {
+	c.s.onResponse(streamKey{false, id}, r.GetTypeUrl(), sentResponse{r.GetNonce(), r.GetVersionInfo()})
+}
+
+func (c callbacks) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, r *discoveryv3.DeltaDiscoveryResponse) {
+	c.s.onResponse(streamKey{true, id}, r.GetTypeUrl(), sentResponse{r.GetNonce(), r.GetSystemVersionInfo()})
+}
+
+func (c callbacks) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error {
+	return status.Error(codes.Unimplemented, "isthmus serves xDS over gRPC streams only")
+}
+
+func (c callbacks) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
+
+// onRequest registers the stream on its first request, then reads the
+// request as an acknowledgement or a rejection of the last response of its
+// type. An error ends the stream.
+func (s *Server) onRequest(key streamKey, req request) error {
+	st, err := s.stream(key, req.node)
+	if err != nil {
+		return err
+	}
+	if req.errorDetail != nil {
+		s.recordNACK(st, req)
+		return nil
+	}
+	sent, ok := st.sent[req.typeURL]
+	if ok && req.nonce != "" && req.nonce == sent.nonce {
+		s.recordACK(st.proxy, req.typeURL, sent.version)
+	}
+	return nil
+}
+
+// stream returns the state of stream key, creating it from node on the
+// stream's first request.
+func (s *Server) stream(key streamKey, node *corev3.Node) (*streamState, error) {
+	s.streamsMu.Lock()
+	st := s.streams[key]
+	s.streamsMu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	p, err := model.ParseNode(node)
+	if err != nil {
+		s.log.Warn("rejecting xDS stream: bad node", "node", node.GetId(), "error", err)
+		return nil, status.Errorf(codes.InvalidArgument, "isthmus: %v", err)
+	}
+	st = &streamState{proxy: s.attach(p), sent: map[string]sentResponse{}}
+	s.streamsMu.Lock()
+	s.streams[key] = st
+	s.streamsMu.Unlock()
+	return st, nil
+}
+
+func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {
+	s.streamsMu.Lock()
+	st := s.streams[key]
+	s.streamsMu.Unlock()
+	if st != nil {
+		st.sent[typeURL] = sent
+	}
+}
+
+func (s *Server) onClosed(key streamKey) {
+	s.streamsMu.Lock()
+	st := s.streams[key]
+	delete(s.streams, key)
+	s.streamsMu.Unlock()
+	if st != nil {
+		s.detach(st.proxy)
+	}
+}
+
+func (s *Server) recordNACK(st *streamState, req request) {
+	msg := req.errorDetail.GetMessage()
+	s.metrics.nacks.WithLabelValues(typeLabel(req.typeURL)).Inc()
+	st.proxy.markNacked(req.typeURL, msg)
+	s.log.Warn("proxy rejected configuration", "proxy", st.proxy.proxy.ID,
+		"type", req.typeURL, "version", st.sent[req.typeURL].version, "message", msg)
+}
+
+func (s *Server) recordACK(ps *proxyState, typeURL, version string) {
+	if d, ok := ps.markAcked(typeURL, version); ok {
+		s.metrics.ackLatency.WithLabelValues(typeLabel(typeURL)).Observe(d.Seconds())
+	}
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Handler serves the monitoring endpoints:
+//
+//	/metrics                     Prometheus metrics
+//	/healthz                     200 while the process runs
+//	/readyz                      200 once a snapshot is pushed and gRPC serves, else 503
+//	/debug/proxies               connected proxies and their versions per type (JSON)
+//	/debug/config_dump?proxy=ID  the resources served to one proxy (JSON)
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.HandleFunc("GET /debug/proxies", s.serveProxies)
+	mux.HandleFunc("GET /debug/config_dump", s.serveConfigDump)
+	return mux
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
+	switch {
+	case !s.pushed.Load():
+		writeText(w, http.StatusServiceUnavailable, "no configuration pushed yet\n")
+	case !s.serving.Load():
+		writeText(w, http.StatusServiceUnavailable, "xDS server not serving\n")
+	default:
+		writeText(w, http.StatusOK, "ready\n")
+	}
+}
+
+// ProxyStatus is one entry of /debug/proxies.
+type ProxyStatus struct {
+	ID          string                `json:"id"`
+	Type        string                `json:"type"`
+	Namespace   string                `json:"namespace"`
+	IPs         []string              `json:"ips,omitempty"`
+	Streams     int                   `json:"streams"`
+	ConnectedAt time.Time             `json:"connectedAt"`
+	Types       map[string]TypeStatus `json:"types"`
+}
+
+// TypeStatus is what one proxy is served, and has acknowledged, of one type.
+type TypeStatus struct {
+	// Served is the version the server serves the proxy now.
+	Served string `json:"served,omitempty"`
+	// Acked is the last version the proxy acknowledged.
+	Acked string `json:"acked,omitempty"`
+	// Rejected is the proxy's message if it rejected the latest response.
+	Rejected string `json:"rejected,omitempty"`
+}
+
+func (s *Server) serveProxies(w http.ResponseWriter, _ *http.Request) {
+	proxies := s.connectedProxies()
+	out := make([]ProxyStatus, 0, len(proxies))
+	for _, ps := range proxies {
+		out = append(out, s.proxyStatus(ps))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) proxyStatus(ps *proxyState) ProxyStatus {
+	s.mu.Lock()
+	streams := ps.streams
+	s.mu.Unlock()
+	st := ProxyStatus{
+		ID: ps.proxy.ID, Type: string(ps.proxy.Type), Namespace: ps.proxy.Namespace,
+		IPs: ps.proxy.IPAddresses, Streams: streams, ConnectedAt: ps.connectedAt,
+		Types: map[string]TypeStatus{},
+	}
+	served := ps.servedResources()
+	ps.statusMu.Lock()
+	defer ps.statusMu.Unlock()
+	for _, t := range servedTypes {
+		ts := TypeStatus{Acked: ps.acked[t], Rejected: ps.nacked[t]}
+		if served != nil {
+			ts.Served = served.versions[t]
+		}
+		st.Types[typeLabel(t)] = ts
+	}
+	return st
+}
+
+// configDump is the body of /debug/config_dump. Secrets are listed by name
+// only: their keys never leave the server this way.
+type configDump struct {
+	Proxy     string            `json:"proxy"`
+	Versions  map[string]string `json:"versions"`
+	Listeners []json.RawMessage `json:"listeners"`
+	Routes    []json.RawMessage `json:"routes"`
+	Clusters  []json.RawMessage `json:"clusters"`
+	Endpoints []json.RawMessage `json:"endpoints"`
+	Secrets   []string          `json:"secrets"`
+}
+
+func (s *Server) serveConfigDump(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("proxy")
+	if id == "" {
+		writeText(w, http.StatusBadRequest, "missing ?proxy=NODE_ID\n")
+		return
+	}
+	ps := s.proxyByID(id)
+	if ps == nil {
+		writeText(w, http.StatusNotFound, "proxy "+id+" is not connected\n")
+		return
+	}
+	served := ps.servedResources()
+	if served == nil {
+		writeText(w, http.StatusNotFound, "proxy "+id+" has no resources yet\n")
+		return
+	}
+	writeJSON(w, http.StatusOK, newConfigDump(id, served))
+}
+
+func newConfigDump(id string, served *proxyResources) configDump {
+	res := served.resources
+	d := configDump{
+		Proxy:     id,
+		Versions:  map[string]string{},
+		Listeners: marshalAll(res.Listeners),
+		Routes:    marshalAll(res.Routes),
+		Clusters:  marshalAll(res.Clusters),
+		Endpoints: marshalAll(res.Endpoints),
+		Secrets:   []string{},
+	}
+	for t, v := range served.versions {
+		d.Versions[typeLabel(t)] = v
+	}
+	for _, sec := range res.Secrets {
+		d.Secrets = append(d.Secrets, sec.GetName())
+	}
+	return d
+}
+
+// marshalAll renders each message as JSON; a message that cannot be
+// rendered becomes an object naming the error.
+func marshalAll[T proto.Message](list []T) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(list))
+	for _, m := range list {
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			b, _ = json.Marshal(map[string]string{
+				"error": err.Error(), "type": string(m.ProtoReflect().Descriptor().FullName()),
+			})
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func writeText(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(body))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		writeText(w, http.StatusInternalServerError, err.Error()+"\n")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}

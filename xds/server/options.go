@@ -1,0 +1,53 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/isthmus-mesh/isthmus/xds/model"
+	"github.com/isthmus-mesh/isthmus/xds/translate"
+)
+
+// Default debounce timings.
+const (
+	DefaultDebounce    = 100 * time.Millisecond
+	DefaultDebounceMax = time.Second
+)
+
+// stopTimeout bounds how long Stop waits for gRPC streams to end before
+// closing their connections.
+const stopTimeout = 5 * time.Second
+
+// TranslateFunc computes the resources of one proxy from a snapshot's index.
+type TranslateFunc func(*translate.Index, *model.Proxy) (*translate.Resources, error)
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	// Debounce is the quiet period after the last Update before a push.
+	Debounce time.Duration
+	// DebounceMax bounds how long a stream of Updates can delay a push.
+	DebounceMax time.Duration
+	// Logger receives the server's logs; slog.Default() when nil.
+	Logger *slog.Logger
+	// Translate computes each proxy's resources; translate.Translate when nil.
+	Translate TranslateFunc
+}
+
+func (o Options) withDefaults() Options {
+	if o.Debounce <= 0 {
+		o.Debounce = DefaultDebounce
+	}
+	if o.DebounceMax <= 0 {
+		o.DebounceMax = DefaultDebounceMax
+	}
+	if o.DebounceMax < o.Debounce {
+		o.DebounceMax = o.Debounce
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Translate == nil {
+		o.Translate = translate.Translate
+	}
+	return o
+}

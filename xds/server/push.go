@@ -1,0 +1,173 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/isthmus-mesh/isthmus/xds/model"
+	"github.com/isthmus-mesh/isthmus/xds/translate"
+)
+
+// debounceLoop pushes the latest snapshot once Updates have been quiet for
+// Debounce, or once DebounceMax has passed since the first unpushed Update.
+// Pushes run one at a time, on this goroutine.
+func (s *Server) debounceLoop() {
+	defer close(s.loopDone)
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
+	deadline := time.NewTimer(time.Hour)
+	deadline.Stop()
+	waiting := false
+	for {
+		select {
+		case <-s.ctx.Done():
+			quiet.Stop()
+			deadline.Stop()
+			return
+		case <-s.updated:
+			if !waiting {
+				waiting = true
+				deadline.Reset(s.opts.DebounceMax)
+			}
+			quiet.Reset(s.opts.Debounce)
+			continue
+		case <-quiet.C:
+			deadline.Stop()
+		case <-deadline.C:
+			quiet.Stop()
+		}
+		waiting = false
+		s.push(s.latest.Load())
+	}
+}
+
+// push translates snap for every connected proxy and sets the results.
+func (s *Server) push(snap *model.Snapshot) {
+	start := time.Now()
+	idx, err := newIndexSafely(snap)
+	if err != nil {
+		s.log.Error("snapshot not pushed: index failed; proxies keep their resources",
+			"snapshot", snap.Version, "error", err)
+		s.metrics.translateErrors.WithLabelValues(reasonTranslate).Inc()
+		return
+	}
+	s.mu.Lock()
+	s.index = idx
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
+	s.refreshAll(s.connectedProxies(), idx, gen)
+	s.digests.rotate()
+	s.metrics.pushDuration.Observe(time.Since(start).Seconds())
+	s.metrics.snapshotVersion.Set(float64(snap.Version))
+	s.pushed.Store(true)
+	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start))
+}
+
+// refreshAll refreshes proxies on as many goroutines as there are CPUs.
+func (s *Server) refreshAll(proxies []*proxyState, idx *translate.Index, gen uint64) {
+	work := make(chan *proxyState)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(proxies)) {
+		wg.Go(func() {
+			for ps := range work {
+				s.refresh(ps, idx, gen)
+			}
+		})
+	}
+	for _, ps := range proxies {
+		work <- ps
+	}
+	close(work)
+	wg.Wait()
+}
+
+// refresh translates ps from idx (generation gen) and serves the result.
+// An older generation than the proxy's last is ignored. On any failure the
+// proxy keeps what it is served.
+func (s *Server) refresh(ps *proxyState, idx *translate.Index, gen uint64) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.closed || gen <= ps.gen {
+		return
+	}
+	ps.gen = gen
+	next, err := s.build(idx, ps.proxy)
+	if err != nil {
+		s.refreshFailed(ps, idx, err)
+		return
+	}
+	changed := changedTypes(ps.served, next)
+	if len(changed) == 0 {
+		return
+	}
+	if err := s.cache.set(s.ctx, ps.proxy.ID, next); err != nil {
+		s.refreshFailed(ps, idx, err)
+		return
+	}
+	ps.served = next
+	ps.markSet(changed, next, time.Now())
+	for _, t := range changed {
+		s.metrics.pushes.WithLabelValues(typeLabel(t)).Inc()
+	}
+}
+
+// build translates p and prepares the result for the cache.
+func (s *Server) build(idx *translate.Index, p *model.Proxy) (*proxyResources, error) {
+	res, err := s.translateSafely(idx, p)
+	if err != nil {
+		return nil, err
+	}
+	return buildProxyResources(res, s.digests)
+}
+
+func (s *Server) refreshFailed(ps *proxyState, idx *translate.Index, err error) {
+	reason := failureReason(err)
+	s.metrics.translateErrors.WithLabelValues(reason).Inc()
+	s.log.Error("proxy keeps its previous resources", "proxy", ps.proxy.ID,
+		"snapshot", idx.Snapshot.Version, "reason", reason, "error", err)
+}
+
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, errInvalid):
+		return reasonInvalid
+	case errors.Is(err, errInconsistent):
+		return reasonInconsistent
+	case errors.Is(err, errTranslate):
+		return reasonTranslate
+	}
+	return reasonCache
+}
+
+var errTranslate = errors.New("translation failed")
+
+// translateSafely runs the translation, turning a panic into an error so
+// one bad proxy or object cannot stop the server.
+func (s *Server) translateSafely(idx *translate.Index, p *model.Proxy) (res *translate.Resources, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: panic: %v", errTranslate, r)
+		}
+	}()
+	res, err = s.opts.Translate(idx, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errTranslate, err)
+	}
+	if res == nil {
+		return nil, fmt.Errorf("%w: no resources", errTranslate)
+	}
+	return res, nil
+}
+
+func newIndexSafely(snap *model.Snapshot) (idx *translate.Index, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return translate.NewIndex(snap), nil
+}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/isthmus-mesh/isthmus/xds/model"
+	"github.com/isthmus-mesh/isthmus/xds/translate"
+)
+
+// Server serves connected proxies their resources over ADS. Create it with
+// New, start it with Serve, feed it with Update, end it with Stop.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	cache   resourceCache
+	digests *digestMemo
+	grpc    *grpc.Server
+
+	// ctx ends the debounce loop and every xDS stream.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// latest is the most recent snapshot given to Update; updated wakes the
+	// debounce loop.
+	latest   atomic.Pointer[model.Snapshot]
+	updated  chan struct{}
+	loopDone chan struct{}
+
+	mu      sync.Mutex
+	proxies map[string]*proxyState // by node id
+	index   *translate.Index       // of the last pushed snapshot
+	gen     uint64                 // counts pushes; the generation of index
+
+	streamsMu sync.Mutex
+	streams   map[streamKey]*streamState
+
+	pushed   atomic.Bool // a snapshot has been pushed
+	serving  atomic.Bool // Serve is accepting connections
+	stopOnce sync.Once
+}
+
+// New creates a server and starts its debounce loop.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		metrics:  newMetrics(),
+		cache:    newSnapshotCache(opts.Logger),
+		digests:  newDigestMemo(),
+		ctx:      ctx,
+		cancel:   cancel,
+		updated:  make(chan struct{}, 1),
+		loopDone: make(chan struct{}),
+		proxies:  map[string]*proxyState{},
+		streams:  map[streamKey]*streamState{},
+	}
+	s.grpc = newGRPCServer(serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS()))
+	go s.debounceLoop()
+	return s
+}
+
+// newGRPCServer registers ADS and the per-type discovery services; each
+// serves state of the world and delta.
+func newGRPCServer(xds serverv3.Server) *grpc.Server {
+	g := grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
+	clusterservice.RegisterClusterDiscoveryServiceServer(g, xds)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(g, xds)
+	listenerservice.RegisterListenerDiscoveryServiceServer(g, xds)
+	routeservice.RegisterRouteDiscoveryServiceServer(g, xds)
+	secretservice.RegisterSecretDiscoveryServiceServer(g, xds)
+	return g
+}
+
+// Serve accepts xDS connections on lis until Stop. It returns nil after a
+// graceful stop.
+func (s *Server) Serve(lis net.Listener) error {
+	s.serving.Store(true)
+	defer s.serving.Store(false)
+	return s.grpc.Serve(lis)
+}
+
+// Update hands the server a new snapshot. It returns at once; the snapshot
+// is pushed after the debounce. snap must not be modified afterwards.
+func (s *Server) Update(snap *model.Snapshot) {
+	if snap == nil {
+		return
+	}
+	s.latest.Store(snap)
+	select {
+	case s.updated <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// SetConfigErrors records how many problems the last configuration load had.
+func (s *Server) SetConfigErrors(n int) { s.metrics.configErrors.Set(float64(n)) }
+
+// Ready reports whether a snapshot has been pushed and gRPC is serving.
+func (s *Server) Ready() bool { return s.pushed.Load() && s.serving.Load() }
+
+// Stop ends every xDS stream, stops pushing and stops the gRPC server,
+// waiting a bounded time for handlers to return.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		stopped := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop() // refuses new streams; waits for open ones
+			close(stopped)
+		}()
+		s.cancel() // ends open streams and the debounce loop
+		<-s.loopDone
+		select {
+		case <-stopped:
+		case <-time.After(stopTimeout):
+			s.grpc.Stop()
+		}
+	})
+}
