@@ -4,11 +4,24 @@
 // every object.
 //
 // Contract:
-//   - Decode never panics; every problem is a *ConfigError naming the file,
-//     document, kind/namespace/name and field.
+//   - Decode reads every apiVersion Istio serves for the networking
+//     (v1, v1beta1, v1alpha3: VirtualService, DestinationRule, Gateway,
+//     ServiceEntry, WorkloadEntry, Sidecar), security (v1, v1beta1:
+//     PeerAuthentication, AuthorizationPolicy, RequestAuthentication) and
+//     telemetry (v1, v1alpha1: Telemetry) kinds, "kind: List" documents, and
+//     skips IstioOperator documents. Networking specs are always the v1alpha3
+//     Go types. Unknown fields are errors; durations use Go's syntax ("1m30s")
+//     as in Istio. Decode never panics; every problem is a *ConfigError naming
+//     the file, document, kind/namespace/name and field.
+//   - Validate applies Istio's admission rules (webhook and CRD schema) to one
+//     object; CheckReferences applies the rules that span objects (subsets
+//     named by VirtualServices must exist). Weights are relative, as in
+//     current Istio: several destinations need a non-zero total, not 100.
 //   - A Config is immutable once built; readers may share it freely.
 //   - The directory Store serves the last valid version of each object: an
 //     object that becomes invalid keeps its previous version, a removed file
 //     removes its objects, a file with one bad document still yields its good
-//     ones.
+//     ones, a file that cannot be parsed or read keeps its objects, and a
+//     vanished directory keeps the whole Config. Run reloads on file changes.
+//   - LoadPaths checks files and directories once, for "isthmus validate".
 package policy

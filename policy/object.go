@@ -35,7 +35,12 @@ type Source struct {
 	Doc  int    // 1-based index of the YAML document within the file
 }
 
-func (s Source) String() string { return fmt.Sprintf("%s#%d", s.File, s.Doc) }
+func (s Source) String() string {
+	if s.Doc == 0 {
+		return s.File
+	}
+	return fmt.Sprintf("%s#%d", s.File, s.Doc)
+}
 
 // Key identifies an object within a Config.
 type Key struct {

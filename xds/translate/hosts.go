@@ -1,16 +1,13 @@
 package translate
 
-import "strings"
+import (
+	"strings"
 
-// ResolveHost turns a host as written in an object of namespace ns into the
-// name it stands for: a bare name (no dot, not a wildcard) becomes
-// NAME.NS.svc.cluster.local, as Istio's short names do.
-func ResolveHost(host, ns string) string {
-	if host == "*" || strings.Contains(host, ".") {
-		return host
-	}
-	return host + "." + ns + ".svc.cluster.local"
-}
+	"github.com/isthmus-mesh/isthmus/policy"
+)
+
+// ResolveHost is policy.ResolveHost: a bare name is NAME.NS.svc.cluster.local.
+func ResolveHost(host, ns string) string { return policy.ResolveHost(host, ns) }
 
 // HostMatches reports whether pattern (an exact host, "*" or "*.suffix")
 // covers host. A wildcard host on the right is covered by an equal or wider

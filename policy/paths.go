@@ -1,0 +1,35 @@
+package policy
+
+import (
+	"fmt"
+	"os"
+)
+
+// LoadPaths reads the given files and directory trees once, with the rules
+// of a Store that has never loaded before: every valid object is kept,
+// every problem reported (decoding, validation, duplicate keys, references).
+// Files named directly are read whatever their extension; directories are
+// scanned for *.yaml and *.yml files as a Store scans them.
+func LoadPaths(paths []string) (*Config, []*ConfigError) {
+	var scan scanResult
+	var problems []*ConfigError
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		switch {
+		case err != nil:
+			problems = append(problems, &ConfigError{Source: Source{File: p}, Msg: fmt.Sprintf("cannot read: %v", err)})
+		case info.IsDir():
+			dirScan, err := scanDir(p)
+			if err != nil {
+				problems = append(problems, &ConfigError{Source: Source{File: p}, Msg: err.Error()})
+			}
+			scan.files = append(scan.files, dirScan.files...)
+			scan.unreadable = append(scan.unreadable, dirScan.unreadable...)
+		default:
+			data, err := os.ReadFile(p)
+			scan.files = append(scan.files, scannedFile{path: p, data: data, err: err})
+		}
+	}
+	cfg, buildProblems := NewStore("", nil).build(scan)
+	return cfg, append(problems, buildProblems...)
+}
