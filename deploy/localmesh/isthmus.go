@@ -1,0 +1,157 @@
+package localmesh
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// IsthmusOptions configures an `isthmus serve` process.
+type IsthmusOptions struct {
+	Bin       string   // the isthmus binary (see BuildIsthmus)
+	ConfigDir string   // passed as --config-dir
+	LogDir    string   // where isthmus.log is written
+	ExtraArgs []string // appended to the serve command line
+}
+
+// Isthmus is a running `isthmus serve` process.
+type Isthmus struct {
+	Bin            string
+	ConfigDir      string
+	XDSAddr        string // "127.0.0.1:PORT", the ADS endpoint
+	MonitoringAddr string // "127.0.0.1:PORT", /readyz and /metrics
+
+	proc *process
+}
+
+// StartIsthmus starts `isthmus serve` on free loopback ports and waits until
+// its /readyz answers 200.
+func StartIsthmus(ctx context.Context, opts IsthmusOptions) (*Isthmus, error) {
+	xdsAddr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	monAddr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", "--config-dir", opts.ConfigDir,
+		"--xds-listen", xdsAddr, "--monitoring-listen", monAddr}, opts.ExtraArgs...)
+	proc, err := startProcess("isthmus", filepath.Join(opts.LogDir, "isthmus.log"), opts.Bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	is := &Isthmus{Bin: opts.Bin, ConfigDir: opts.ConfigDir, XDSAddr: xdsAddr, MonitoringAddr: monAddr, proc: proc}
+	if err := waitFor(ctx, "isthmus /readyz", is.checkReady); err != nil {
+		is.Close()
+		return nil, fmt.Errorf("%w; isthmus log:\n%s", err, proc.logTail(40))
+	}
+	return is, nil
+}
+
+func (is *Isthmus) checkReady() error {
+	if err := is.proc.errIfExited(); err != nil {
+		return err
+	}
+	body, status, err := httpGet(context.Background(), "http://"+is.MonitoringAddr+"/readyz")
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("/readyz answered %d: %s", status, body)
+	}
+	return nil
+}
+
+// Metrics returns the Prometheus text exposition from /metrics.
+func (is *Isthmus) Metrics(ctx context.Context) (string, error) {
+	body, status, err := httpGet(ctx, "http://"+is.MonitoringAddr+"/metrics")
+	if err != nil {
+		return "", err
+	}
+	if status != http.StatusOK {
+		return "", fmt.Errorf("isthmus /metrics answered %d", status)
+	}
+	return string(body), nil
+}
+
+// Close stops the process.
+func (is *Isthmus) Close() { is.proc.stop(5 * time.Second) }
+
+// LogPath is the file holding the process output.
+func (is *Isthmus) LogPath() string { return is.proc.logPath }
+
+// LogTail returns the last n lines of the process output.
+func (is *Isthmus) LogTail(n int) string { return is.proc.logTail(n) }
+
+// Node is how an Envoy identifies itself to Isthmus.
+type Node struct {
+	ID    string
+	Meta  map[string]string // node metadata, passed as --meta KEY=VALUE
+	Delta bool              // use delta xDS instead of state-of-the-world
+}
+
+// SidecarNode describes a sidecar without traffic capture (INTERCEPTION_MODE
+// NONE) named pod in namespace, at ip, with the given workload labels.
+func SidecarNode(pod, namespace, ip string, labels map[string]string, delta bool) Node {
+	labelJSON, _ := json.Marshal(labels) // a map of strings always marshals
+	return Node{
+		ID:    fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", ip, pod, namespace, namespace),
+		Delta: delta,
+		Meta: map[string]string{
+			"NAMESPACE":         namespace,
+			"LABELS":            string(labelJSON),
+			"INTERCEPTION_MODE": "NONE",
+		},
+	}
+}
+
+// Bootstrap runs `isthmus bootstrap` for node, pointing it at this process,
+// with Envoy's admin interface on adminAddr (a loopback IP:PORT).
+func (is *Isthmus) Bootstrap(node Node, adminAddr string) ([]byte, error) {
+	args := []string{"bootstrap", "--xds-address", is.XDSAddr, "--node-id", node.ID, "--admin-address", adminAddr}
+	keys := make([]string, 0, len(node.Meta))
+	for k := range node.Meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "--meta", k+"="+node.Meta[k])
+	}
+	if node.Delta {
+		args = append(args, "--delta")
+	}
+	out, err := runOutput(is.Bin, args...)
+	if err != nil {
+		return nil, fmt.Errorf("isthmus bootstrap: %w", err)
+	}
+	return out, nil
+}
+
+// httpGet fetches url with a short timeout, returning body and status.
+func httpGet(ctx context.Context, url string) ([]byte, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := adminClient.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", url, err)
+	}
+	return body, resp.StatusCode, nil
+}
+
+// adminClient talks to admin and monitoring endpoints, never through a proxy.
+var adminClient = &http.Client{Transport: &http.Transport{Proxy: nil}}
