@@ -108,12 +108,10 @@ func TestRedirectCapture(t *testing.T) {
 			// per-port listeners.
 			"listener.0.0.0.0_9080.downstream_cx_total":                                    3,
 			"listener." + reviewsVIP + "_" + itoa(reviewsTCPPort) + ".downstream_cx_total": 1,
-			"listener.0.0.0.0_15001.downstream_cx_total":                                   1,
 			"http.outbound_0.0.0.0_9080.downstream_rq_total":                               3,
 			"cluster.outbound|9080|v1|" + reviewsHost + ".upstream_rq_total":               2,
 			"cluster.outbound|9080|v2|" + reviewsHost + ".upstream_rq_total":               1,
 			"cluster.outbound|9000||" + reviewsHost + ".upstream_cx_total":                 1,
-			"cluster.PassthroughCluster.upstream_cx_total":                                 1,
 		})
 		m.expectStats(ctx, t, "reviews-v1", map[string]uint64{
 			"listener.0.0.0.0_15006.downstream_cx_total":          2,

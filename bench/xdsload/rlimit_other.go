@@ -1,0 +1,5 @@
+//go:build !unix
+
+package xdsload
+
+func raiseFileLimit(int) error { return nil }

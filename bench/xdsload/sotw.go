@@ -1,0 +1,132 @@
+package xdsload
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// resourceItem is one resource of a response, with the name the response
+// gives it (delta) or "" (state of the world).
+type resourceItem struct {
+	name string
+	any  *anypb.Any
+}
+
+// sotwStream is one state-of-the-world ADS stream of one proxy.
+type sotwStream struct {
+	p        *Proxy
+	stream   discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	nodeSent bool
+	version  map[string]string   // last accepted version_info per type
+	nonce    map[string]string   // last response nonce per type
+	names    map[string][]string // subscribed names of EDS and RDS
+}
+
+// runSotW subscribes like Envoy: CDS and LDS wildcard, then EDS and RDS for
+// the names they reference; it returns when the stream ends.
+func runSotW(ctx context.Context, p *Proxy) error {
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(p.conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return fmt.Errorf("open ADS stream: %w", err)
+	}
+	s := &sotwStream{p: p, stream: stream, version: map[string]string{}, nonce: map[string]string{}, names: map[string][]string{}}
+	for _, t := range []string{typeCDS, typeLDS} {
+		if err := s.send(t, nil); err != nil {
+			return err
+		}
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		if err := s.handle(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// send sends a request for typeURL: an ACK when errDetail is nil, else a
+// NACK, each carrying the current subscription.
+func (s *sotwStream) send(typeURL string, errDetail *statuspb.Status) error {
+	req := &discoveryv3.DiscoveryRequest{
+		TypeUrl:       typeURL,
+		VersionInfo:   s.version[typeURL],
+		ResponseNonce: s.nonce[typeURL],
+		ResourceNames: s.names[typeURL],
+		ErrorDetail:   errDetail,
+	}
+	if !s.nodeSent {
+		req.Node = s.p.node
+		s.nodeSent = true
+	}
+	if err := s.stream.Send(req); err != nil {
+		return fmt.Errorf("send %s request: %w", typeNames[typeURL], err)
+	}
+	return nil
+}
+
+func (s *sotwStream) handle(resp *discoveryv3.DiscoveryResponse) error {
+	t := resp.GetTypeUrl()
+	s.p.received(proto.Size(resp))
+	s.nonce[t] = resp.GetNonce()
+	list, err := s.p.decodeAll(t, sotwItems(resp))
+	if err != nil {
+		s.p.rejected(t, err)
+		return s.send(t, &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()})
+	}
+	s.p.apply(func(st *configState) {
+		if _, dependent := parentType[t]; dependent {
+			st.update(t, list, nil)
+		} else {
+			st.replace(t, list)
+		}
+	})
+	s.version[t] = resp.GetVersionInfo()
+	if err := s.send(t, nil); err != nil {
+		return err
+	}
+	s.p.acked(t, time.Now())
+	return s.resubscribe(t)
+}
+
+// resubscribe asks for the EDS or RDS names a CDS or LDS update references,
+// when they changed.
+func (s *sotwStream) resubscribe(parent string) error {
+	for dep, par := range parentType {
+		if par != parent {
+			continue
+		}
+		want := s.p.wanted(dep)
+		if _, asked := s.names[dep]; asked && slices.Equal(want, s.names[dep]) {
+			continue
+		}
+		if len(want) == 0 && s.names[dep] == nil {
+			continue // nothing to ask for yet
+		}
+		s.names[dep] = want
+		if want == nil {
+			s.names[dep] = []string{}
+		}
+		if err := s.send(dep, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sotwItems(resp *discoveryv3.DiscoveryResponse) []resourceItem {
+	items := make([]resourceItem, len(resp.GetResources()))
+	for i, a := range resp.GetResources() {
+		items[i] = resourceItem{any: a}
+	}
+	return items
+}
