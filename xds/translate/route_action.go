@@ -39,13 +39,15 @@ func (c *routeContext) forwardAction(out *routev3.Route, in *networking.HTTPRout
 }
 
 // setTimeout applies the route timeout (0 disables it) and lets gRPC
-// clients' grpc-timeout header bound it.
+// clients' grpc-timeout header bound it. It uses max_grpc_timeout, not
+// max_stream_duration: setting the latter switches Envoy to stream-duration
+// timeouts, and the route timeout would no longer end the request with a 504.
 func setTimeout(action *routev3.RouteAction, timeout *durationpb.Duration) {
 	action.Timeout = noTimeout()
 	if timeout != nil {
 		action.Timeout = timeout
 	}
-	action.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{GrpcTimeoutHeaderMax: action.Timeout}
+	action.MaxGrpcTimeout = action.Timeout //nolint:staticcheck // deprecated in Envoy but the field that keeps route timeouts in force
 }
 
 func applyRewrite(action *routev3.RouteAction, rw *networking.HTTPRewrite) {
