@@ -58,7 +58,7 @@ func subsetIndex(objs []*Object) subsetHosts {
 // it, defines subset.
 func (idx subsetHosts) has(host, subset string) bool {
 	for drHost, names := range idx {
-		if names[subset] && hostCovers(drHost, host) {
+		if names[subset] && HostMatches(drHost, host) {
 			return true
 		}
 	}

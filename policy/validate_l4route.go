@@ -44,27 +44,11 @@ func (c *checker) sniHost(p, sni string, vs *networking.VirtualService, boundToG
 		return
 	}
 	for _, h := range vs.GetHosts() {
-		if hostCovers(h, sni) {
+		if HostMatches(h, sni) {
 			return
 		}
 	}
 	c.add(p, "SNI host %q is not covered by any of the VirtualService hosts [%s]", sni, strings.Join(vs.GetHosts(), ", "))
-}
-
-// hostCovers reports whether pattern (exact or wildcard) matches every name
-// host can match.
-func hostCovers(pattern, host string) bool {
-	switch {
-	case pattern == "*" || pattern == host:
-		return true
-	case strings.HasPrefix(pattern, "*"):
-		suffix := pattern[1:]
-		if strings.HasPrefix(host, "*") {
-			return strings.HasSuffix(host[1:], suffix)
-		}
-		return strings.HasSuffix(host, suffix)
-	}
-	return false
 }
 
 func (c *checker) tcpRoute(p string, r *networking.TCPRoute) {

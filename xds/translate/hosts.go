@@ -9,22 +9,9 @@ import (
 // ResolveHost is policy.ResolveHost: a bare name is NAME.NS.svc.cluster.local.
 func ResolveHost(host, ns string) string { return policy.ResolveHost(host, ns) }
 
-// HostMatches reports whether pattern (an exact host, "*" or "*.suffix")
-// covers host. A wildcard host on the right is covered by an equal or wider
-// pattern.
-func HostMatches(pattern, host string) bool {
-	switch {
-	case pattern == "*" || pattern == host:
-		return true
-	case strings.HasPrefix(pattern, "*"):
-		suffix := pattern[1:]
-		if strings.HasPrefix(host, "*") {
-			return strings.HasSuffix(host[1:], suffix)
-		}
-		return strings.HasSuffix(host, suffix)
-	}
-	return false
-}
+// HostMatches is policy.HostMatches: pattern ("*", "*.suffix" or exact)
+// covers host.
+func HostMatches(pattern, host string) bool { return policy.HostMatches(pattern, host) }
 
 // hostSpecificity ranks patterns: exact hosts before wildcards, longer
 // wildcards before shorter ones.
