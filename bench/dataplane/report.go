@@ -1,0 +1,157 @@
+package dataplane
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/isthmus-mesh/isthmus/bench/xdsload"
+)
+
+// targetExcess is the data-plane target: the Isthmus scenario's p90 at most
+// this much above the static scenario's.
+const targetExcess = 0.10
+
+// Report is the outcome of a run, as written to JSON.
+type Report struct {
+	Date          time.Time       `json:"date"`
+	Machine       xdsload.Machine `json:"machine"`
+	LoadAverage   string          `json:"loadAverage"` // /proc/loadavg when the run started
+	EnvoyVersion  string          `json:"envoyVersion,omitempty"`
+	LoadGenerator string          `json:"loadGenerator"`
+	Settings      Settings        `json:"settings"`
+	Results       []Result        `json:"results"`
+	Target        *TargetCheck    `json:"target,omitempty"`
+}
+
+// Settings is the load each scenario received.
+type Settings struct {
+	QPS          int     `json:"qps"`
+	Connections  int     `json:"connections"`
+	PayloadBytes int     `json:"payloadBytes"`
+	DurationS    float64 `json:"durationSeconds"` // measured per scenario, over all rounds
+	WarmupS      float64 `json:"warmupSeconds"`
+	Rounds       int     `json:"rounds"`
+}
+
+// Result is one scenario's measurement and the requests each point of its
+// path saw during the measured run.
+type Result struct {
+	Scenario    string `json:"scenario"`
+	Description string `json:"description"`
+	Measurement
+	Rounds          int        `json:"rounds"`
+	PercentilesFrom string     `json:"percentilesFrom"` // "every request", or how rounds were combined
+	Hops            []HopCount `json:"hops"`
+}
+
+// TargetCheck compares the Isthmus scenario's p90 with the static one's.
+type TargetCheck struct {
+	Goal          string  `json:"goal"`
+	IsthmusP90Ms  float64 `json:"isthmusP90Ms"`
+	StaticP90Ms   float64 `json:"staticP90Ms"`
+	ExcessPercent float64 `json:"excessPercent"` // how much higher Isthmus's p90 is, in percent (negative: lower)
+	Met           bool    `json:"met"`
+}
+
+func newReport(opts Options, gen loadGenerator, envoyBin string) *Report {
+	return &Report{
+		Date:          time.Now().UTC().Truncate(time.Second),
+		Machine:       xdsload.DescribeMachine(),
+		LoadAverage:   loadAverage(),
+		EnvoyVersion:  envoyVersion(envoyBin),
+		LoadGenerator: gen.Name(),
+		Settings: Settings{
+			QPS: opts.QPS, Connections: opts.Connections, PayloadBytes: opts.PayloadBytes,
+			DurationS: opts.Duration.Seconds(), WarmupS: opts.Warmup.Seconds(), Rounds: opts.Rounds,
+		},
+	}
+}
+
+// checkTarget compares the isthmus and static results; nil unless both ran.
+func checkTarget(results []Result) *TargetCheck {
+	var isthmus, static *Result
+	for i := range results {
+		switch results[i].Scenario {
+		case ScenarioIsthmus:
+			isthmus = &results[i]
+		case ScenarioStatic:
+			static = &results[i]
+		}
+	}
+	if isthmus == nil || static == nil || static.Latency.P90 <= 0 {
+		return nil
+	}
+	excess := float64(isthmus.Latency.P90)/float64(static.Latency.P90) - 1
+	return &TargetCheck{
+		Goal:          fmt.Sprintf("isthmus p90 within %.0f%% of static p90", targetExcess*100),
+		IsthmusP90Ms:  ms(isthmus.Latency.P90),
+		StaticP90Ms:   ms(static.Latency.P90),
+		ExcessPercent: math.Round(excess*1000) / 10,
+		Met:           excess <= targetExcess,
+	}
+}
+
+// envoyVersion is the version line of `envoy --version`, "" without Envoy.
+func envoyVersion(bin string) string {
+	if bin == "" {
+		return ""
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return fmt.Sprintf("unknown (%v)", err)
+	}
+	text := strings.TrimSpace(string(out))
+	if _, v, ok := strings.Cut(text, "version:"); ok {
+		return strings.TrimSpace(v)
+	}
+	return text
+}
+
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	fields := strings.Fields(string(data))
+	return strings.Join(fields[:min(3, len(fields))], " ")
+}
+
+// Markdown renders the report: what was measured where, the table, and
+// the target check.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Load: %s, HTTP/1.1, %d B request and response bodies, %d qps over %d connections; per scenario %s warm-up, then %s measured in %d rounds interleaved with the other scenarios.\n\n",
+		r.LoadGenerator, r.Settings.PayloadBytes, r.Settings.QPS, r.Settings.Connections,
+		seconds(r.Settings.WarmupS), seconds(r.Settings.DurationS), r.Settings.Rounds)
+	if r.EnvoyVersion != "" {
+		fmt.Fprintf(&b, "Envoy %s, one worker thread each (`--concurrency 1`).\n\n", r.EnvoyVersion)
+	}
+	fmt.Fprintf(&b, "Machine: %s; load average %s at the start (%s).\n\n", r.Machine, r.LoadAverage, r.Date.Format(time.RFC3339))
+	b.WriteString(r.table())
+	if t := r.Target; t != nil {
+		verdict := "met"
+		if !t.Met {
+			verdict = "missed"
+		}
+		fmt.Fprintf(&b, "\nTarget (%s): isthmus p90 %.3f ms vs static %.3f ms, %+.1f%% — %s.\n", t.Goal, t.IsthmusP90Ms, t.StaticP90Ms, t.ExcessPercent, verdict)
+	}
+	return b.String()
+}
+
+func (r *Report) table() string {
+	var b strings.Builder
+	b.WriteString("| scenario | path | p50 | p90 | p99 | p99.9 | qps achieved | requests | errors |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, res := range r.Results {
+		l := res.Latency
+		fmt.Fprintf(&b, "| %s | %s | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.1f | %d | %d |\n",
+			res.Scenario, res.Description, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), res.QPS, res.Requests, res.Errors)
+	}
+	return b.String()
+}
+
+func seconds(s float64) string { return (time.Duration(s * float64(time.Second))).String() }
