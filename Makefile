@@ -69,9 +69,14 @@ MONITORING_LISTEN ?= 127.0.0.1:15014
 run: tools build
 	bin/isthmus serve --config-dir deploy/examples --xds-listen $(XDS_LISTEN) --monitoring-listen $(MONITORING_LISTEN)
 
-## bench: run the benchmarks.
-bench:
-	$(GO) test -run='^$$' -bench=. ./bench/...
+## bench: the benchmarks at a small default size (a few minutes on 2 CPUs): Go
+##        benchmarks, xDS load against isthmus serve, data-plane latency; the
+##        figures go into bench/RESULTS.md. Scale up with BENCH_FLAGS, e.g.
+##        make bench BENCH_FLAGS='--proxies 5000 --sotw-only'
+##        (all flags: go run ./bench/cmd/benchall --help).
+BENCH_FLAGS ?=
+bench: tools
+	$(GO) run ./bench/cmd/benchall $(BENCH_FLAGS)
 
 ## fuzz: a short fuzzing run of the Istio YAML decoder.
 FUZZTIME ?= 30s
