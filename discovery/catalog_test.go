@@ -1,0 +1,74 @@
+package discovery
+
+import "testing"
+
+func svc(host, ns string, exportTo ...string) *Service {
+	return &Service{ServiceKey: ServiceKey{Hostname: host, Namespace: ns}, ExportTo: exportTo,
+		Ports: []Port{{Name: "http", Number: 80, Protocol: ProtocolHTTP}}}
+}
+
+func TestCatalogSortsAndLooksUp(t *testing.T) {
+	a := svc("b.example.com", "ns1")
+	b := svc("a.example.com", "ns2")
+	c := svc("a.example.com", "ns1")
+	cat := NewCatalog([]*Service{a, b, c}, map[ServiceKey][]*Endpoint{
+		c.ServiceKey: {{Address: "10.0.0.2", Port: 8080, ServicePort: 80}, {Address: "10.0.0.1", Port: 8080, ServicePort: 80}, {Address: "10.0.0.1", Port: 9090, ServicePort: 90}},
+	})
+	got := cat.Services()
+	if got[0] != c || got[1] != b || got[2] != a {
+		t.Errorf("services not sorted by hostname then namespace: %v %v %v", got[0].ServiceKey, got[1].ServiceKey, got[2].ServiceKey)
+	}
+	if hosts := cat.ServicesByHost("a.example.com"); len(hosts) != 2 {
+		t.Errorf("ServicesByHost: got %d services, want 2", len(hosts))
+	}
+	eps := cat.Endpoints(c.ServiceKey, 80)
+	if len(eps) != 2 || eps[0].Address != "10.0.0.1" {
+		t.Errorf("Endpoints for port 80: got %+v", eps)
+	}
+	if cat.Service(ServiceKey{Hostname: "missing", Namespace: "ns1"}) != nil {
+		t.Error("missing service found")
+	}
+}
+
+func TestMergeJoinsEndpointsOfOneServiceAcrossRegistries(t *testing.T) {
+	east := svc("reviews.default.svc.cluster.local", "default")
+	west := svc("reviews.default.svc.cluster.local", "default")
+	west.Registry = "west"
+	c1 := NewCatalog([]*Service{east}, map[ServiceKey][]*Endpoint{east.ServiceKey: {{Address: "10.1.0.1", ServicePort: 80, Cluster: "east"}}})
+	c2 := NewCatalog([]*Service{west}, map[ServiceKey][]*Endpoint{west.ServiceKey: {{Address: "10.2.0.1", ServicePort: 80, Cluster: "west"}}})
+	m := Merge(c1, nil, c2)
+	if len(m.Services()) != 1 || m.Services()[0] != east {
+		t.Fatalf("merged services: want the first registry's definition only, got %d", len(m.Services()))
+	}
+	if eps := m.Endpoints(east.ServiceKey, 80); len(eps) != 2 {
+		t.Errorf("merged endpoints: got %d, want both clusters' 2", len(eps))
+	}
+}
+
+func TestVisibleTo(t *testing.T) {
+	cases := []struct {
+		exportTo []string
+		ns       string
+		want     bool
+	}{
+		{nil, "other", true},
+		{[]string{"*"}, "other", true},
+		{[]string{"."}, "own", true},
+		{[]string{"."}, "other", false},
+		{[]string{"team-a"}, "team-a", true},
+		{[]string{"team-a"}, "team-b", false},
+	}
+	for _, c := range cases {
+		if got := svc("h", "own", c.exportTo...).VisibleTo(c.ns); got != c.want {
+			t.Errorf("exportTo %v from %q: got %v, want %v", c.exportTo, c.ns, got, c.want)
+		}
+	}
+}
+
+func TestParseProtocol(t *testing.T) {
+	for in, want := range map[string]Protocol{"http": ProtocolHTTP, "GRPC-Web": ProtocolGRPC, "tcp": ProtocolTCP, "bogus": ProtocolUnknown} {
+		if got := ParseProtocol(in); got != want {
+			t.Errorf("ParseProtocol(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
