@@ -2,17 +2,18 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/log"
 )
 
 // resourceCache holds what each proxy is served and answers the xDS streams
-// from it. It is the seam where a cache that serializes each distinct
-// resource once can replace go-control-plane's SnapshotCache.
-// Implementations must be safe for concurrent use.
+// from it. Implementations must be safe for concurrent use.
 type resourceCache interface {
 	// Cache is what the go-control-plane server reads.
 	cache.Cache
@@ -23,24 +24,182 @@ type resourceCache interface {
 	clear(nodeID string)
 }
 
-// snapshotCache is a resourceCache over go-control-plane's SnapshotCache in
-// ADS mode, keyed by node id.
-type snapshotCache struct {
-	cache.SnapshotCache
+// preparedCache is the resourceCache of the server: it answers watches with
+// responses built from prepared resources (see preparer), so a resource is
+// marshalled once however many proxies and streams it is sent to.
+//
+// The semantics follow the xDS protocol as go-control-plane's snapshot cache
+// implements it: state-of-the-world watches are answered when the type's
+// version differs from the one the request carries, or when a subscribed
+// resource has not been sent on the stream yet; a rejected version (a
+// request with error_detail) is not sent again until the version changes.
+// Delta watches are answered with the resources whose version differs from
+// what the stream was sent, and the removals. Open watches are answered in
+// ADS order (CDS, EDS, LDS, RDS, SDS) when a proxy's resources are set; a
+// proxy's watches wait until its first resources are set.
+type preparedCache struct {
+	log *slog.Logger
+
+	mu    sync.Mutex
+	nodes map[string]*nodeState
 }
 
-func newSnapshotCache(logger *slog.Logger) *snapshotCache {
-	return &snapshotCache{cache.NewSnapshotCache(true, cache.IDHash{}, libraryLogger(logger))}
+var _ resourceCache = (*preparedCache)(nil)
+
+// nodeState is one proxy's resources and open watches.
+type nodeState struct {
+	mu     sync.Mutex
+	served *proxyResources // nil until set
+	sotw   map[*sotwWatch]struct{}
+	delta  map[*deltaWatch]struct{}
 }
 
-func (c *snapshotCache) set(ctx context.Context, nodeID string, r *proxyResources) error {
-	if err := c.SetSnapshot(ctx, nodeID, r.snapshot); err != nil {
-		return fmt.Errorf("set snapshot of %s: %w", nodeID, err)
+// sotwWatch is an open state-of-the-world watch of one stream and type.
+type sotwWatch struct {
+	req *cache.Request
+	sub cache.Subscription
+	out chan cache.Response
+}
+
+// deltaWatch is an open delta watch of one stream and type.
+type deltaWatch struct {
+	req *cache.DeltaRequest
+	sub cache.Subscription
+	out chan cache.DeltaResponse
+}
+
+func newPreparedCache(logger *slog.Logger) *preparedCache {
+	return &preparedCache{log: logger, nodes: map[string]*nodeState{}}
+}
+
+// node returns the state of nodeID, creating it when new.
+func (c *preparedCache) node(nodeID string) *nodeState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[nodeID]
+	if n == nil {
+		n = &nodeState{sotw: map[*sotwWatch]struct{}{}, delta: map[*deltaWatch]struct{}{}}
+		c.nodes[nodeID] = n
+	}
+	return n
+}
+
+func (c *preparedCache) set(_ context.Context, nodeID string, r *proxyResources) error {
+	n := c.node(nodeID)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	prev := n.served
+	n.served = r
+	for _, w := range sortedByType(n.sotw, func(w *sotwWatch) string { return w.req.GetTypeUrl() }) {
+		if typeChanged(prev, r, w.req.GetTypeUrl()) && c.answerSotw(r, w) {
+			delete(n.sotw, w)
+		}
+	}
+	for _, w := range sortedByType(n.delta, func(w *deltaWatch) string { return w.req.GetTypeUrl() }) {
+		if typeChanged(prev, r, w.req.GetTypeUrl()) && c.answerDelta(r, w) {
+			delete(n.delta, w)
+		}
 	}
 	return nil
 }
 
-func (c *snapshotCache) clear(nodeID string) { c.ClearSnapshot(nodeID) }
+// answerSotw sends w what r owes it, if anything; true when the watch is
+// answered.
+func (c *preparedCache) answerSotw(r *proxyResources, w *sotwWatch) bool {
+	resp := sotwResponse(r, w.req, w.sub)
+	return resp != nil && c.sent(trySend(w.out, resp), w.req.GetTypeUrl())
+}
+
+// answerDelta sends w what r owes it, if anything; true when the watch is
+// answered.
+func (c *preparedCache) answerDelta(r *proxyResources, w *deltaWatch) bool {
+	resp := deltaResponse(r, w.req, w.sub)
+	return resp != nil && c.sent(trySend(w.out, resp), w.req.GetTypeUrl())
+}
+
+// typeChanged reports whether r serves typeURL otherwise than prev did. An
+// open watch was owed nothing by prev: only a changed type can owe it
+// something now.
+func typeChanged(prev, r *proxyResources, typeURL string) bool {
+	return prev == nil || prev.types[typeURL] != r.types[typeURL]
+}
+
+func (c *preparedCache) clear(nodeID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.nodes, nodeID)
+}
+
+// sortedByType lists watches in ADS order of their types.
+func sortedByType[W comparable](watches map[W]struct{}, typeURL func(W) string) []W {
+	out := make([]W, 0, len(watches))
+	for w := range watches {
+		out = append(out, w)
+	}
+	slices.SortFunc(out, func(a, b W) int { return typeOrder(typeURL(a)) - typeOrder(typeURL(b)) })
+	return out
+}
+
+// trySend hands a response to a stream without blocking: go-control-plane
+// gives each stream a channel with room for a response per type, and a
+// watch answers once.
+func trySend[R any](ch chan R, resp R) bool {
+	select {
+	case ch <- resp:
+		return true
+	default:
+		return false
+	}
+}
+
+// sent logs a response that could not be handed over; its watch stays open.
+func (c *preparedCache) sent(ok bool, typeURL string) bool {
+	if !ok {
+		c.log.Error("xDS stream cannot take a response; the watch stays open", "type", typeURL)
+	}
+	return ok
+}
+
+// CreateWatch answers a state-of-the-world request at once when the proxy
+// is behind, otherwise opens a watch answered by a later set.
+func (c *preparedCache) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
+	n := c.node(req.GetNode().GetId())
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := &sotwWatch{req: req, sub: sub, out: out}
+	if n.served != nil && c.answerSotw(n.served, w) {
+		return func() {}, nil
+	}
+	n.sotw[w] = struct{}{}
+	return func() {
+		n.mu.Lock()
+		delete(n.sotw, w)
+		n.mu.Unlock()
+	}, nil
+}
+
+// CreateDeltaWatch answers a delta request at once when the proxy is
+// missing resources or holds removed ones, otherwise opens a watch.
+func (c *preparedCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, out chan cache.DeltaResponse) (func(), error) {
+	n := c.node(req.GetNode().GetId())
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := &deltaWatch{req: req, sub: sub, out: out}
+	if n.served != nil && c.answerDelta(n.served, w) {
+		return func() {}, nil
+	}
+	n.delta[w] = struct{}{}
+	return func() {
+		n.mu.Lock()
+		delete(n.delta, w)
+		n.mu.Unlock()
+	}, nil
+}
+
+// Fetch is not supported: Isthmus serves xDS over gRPC streams only.
+func (c *preparedCache) Fetch(context.Context, *cache.Request) (cache.Response, error) {
+	return nil, errors.New("isthmus serves xDS over gRPC streams only")
+}
 
 // libraryLogger sends go-control-plane's logs to slog at debug level; its
 // errors become warnings.

@@ -83,6 +83,7 @@ func (s *Server) onRequest(key streamKey, req request) error {
 	if err != nil {
 		return err
 	}
+	dropMetadata(req.node)
 	if req.errorDetail != nil {
 		s.recordNACK(st, req)
 		return nil
@@ -113,6 +114,16 @@ func (s *Server) stream(key streamKey, node *corev3.Node) (*streamState, error) 
 	s.streams[key] = st
 	s.streamsMu.Unlock()
 	return st, nil
+}
+
+// dropMetadata empties a request's node metadata once the stream's proxy
+// is parsed: go-control-plane keeps each stream's node and each watch's
+// request for as long as they live, and istio-proxy's metadata is the bulk
+// of them, while the cache needs only the node id.
+func dropMetadata(node *corev3.Node) {
+	if node != nil {
+		node.Metadata = nil
+	}
 }
 
 func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {

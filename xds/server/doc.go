@@ -1,18 +1,35 @@
 // Package server serves Envoy proxies their configuration over ADS: state of
-// the world and delta xDS on one gRPC port, from the resources
-// translate.Translate computes for each connected proxy.
+// the world and delta xDS on one gRPC port, from the resources translation
+// computes for each connected proxy.
 //
 // Contract:
 //   - Update hands the server a new model.Snapshot. Snapshots are debounced
 //     (a quiet period, bounded by a maximum wait) and then pushed: one
-//     translate.Index per snapshot, one translation per connected proxy.
+//     translate.Index and one translate.Translator per snapshot, which builds
+//     what proxies share once; every connected proxy is translated with it,
+//     on GOMAXPROCS workers. With Options.Translate, that function
+//     translates each proxy instead.
 //   - A proxy is identified by its node id (istio-proxy's
 //     "TYPE~IP~POD.NAMESPACE~DOMAIN"), parsed from the first request of its
 //     first stream. A node id that does not parse ends the stream with
 //     InvalidArgument. A newly connected proxy is translated at once from the
 //     latest pushed snapshot.
 //   - Each xDS type carries a version that is a hash of its resources'
-//     content, so a type whose resources did not change is not sent again.
+//     content, so a type whose resources did not change is not sent again;
+//     in delta xDS each resource carries the hash of its own content.
+//   - Each distinct resource is validated and marshalled once, whatever the
+//     number of proxies and streams it is sent to (resources are recognised
+//     by identity, then by content), and keeps its encoding and version
+//     while it does not change. Responses are built from these encodings
+//     (go-control-plane's pass-through responses), never marshalled per
+//     stream.
+//   - Watches follow go-control-plane's snapshot cache: a state-of-the-world
+//     watch is answered when the version differs from the request's or a
+//     subscribed resource was not sent on the stream yet; EDS and RDS answer
+//     the names subscribed. A version a proxy rejected is not sent again
+//     until the version changes. Responses go out in ADS order (CDS, EDS,
+//     LDS, RDS, SDS); a proxy that connects before the first push waits for
+//     it.
 //   - Resources are validated and checked for consistency (every EDS cluster
 //     and RDS route configuration referenced exists, and nothing else) before
 //     they are served. A proxy whose translation fails, or yields invalid or

@@ -39,6 +39,18 @@ var (
 	reviewsRoute   = translate.RouteConfigName("", reviewsPort)
 )
 
+// details is a third service some tests add to the mesh.
+const (
+	detailsHost = "details.default.svc.cluster.local"
+	detailsPort = 9091
+	detailsIP   = "10.3.0.1"
+)
+
+var (
+	ratingsCluster = translate.ClusterName(translate.Outbound, ratingsPort, "", ratingsHost)
+	detailsCluster = translate.ClusterName(translate.Outbound, detailsPort, "", detailsHost)
+)
+
 // world describes one snapshot of the test mesh.
 type world struct {
 	version   uint64
@@ -46,13 +58,24 @@ type world struct {
 	// timeout, when set, is carried by a VirtualService and shows in the
 	// route configuration only.
 	timeout time.Duration
+	// details adds the details service; noRatings removes ratings.
+	details, noRatings bool
 }
 
 func (w world) snapshot() *model.Snapshot {
-	reviews, ratings := httpService(reviewsHost, reviewsPort), httpService(ratingsHost, ratingsPort)
-	endpoints := map[discovery.ServiceKey][]*discovery.Endpoint{
-		reviews.ServiceKey: endpointsAt(reviewsPort, w.endpoints...),
-		ratings.ServiceKey: endpointsAt(ratingsPort, ratingsIP),
+	reviews := httpService(reviewsHost, reviewsPort)
+	services := []*discovery.Service{reviews}
+	endpoints := map[discovery.ServiceKey][]*discovery.Endpoint{reviews.ServiceKey: endpointsAt(reviewsPort, w.endpoints...)}
+	add := func(host string, port uint32, ip string) {
+		svc := httpService(host, port)
+		services = append(services, svc)
+		endpoints[svc.ServiceKey] = endpointsAt(port, ip)
+	}
+	if !w.noRatings {
+		add(ratingsHost, ratingsPort, ratingsIP)
+	}
+	if w.details {
+		add(detailsHost, detailsPort, detailsIP)
 	}
 	var objs []*policy.Object
 	if w.timeout > 0 {
@@ -67,7 +90,7 @@ func (w world) snapshot() *model.Snapshot {
 	return &model.Snapshot{
 		Version: w.version,
 		Config:  policy.NewConfig(objs),
-		Catalog: discovery.NewCatalog([]*discovery.Service{reviews, ratings}, endpoints),
+		Catalog: discovery.NewCatalog(services, endpoints),
 	}
 }
 

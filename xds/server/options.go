@@ -29,7 +29,9 @@ type Options struct {
 	DebounceMax time.Duration
 	// Logger receives the server's logs; slog.Default() when nil.
 	Logger *slog.Logger
-	// Translate computes each proxy's resources; translate.Translate when nil.
+	// Translate computes each proxy's resources. When nil, a
+	// translate.Translator per push computes them, building what proxies
+	// share once.
 	Translate TranslateFunc
 }
 
@@ -45,9 +47,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.Translate == nil {
-		o.Translate = translate.Translate
 	}
 	return o
 }

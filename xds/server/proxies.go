@@ -58,11 +58,11 @@ func (s *Server) attach(p *model.Proxy) *proxyState {
 	ps.streams = 1
 	s.proxies[p.ID] = ps
 	s.metrics.connected.Set(float64(len(s.proxies)))
-	idx, gen := s.index, s.gen
+	tr, gen := s.translator, s.gen
 	s.mu.Unlock()
 	s.log.Info("proxy connected", "proxy", p.ID, "namespace", p.Namespace)
-	if idx != nil {
-		s.refresh(ps, idx, gen)
+	if tr != nil {
+		s.refresh(ps, tr, gen)
 	}
 	return ps
 }

@@ -54,27 +54,29 @@ func (s *Server) push(snap *model.Snapshot) {
 		s.metrics.translateErrors.WithLabelValues(reasonTranslate).Inc()
 		return
 	}
+	tr := s.newSnapshotTranslator(idx)
 	s.mu.Lock()
-	s.index = idx
+	s.translator = tr
 	s.gen++
 	gen := s.gen
 	s.mu.Unlock()
-	s.refreshAll(s.connectedProxies(), idx, gen)
-	s.digests.rotate()
+	proxies := s.connectedProxies()
+	s.refreshAll(proxies, tr, gen)
+	s.prep.rotate()
 	s.metrics.pushDuration.Observe(time.Since(start).Seconds())
 	s.metrics.snapshotVersion.Set(float64(snap.Version))
 	s.pushed.Store(true)
-	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start))
+	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start), "proxies", len(proxies), "views", tr.views())
 }
 
 // refreshAll refreshes proxies on as many goroutines as there are CPUs.
-func (s *Server) refreshAll(proxies []*proxyState, idx *translate.Index, gen uint64) {
+func (s *Server) refreshAll(proxies []*proxyState, tr *snapshotTranslator, gen uint64) {
 	work := make(chan *proxyState)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(proxies)) {
 		wg.Go(func() {
 			for ps := range work {
-				s.refresh(ps, idx, gen)
+				s.refresh(ps, tr, gen)
 			}
 		})
 	}
@@ -85,27 +87,29 @@ func (s *Server) refreshAll(proxies []*proxyState, idx *translate.Index, gen uin
 	wg.Wait()
 }
 
-// refresh translates ps from idx (generation gen) and serves the result.
+// refresh translates ps with tr (generation gen) and serves the result.
 // An older generation than the proxy's last is ignored. On any failure the
 // proxy keeps what it is served.
-func (s *Server) refresh(ps *proxyState, idx *translate.Index, gen uint64) {
+func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.closed || gen <= ps.gen {
 		return
 	}
 	ps.gen = gen
-	next, err := s.build(idx, ps.proxy)
+	next, err := s.build(tr, ps.proxy, ps.served)
 	if err != nil {
-		s.refreshFailed(ps, idx, err)
+		s.refreshFailed(ps, tr.idx, err)
+		return
+	}
+	if next == ps.served {
 		return
 	}
 	changed := changedTypes(ps.served, next)
-	if len(changed) == 0 {
-		return
-	}
+	// Unchanged resources are set too (nothing is sent for them), so that
+	// the previous translation is not kept alive.
 	if err := s.cache.set(s.ctx, ps.proxy.ID, next); err != nil {
-		s.refreshFailed(ps, idx, err)
+		s.refreshFailed(ps, tr.idx, err)
 		return
 	}
 	ps.served = next
@@ -115,13 +119,14 @@ func (s *Server) refresh(ps *proxyState, idx *translate.Index, gen uint64) {
 	}
 }
 
-// build translates p and prepares the result for the cache.
-func (s *Server) build(idx *translate.Index, p *model.Proxy) (*proxyResources, error) {
-	res, err := s.translateSafely(idx, p)
+// build translates p and prepares the result for the cache; prev is what
+// p is served now.
+func (s *Server) build(tr *snapshotTranslator, p *model.Proxy, prev *proxyResources) (*proxyResources, error) {
+	res, err := translateSafely(tr, p)
 	if err != nil {
 		return nil, err
 	}
-	return buildProxyResources(res, s.digests)
+	return tr.prepare(res, func() (*proxyResources, error) { return buildProxyResources(res, prev, s.prep, tr.validates()) })
 }
 
 func (s *Server) refreshFailed(ps *proxyState, idx *translate.Index, err error) {
@@ -147,13 +152,13 @@ var errTranslate = errors.New("translation failed")
 
 // translateSafely runs the translation, turning a panic into an error so
 // one bad proxy or object cannot stop the server.
-func (s *Server) translateSafely(idx *translate.Index, p *model.Proxy) (res *translate.Resources, err error) {
+func translateSafely(tr *snapshotTranslator, p *model.Proxy) (res *translate.Resources, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: panic: %v", errTranslate, r)
 		}
 	}()
-	res, err = s.opts.Translate(idx, p)
+	res, err = tr.translate(p)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errTranslate, err)
 	}

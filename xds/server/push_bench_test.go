@@ -4,7 +4,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
+	runtimemetrics "runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
@@ -49,4 +62,357 @@ func sharedTranslate(snap *model.Snapshot) TranslateFunc {
 		panic(err)
 	}
 	return func(*translate.Index, *model.Proxy) (*translate.Resources, error) { return res, nil }
+}
+
+// meshProxies is how many sidecars the mesh benchmarks connect.
+const meshProxies = 5000
+
+// BenchmarkMeshConnect measures the server side of a connect storm: with
+// the target mesh pushed, 5,000 sidecars spread over its 100 namespaces
+// attach and subscribe like Envoy (CDS and LDS wildcard, then EDS and RDS
+// by name), each response built and marshalled as gRPC would, until every
+// proxy holds its full configuration. Connections are simulated: the
+// watches are opened on the server's cache directly.
+func BenchmarkMeshConnect(b *testing.B) {
+	for _, delta := range []bool{false, true} {
+		b.Run(protocolName(delta), func(b *testing.B) {
+			snap := targetMesh.snapshot(1, 80, 0)
+			meter := newCostMeter()
+			for b.Loop() {
+				b.StopTimer()
+				s := New(Options{Logger: slog.New(slog.DiscardHandler)})
+				s.push(snap)
+				runtime.GC()
+				b.StartTimer()
+				meter.start()
+				clients := connectFleet(b, s, targetMesh, meshProxies, delta)
+				meter.stop()
+				b.StopTimer()
+				if n := clients.withAll(); n != meshProxies {
+					b.Fatalf("%d of %d proxies hold their full configuration", n, meshProxies)
+				}
+				s.Stop()
+				b.StartTimer()
+			}
+			meter.report(b)
+		})
+	}
+}
+
+// BenchmarkMeshPush measures pushes to 5,000 connected sidecars of the
+// target mesh: a mesh-wide change (every VirtualService's weights) that
+// changes every proxy's routes, and an endpoint change (one more service's
+// endpoint moved) that concerns the proxies of one namespace. Each op is the push plus building and
+// marshalling every response it causes and re-arming the watches, as the
+// proxies' ACKs would.
+func BenchmarkMeshPush(b *testing.B) {
+	for _, delta := range []bool{false, true} {
+		for _, change := range []string{"mesh-wide", "endpoint"} {
+			b.Run(protocolName(delta)+"/"+change, func(b *testing.B) {
+				s := New(Options{Logger: slog.New(slog.DiscardHandler)})
+				defer s.Stop()
+				s.push(targetMesh.snapshot(1, 80, 0))
+				clients := connectFleet(b, s, targetMesh, meshProxies, delta)
+				runtime.GC()
+				meter := newCostMeter()
+				var responses int64
+				for i := 0; b.Loop(); i++ {
+					b.StopTimer()
+					v := uint64(i + 2)
+					snap := targetMesh.snapshot(v, 80, (i+1)%targetMesh.services)
+					if change == "mesh-wide" {
+						snap = targetMesh.snapshot(v, 50+i%2*30, 0)
+					}
+					b.StartTimer()
+					meter.start()
+					s.push(snap)
+					responses += clients.drainAll()
+					meter.stop()
+				}
+				meter.report(b)
+				b.ReportMetric(float64(responses)/float64(b.N), "responses/op")
+			})
+		}
+	}
+}
+
+func protocolName(delta bool) string {
+	if delta {
+		return "delta"
+	}
+	return "sotw"
+}
+
+// fleet is a set of simulated proxies.
+type fleet []*benchClient
+
+// connectFleet attaches n proxies of mesh m to s and subscribes them until
+// each has its full configuration, on GOMAXPROCS workers.
+func connectFleet(b *testing.B, s *Server, m benchMesh, n int, delta bool) fleet {
+	clients := make(fleet, n)
+	parallel(n, func(k int) {
+		node := m.proxy(k)
+		p, err := model.ParseNode(node)
+		if err != nil {
+			panic(err)
+		}
+		c := newBenchClient(s, node, delta)
+		clients[k] = c
+		s.attach(p)
+		c.subscribe(resource.ClusterType, nil)
+		c.subscribe(resource.ListenerType, nil)
+		c.drain()
+	})
+	return clients
+}
+
+// drainAll lets every proxy handle what it was sent; it returns the number
+// of responses.
+func (f fleet) drainAll() int64 {
+	var total atomic.Int64
+	parallel(len(f), func(k int) { total.Add(f[k].drain()) })
+	return total.Load()
+}
+
+// withAll counts the proxies holding all four types.
+func (f fleet) withAll() int {
+	n := 0
+	for _, c := range f {
+		if len(c.versions) == 4 {
+			n++
+		}
+	}
+	return n
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS goroutines.
+func parallel(n int, fn func(int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+				fn(k)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// benchClient is one simulated Envoy, talking to the server's cache as the
+// go-control-plane stream handlers would: one watch per type, re-armed
+// after each response with the version it carried.
+type benchClient struct {
+	s        *Server
+	node     *corev3.Node
+	delta    bool
+	sotw     chan cache.Response
+	deltaCh  chan cache.DeltaResponse
+	subs     map[string]*stream.Subscription
+	names    map[string][]string
+	versions map[string]string
+	cancels  map[string]func()
+}
+
+func newBenchClient(s *Server, node *corev3.Node, delta bool) *benchClient {
+	return &benchClient{s: s, node: node, delta: delta,
+		sotw: make(chan cache.Response, 16), deltaCh: make(chan cache.DeltaResponse, 16),
+		subs: map[string]*stream.Subscription{}, names: map[string][]string{},
+		versions: map[string]string{}, cancels: map[string]func(){}}
+}
+
+// subscribe (re)opens the watch of typeURL for names, nil being wildcard.
+func (c *benchClient) subscribe(typeURL string, names []string) {
+	if cancel := c.cancels[typeURL]; cancel != nil {
+		cancel()
+	}
+	sub := c.subs[typeURL]
+	old := c.names[typeURL]
+	c.names[typeURL] = names
+	var cancel func()
+	var err error
+	if c.delta {
+		req := &discoveryv3.DeltaDiscoveryRequest{Node: c.node, TypeUrl: typeURL}
+		if sub == nil {
+			s := stream.NewDeltaSubscription(names, nil, nil, true)
+			sub = &s
+		} else {
+			req.ResponseNonce = "ack"
+			req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe = diffNames(old, names)
+			sub.UpdateResourceSubscriptions(req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe)
+		}
+		cancel, err = c.s.cache.CreateDeltaWatch(req, sub, c.deltaCh)
+	} else {
+		req := &discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names, VersionInfo: c.versions[typeURL]}
+		if sub == nil {
+			s := stream.NewSotwSubscription(names, true)
+			sub = &s
+		} else {
+			sub.SetResourceSubscription(names)
+		}
+		cancel, err = c.s.cache.CreateWatch(req, sub, c.sotw)
+	}
+	if err != nil {
+		panic(err)
+	}
+	c.subs[typeURL], c.cancels[typeURL] = sub, cancel
+}
+
+func diffNames(old, names []string) (added, removed []string) {
+	in := func(list []string, n string) bool {
+		for _, v := range list {
+			if v == n {
+				return true
+			}
+		}
+		return false
+	}
+	for _, n := range names {
+		if !in(old, n) {
+			added = append(added, n)
+		}
+	}
+	for _, n := range old {
+		if !in(names, n) {
+			removed = append(removed, n)
+		}
+	}
+	return added, removed
+}
+
+// drain handles every pending response: marshals it as gRPC would, records
+// it and re-arms the watch, subscribing EDS and RDS to the names the proxy
+// is served. It returns the number of responses.
+func (c *benchClient) drain() int64 {
+	var n int64
+	for {
+		var typeURL, version string
+		select {
+		case resp := <-c.sotw:
+			out, err := resp.GetDiscoveryResponse()
+			if err != nil {
+				panic(err)
+			}
+			mustMarshal(out)
+			typeURL, version = out.TypeUrl, out.VersionInfo
+			c.subs[typeURL].SetReturnedResources(resp.GetReturnedResources())
+		case resp := <-c.deltaCh:
+			out, err := resp.GetDeltaDiscoveryResponse()
+			if err != nil {
+				panic(err)
+			}
+			mustMarshal(out)
+			typeURL, version = out.TypeUrl, out.SystemVersionInfo
+			c.subs[typeURL].SetReturnedResources(resp.GetReturnedResources())
+		default:
+			return n
+		}
+		n++
+		c.versions[typeURL] = version
+		c.cancels[typeURL] = nil // a watch answers once
+		c.subscribe(typeURL, c.names[typeURL])
+		c.followReferences(typeURL)
+	}
+}
+
+// followReferences subscribes EDS after CDS and RDS after LDS, to the
+// names the server serves this proxy (what Envoy would read from them).
+func (c *benchClient) followReferences(typeURL string) {
+	ps := c.s.proxyByID(c.node.Id)
+	served := ps.servedResources()
+	switch typeURL {
+	case resource.ClusterType:
+		var names []string
+		for _, e := range served.resources.Endpoints {
+			names = append(names, e.ClusterName)
+		}
+		if !equalNames(names, c.names[resource.EndpointType]) {
+			c.subscribe(resource.EndpointType, names)
+		}
+	case resource.ListenerType:
+		var names []string
+		for _, r := range served.resources.Routes {
+			names = append(names, r.Name)
+		}
+		if !equalNames(names, c.names[resource.RouteType]) {
+			c.subscribe(resource.RouteType, names)
+		}
+	}
+}
+
+func equalNames(a, b []string) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func mustMarshal(m proto.Message) {
+	if _, err := proto.Marshal(m); err != nil {
+		panic(err)
+	}
+}
+
+// costMeter adds up the process CPU time and samples the peak live heap
+// over the measured sections of a benchmark.
+type costMeter struct {
+	cpu      time.Duration
+	peak     atomic.Uint64
+	sections int
+	began    time.Duration
+	done     chan struct{}
+	sampling sync.WaitGroup
+}
+
+func newCostMeter() *costMeter { return &costMeter{} }
+
+func (m *costMeter) start() {
+	m.began = processCPU()
+	m.done = make(chan struct{})
+	m.sampling.Go(func() {
+		sample := []runtimemetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtimemetrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > m.peak.Load() {
+				m.peak.Store(v)
+			}
+			select {
+			case <-m.done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+}
+
+func (m *costMeter) stop() {
+	m.cpu += processCPU() - m.began
+	m.sections++
+	close(m.done)
+	m.sampling.Wait()
+}
+
+// report adds cpu-s/op (process CPU seconds per measured section) and
+// peak-heap-MB (the largest live heap seen in any section).
+func (m *costMeter) report(b *testing.B) {
+	if m.sections == 0 {
+		return
+	}
+	b.ReportMetric(m.cpu.Seconds()/float64(m.sections), "cpu-s/op")
+	b.ReportMetric(float64(m.peak.Load())/1e6, "peak-heap-MB")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

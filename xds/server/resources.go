@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/isthmus-mesh/isthmus/xds/translate"
 )
@@ -38,37 +40,120 @@ func typeLabel(typeURL string) string {
 	return typeURL
 }
 
+// typeOrder is the position of typeURL in ADS order; unknown types last.
+func typeOrder(typeURL string) int {
+	if i := slices.Index(servedTypes, typeURL); i >= 0 {
+		return i
+	}
+	return len(servedTypes)
+}
+
 // Errors that classify why resources could not be served.
 var (
 	errInvalid      = errors.New("invalid resources")
 	errInconsistent = errors.New("inconsistent resources")
 )
 
-// proxyResources is what one proxy is served: the translated resources, the
-// content version of each type and the cache snapshot built from them.
-// Immutable once built.
+// proxyResources is what one proxy is served: the translated resources and,
+// per type, the prepared resources and their content version. Immutable
+// once built.
 type proxyResources struct {
 	resources *translate.Resources
 	versions  map[string]string // type URL → content version
-	snapshot  *cache.Snapshot
+	types     map[string]*typeResources
 }
 
-// buildProxyResources versions res by content and checks that it can be
-// served: every resource valid, names unique, references consistent.
-func buildProxyResources(res *translate.Resources, digests *digestMemo) (*proxyResources, error) {
-	pr := &proxyResources{resources: res, versions: map[string]string{}, snapshot: &cache.Snapshot{}}
+// typeResources is one type of a proxy's resources, ready to send.
+type typeResources struct {
+	version string
+	list    []*preparedResource // sorted by name, names unique
+
+	anysOnce sync.Once
+	anyList  []*anypb.Any // the resources of list, as sent
+}
+
+// anys returns every resource as sent, built once and shared by every
+// state-of-the-world response with the whole type.
+func (t *typeResources) anys() []*anypb.Any {
+	if t == nil {
+		return nil
+	}
+	t.anysOnce.Do(func() {
+		t.anyList = make([]*anypb.Any, len(t.list))
+		for i, r := range t.list {
+			t.anyList[i] = r.any
+		}
+	})
+	return t.anyList
+}
+
+// get returns the resource named name, or nil.
+func (t *typeResources) get(name string) *preparedResource {
+	if t == nil {
+		return nil
+	}
+	i, ok := slices.BinarySearchFunc(t.list, name, func(r *preparedResource, n string) int { return strings.Compare(r.name, n) })
+	if !ok {
+		return nil
+	}
+	return t.list[i]
+}
+
+// buildProxyResources prepares res for serving and checks that it can be
+// served: every resource valid (validated says translation checked that
+// already), names unique, references consistent. A type whose prepared
+// resources are those of prev (nil before the first build) keeps prev's
+// version without hashing again.
+func buildProxyResources(res *translate.Resources, prev *proxyResources, prep *preparer, validated bool) (*proxyResources, error) {
+	pr := &proxyResources{resources: res, versions: map[string]string{}, types: map[string]*typeResources{}}
 	for typeURL, list := range resourcesByType(res) {
-		version, err := digests.typeVersion(list)
+		t, err := prepareType(typeURL, list, prev, prep, validated)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typeURL), err)
 		}
-		pr.versions[typeURL] = version
-		pr.snapshot.Resources[cache.GetResponseType(typeURL)] = cache.NewResources(version, list)
+		pr.types[typeURL] = t
+		pr.versions[typeURL] = t.version
 	}
-	if err := pr.snapshot.Consistent(); err != nil {
+	if err := pr.consistent(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errInconsistent, err)
 	}
 	return pr, nil
+}
+
+func prepareType(typeURL string, list []types.Resource, prev *proxyResources, prep *preparer, validated bool) (*typeResources, error) {
+	prepared, err := prep.prepareAll(typeURL, list, validated)
+	if err != nil {
+		return nil, err
+	}
+	byName := func(a, b *preparedResource) int { return strings.Compare(a.name, b.name) }
+	if !slices.IsSortedFunc(prepared, byName) {
+		slices.SortStableFunc(prepared, byName)
+	}
+	if prev != nil {
+		if old := prev.types[typeURL]; old != nil && slices.Equal(old.list, prepared) {
+			return old, nil
+		}
+	}
+	version, err := typeVersion(prepared)
+	if err != nil {
+		return nil, err
+	}
+	return &typeResources{version: version, list: prepared}, nil
+}
+
+// typeVersion is the content version of one type's resources, sorted by
+// name: a hash of every resource's name and content.
+func typeVersion(list []*preparedResource) (string, error) {
+	h := sha256.New()
+	for i, r := range list {
+		if i > 0 && list[i-1].name == r.name {
+			return "", fmt.Errorf("duplicate name %q", r.name)
+		}
+		h.Write([]byte(r.name))
+		h.Write([]byte{0})
+		h.Write(r.sum[:])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
 // resourcesByType lists res by xDS type; every served type is present.
@@ -90,6 +175,41 @@ func asResources[T types.Resource](list []T) []types.Resource {
 	return out
 }
 
+// consistent checks, as Envoy needs over ADS, that the EDS clusters name
+// exactly the load assignments served and the listeners exactly the route
+// configurations served.
+func (pr *proxyResources) consistent() error {
+	if err := referencesMatch(pr.types[resource.ClusterType], pr.types[resource.EndpointType]); err != nil {
+		return fmt.Errorf("endpoints: %w", err)
+	}
+	if err := referencesMatch(pr.types[resource.ListenerType], pr.types[resource.RouteType]); err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	return nil
+}
+
+func referencesMatch(from, to *typeResources) error {
+	referenced := map[string]bool{}
+	for _, r := range from.list {
+		for _, ref := range r.refs {
+			referenced[ref] = true
+		}
+	}
+	for name := range referenced {
+		if to.get(name) == nil {
+			return fmt.Errorf("%q is referenced but not served", name)
+		}
+	}
+	if len(referenced) != len(to.list) {
+		for _, r := range to.list {
+			if !referenced[r.name] {
+				return fmt.Errorf("%q is served but not referenced", r.name)
+			}
+		}
+	}
+	return nil
+}
+
 // changedTypes lists the types whose version differs between prev (nil
 // before the first set) and next.
 func changedTypes(prev, next *proxyResources) []string {
@@ -100,32 +220,4 @@ func changedTypes(prev, next *proxyResources) []string {
 		}
 	}
 	return out
-}
-
-// typeVersion is the content version of one type's resources: a hash of
-// every resource's name and digest, in name order.
-func (m *digestMemo) typeVersion(list []types.Resource) (string, error) {
-	type named struct {
-		name string
-		sum  [sha256.Size]byte
-	}
-	entries := make([]named, 0, len(list))
-	for _, r := range list {
-		d := m.digest(r)
-		if d.err != nil {
-			return "", d.err
-		}
-		entries = append(entries, named{cache.GetResourceName(r), d.sum})
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
-	h := sha256.New()
-	for i, e := range entries {
-		if i > 0 && entries[i-1].name == e.name {
-			return "", fmt.Errorf("duplicate name %q", e.name)
-		}
-		h.Write([]byte(e.name))
-		h.Write([]byte{0})
-		h.Write(e.sum[:])
-	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }

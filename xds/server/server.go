@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
-	"github.com/isthmus-mesh/isthmus/xds/translate"
 )
 
 // Server serves connected proxies their resources over ADS. Create it with
@@ -30,7 +29,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	cache   resourceCache
-	digests *digestMemo
+	prep    *preparer
 	grpc    *grpc.Server
 
 	// ctx ends the debounce loop and every xDS stream.
@@ -45,8 +44,9 @@ type Server struct {
 
 	mu      sync.Mutex
 	proxies map[string]*proxyState // by node id
-	index   *translate.Index       // of the last pushed snapshot
-	gen     uint64                 // counts pushes; the generation of index
+	// translator translates from the last pushed snapshot.
+	translator *snapshotTranslator
+	gen        uint64 // counts pushes; the generation of translator
 
 	streamsMu sync.Mutex
 	streams   map[streamKey]*streamState
@@ -64,8 +64,8 @@ func New(opts Options) *Server {
 		opts:     opts,
 		log:      opts.Logger,
 		metrics:  newMetrics(),
-		cache:    newSnapshotCache(opts.Logger),
-		digests:  newDigestMemo(),
+		cache:    newPreparedCache(opts.Logger),
+		prep:     newPreparer(),
 		ctx:      ctx,
 		cancel:   cancel,
 		updated:  make(chan struct{}, 1),
@@ -73,7 +73,8 @@ func New(opts Options) *Server {
 		proxies:  map[string]*proxyState{},
 		streams:  map[streamKey]*streamState{},
 	}
-	s.grpc = newGRPCServer(serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS()))
+	s.grpc = newGRPCServer(serverv3.NewServer(ctx, s.cache, callbacks{s},
+		sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger))))
 	go s.debounceLoop()
 	return s
 }

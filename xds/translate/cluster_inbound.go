@@ -49,21 +49,27 @@ type inboundTarget struct {
 }
 
 // inboundClusters builds the clusters that deliver traffic to the proxy's own
-// workload: from the Sidecar's ingress listeners when it has any, otherwise
-// one per port of every service the proxy's addresses are an endpoint of.
-// Gateways have none.
-func inboundClusters(idx *Index, p *model.Proxy, scope *Scope) []*clusterv3.Cluster {
+// workload, one per target (see inboundTargets). Gateways have none.
+func inboundClusters(p *model.Proxy, targets []inboundTarget) []*clusterv3.Cluster {
 	if p.Type == model.RouterProxy {
 		return nil
 	}
 	var out []*clusterv3.Cluster
-	for _, t := range inboundTargets(idx, p, scope) {
-		out = append(out, t.build(p))
+	for _, t := range targets {
+		out = append(out, t.build())
 	}
 	return out
 }
 
+// inboundTargets lists where the proxy's own workload takes traffic: the
+// Sidecar's ingress listeners when it has any, otherwise one port of every
+// service the proxy's addresses are an endpoint of. Gateways have none.
+// Inbound clusters and listeners depend on the proxy only through these
+// targets and its outbound view.
 func inboundTargets(idx *Index, p *model.Proxy, scope *Scope) []inboundTarget {
+	if p.Type == model.RouterProxy {
+		return nil
+	}
 	sidecar := sidecarSpec(scope)
 	if len(sidecar.GetIngress()) > 0 {
 		return ingressTargets(sidecar, p)
@@ -85,14 +91,12 @@ func sidecarSpec(scope *Scope) *networking.Sidecar {
 func endpointTargets(idx *Index, p *model.Proxy, sidecar *networking.Sidecar) []inboundTarget {
 	seen := map[uint32]bool{}
 	var out []inboundTarget
-	for _, svc := range idx.Catalog().Services() {
-		for _, ep := range idx.Catalog().AllEndpoints(svc.ServiceKey) {
-			if seen[ep.Port] || !slices.Contains(p.IPAddresses, ep.Address) {
-				continue
-			}
-			seen[ep.Port] = true
-			out = append(out, endpointTarget(idx, p, svc, ep, sidecar))
+	for _, w := range idx.workloadEndpoints(p.IPAddresses) {
+		if seen[w.endpoint.Port] {
+			continue
 		}
+		seen[w.endpoint.Port] = true
+		out = append(out, endpointTarget(idx, p, w.service, w.endpoint, sidecar))
 	}
 	slices.SortFunc(out, func(a, b inboundTarget) int { return cmp.Compare(a.port, b.port) })
 	return out
@@ -173,7 +177,7 @@ func workloadIP(p *model.Proxy, v6 bool) string {
 
 // build makes the "inbound|PORT||" cluster: STATIC to the target, or
 // ORIGINAL_DST when there is none.
-func (t inboundTarget) build(p *model.Proxy) *clusterv3.Cluster {
+func (t inboundTarget) build() *clusterv3.Cluster {
 	name := ClusterName(Inbound, t.port, "", "")
 	var d *clusterDraft
 	if t.address == "" {

@@ -10,12 +10,13 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
-// buildClusters returns the proxy's clusters — outbound ones for every
-// service port in scope (and every subset of the DestinationRules that
-// apply), inbound ones for its own workload, and the fixed pass-through and
+// sharedClusters returns the clusters every proxy of the same outbound view
+// has — outbound ones for every service port in scope (and every subset of
+// the DestinationRules that apply), and the fixed pass-through and
 // black-hole clusters — with the load assignments of the EDS clusters. Both
-// lists are sorted by name.
-func buildClusters(idx *Index, p *model.Proxy, scope *Scope) ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
+// lists are sorted by name. The proxy's inbound clusters (see
+// inboundClusters) come on top.
+func sharedClusters(idx *Index, p *model.Proxy, scope *Scope) ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
 	var clusters []*clusterv3.Cluster
 	var loads []*endpointv3.ClusterLoadAssignment
 	for _, svc := range outboundServices(scope, p.Namespace) {
@@ -25,7 +26,6 @@ func buildClusters(idx *Index, p *model.Proxy, scope *Scope) ([]*clusterv3.Clust
 			loads = append(loads, l...)
 		}
 	}
-	clusters = append(clusters, inboundClusters(idx, p, scope)...)
 	clusters = append(clusters, fixedClusters(p)...)
 	sort.SliceStable(clusters, func(i, j int) bool { return clusters[i].Name < clusters[j].Name })
 	sort.SliceStable(loads, func(i, j int) bool { return loads[i].ClusterName < loads[j].ClusterName })

@@ -1,7 +1,9 @@
 package translate
 
 import (
+	"slices"
 	"sort"
+	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -13,10 +15,16 @@ import (
 // Index is what translation needs from a Snapshot, derived once per snapshot
 // and shared by every proxy.
 type Index struct {
-	Snapshot         *model.Snapshot
-	virtualServices  []*VirtualServiceRef
-	destinationRules []*DestinationRuleRef
-	sidecars         map[string][]*policy.Object // by namespace
+	Snapshot        *model.Snapshot
+	virtualServices []*VirtualServiceRef
+	vsByHost        map[string][]int // exact resolved host → positions in virtualServices
+	vsWildcard      []int            // positions of VirtualServices with a wildcard host
+	sourceSelectors []sourceSelector
+	// workloadSelectors are the selectors of policies, by namespace.
+	workloadSelectors map[string][]map[string]string
+	rulesByNS         map[string][]*DestinationRuleRef // DestinationRules by namespace
+	sidecars          map[string][]*policy.Object      // by namespace
+	workloads         map[string][]workloadEndpoint    // by endpoint address
 }
 
 // VirtualServiceRef is a VirtualService with its hosts resolved to FQDNs.
@@ -35,24 +43,51 @@ type DestinationRuleRef struct {
 
 // NewIndex derives the index of snap.
 func NewIndex(snap *model.Snapshot) *Index {
-	idx := &Index{Snapshot: snap, sidecars: map[string][]*policy.Object{}}
+	idx := &Index{
+		Snapshot:  snap,
+		vsByHost:  map[string][]int{},
+		rulesByNS: map[string][]*DestinationRuleRef{},
+		sidecars:  map[string][]*policy.Object{},
+	}
 	for _, o := range snap.Config.List(policy.KindVirtualService) {
-		vs := o.Spec.(*networking.VirtualService)
-		ref := &VirtualServiceRef{Object: o, Spec: vs}
-		for _, h := range vs.GetHosts() {
-			ref.Hosts = append(ref.Hosts, ResolveHost(h, o.Namespace))
-		}
-		idx.virtualServices = append(idx.virtualServices, ref)
+		idx.addVirtualService(o)
 	}
 	for _, o := range snap.Config.List(policy.KindDestinationRule) {
 		dr := o.Spec.(*networking.DestinationRule)
-		idx.destinationRules = append(idx.destinationRules,
-			&DestinationRuleRef{Object: o, Spec: dr, Host: ResolveHost(dr.GetHost(), o.Namespace)})
+		ref := &DestinationRuleRef{Object: o, Spec: dr, Host: ResolveHost(dr.GetHost(), o.Namespace)}
+		idx.rulesByNS[o.Namespace] = append(idx.rulesByNS[o.Namespace], ref)
 	}
 	for _, o := range snap.Config.List(policy.KindSidecar) {
 		idx.sidecars[o.Namespace] = append(idx.sidecars[o.Namespace], o)
 	}
+	idx.workloads = workloadsByAddress(snap.Catalog)
+	idx.workloadSelectors = workloadSelectorsByNamespace(snap.Config)
 	return idx
+}
+
+// addVirtualService resolves a VirtualService's hosts and indexes it by
+// host and by the source labels it matches proxies on.
+func (idx *Index) addVirtualService(o *policy.Object) {
+	vs := o.Spec.(*networking.VirtualService)
+	ref := &VirtualServiceRef{Object: o, Spec: vs}
+	pos := len(idx.virtualServices)
+	wildcard := false
+	for _, h := range vs.GetHosts() {
+		host := ResolveHost(h, o.Namespace)
+		ref.Hosts = append(ref.Hosts, host)
+		if strings.HasPrefix(host, "*") {
+			wildcard = true
+		} else if !slices.Contains(idx.vsByHost[host], pos) {
+			idx.vsByHost[host] = append(idx.vsByHost[host], pos)
+		}
+	}
+	if wildcard {
+		idx.vsWildcard = append(idx.vsWildcard, pos)
+	}
+	idx.virtualServices = append(idx.virtualServices, ref)
+	for _, labels := range sourceLabelsOf(vs) {
+		idx.sourceSelectors = append(idx.sourceSelectors, sourceSelector{vs: ref, labels: labels})
+	}
 }
 
 // Catalog is the snapshot's merged service catalog.
@@ -65,7 +100,8 @@ func (idx *Index) Catalog() *discovery.Catalog { return idx.Snapshot.Catalog }
 // callers may reorder it.
 func (idx *Index) VirtualServices(ns, hostname string) []*VirtualServiceRef {
 	var own, other []*VirtualServiceRef
-	for _, ref := range idx.virtualServices {
+	for _, pos := range idx.virtualServicesNaming(hostname) {
+		ref := idx.virtualServices[pos]
 		if !appliesToMesh(ref.Spec.GetGateways()) ||
 			!exportedTo(ref.Spec.GetExportTo(), ref.Object.Namespace, ns) ||
 			!anyHostMatches(ref.Hosts, hostname) {
@@ -78,6 +114,24 @@ func (idx *Index) VirtualServices(ns, hostname string) []*VirtualServiceRef {
 		}
 	}
 	return append(own, other...)
+}
+
+// virtualServicesNaming returns, in index order, the positions of the
+// VirtualServices with a host covering hostname: a host that is not a
+// wildcard covers only itself.
+func (idx *Index) virtualServicesNaming(hostname string) []int {
+	exact := idx.vsByHost[hostname]
+	if len(idx.vsWildcard) == 0 {
+		return exact
+	}
+	out := slices.Clone(exact)
+	for _, pos := range idx.vsWildcard {
+		if !slices.Contains(exact, pos) {
+			out = append(out, pos)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func appliesToMesh(gateways []string) bool {
@@ -116,8 +170,8 @@ func (idx *Index) DestinationRule(ns string, svc *discovery.Service) *Destinatio
 
 func (idx *Index) bestRuleIn(ruleNS, proxyNS, hostname string) *DestinationRuleRef {
 	var matches []*DestinationRuleRef
-	for _, ref := range idx.destinationRules {
-		if ref.Object.Namespace == ruleNS && HostMatches(ref.Host, hostname) &&
+	for _, ref := range idx.rulesByNS[ruleNS] {
+		if HostMatches(ref.Host, hostname) &&
 			exportedTo(ref.Spec.GetExportTo(), ruleNS, proxyNS) &&
 			selectsAllWorkloads(ref.Spec) {
 			matches = append(matches, ref)

@@ -33,14 +33,14 @@ type inboundPort struct {
 // inboundPorts lists the inbound ports of p: the Sidecar's ingress
 // listeners, or else the ports of the services whose endpoints are p's
 // addresses (none under capture NONE, where nothing would reach them). The
-// ports are those the inbound clusters are built for.
-func inboundPorts(idx *Index, p *model.Proxy, scope *Scope) []inboundPort {
+// ports are those of the targets the inbound clusters are built for.
+func inboundPorts(p *model.Proxy, scope *Scope, targets []inboundTarget) []inboundPort {
 	sc := sidecarOf(scope)
 	if p.Type == model.RouterProxy || (len(sc.GetIngress()) == 0 && proxyCaptureNone(p)) {
 		return nil
 	}
 	var out []inboundPort
-	for _, t := range inboundTargets(idx, p, scope) {
+	for _, t := range targets {
 		ip := inboundPort{Port: t.port, Protocol: t.protocol, Bind: wildcardAddress}
 		if in := ingressFor(sc, t.port); in != nil {
 			applyIngressBinding(&ip, p, in)
@@ -77,10 +77,10 @@ func applyIngressBinding(ip *inboundPort, p *model.Proxy, in *networking.IstioIn
 
 // inboundListeners builds virtualInbound (unless capture is NONE) with a
 // chain per captured port, and a listener per port bound for real.
-func inboundListeners(idx *Index, p *model.Proxy, scope *Scope) []*listenerv3.Listener {
+func inboundListeners(p *model.Proxy, scope *Scope, targets []inboundTarget) []*listenerv3.Listener {
 	var out []*listenerv3.Listener
 	var captured []*listenerv3.FilterChain
-	for _, ip := range inboundPorts(idx, p, scope) {
+	for _, ip := range inboundPorts(p, scope, targets) {
 		chain := inboundChain(ip)
 		if ip.BindToPort {
 			out = append(out, boundInboundListener(ip, chain))

@@ -6,10 +6,11 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
-// buildListeners builds a sidecar's listeners: the outbound ones of its plan
-// (see planOutbound), virtualOutbound when its traffic is captured, and the
-// inbound ones. Gateways get none yet.
-func buildListeners(idx *Index, p *model.Proxy, scope *Scope) []*listenerv3.Listener {
+// sharedListeners builds the listeners every sidecar of the same outbound
+// view has: the outbound ones of its plan (see planOutbound) and
+// virtualOutbound when its traffic is captured. The proxy's inbound
+// listeners (see inboundListeners) come on top. Gateways get none yet.
+func sharedListeners(idx *Index, p *model.Proxy, scope *Scope) []*listenerv3.Listener {
 	if p.Type == model.RouterProxy {
 		// TODO: gateway listeners.
 		return nil
@@ -18,5 +19,5 @@ func buildListeners(idx *Index, p *model.Proxy, scope *Scope) []*listenerv3.List
 	if !proxyCaptureNone(p) {
 		out = append(out, virtualOutboundListener(p, outboundPolicyOf(scope)))
 	}
-	return append(out, inboundListeners(idx, p, scope)...)
+	return out
 }

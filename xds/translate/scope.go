@@ -65,20 +65,26 @@ func labelsMatch(selector, labels map[string]string) bool {
 
 // ScopeFor computes the scope of proxy p.
 func (idx *Index) ScopeFor(p *model.Proxy) *Scope {
-	s := &Scope{Namespace: p.Namespace, Sidecar: idx.SidecarFor(p)}
+	return idx.scopeOf(p.Namespace, idx.SidecarFor(p))
+}
+
+// scopeOf computes the scope of a proxy in namespace ns to which sidecar
+// (nil for none) applies.
+func (idx *Index) scopeOf(ns string, sidecar *policy.Object) *Scope {
+	s := &Scope{Namespace: ns, Sidecar: sidecar}
 	if s.Sidecar == nil {
-		s.Egress = []*EgressScope{{Services: idx.visibleServices(p.Namespace, nil)}}
+		s.Egress = []*EgressScope{{Services: idx.visibleServices(ns, nil)}}
 		return s
 	}
 	for _, l := range s.Sidecar.Spec.(*networking.Sidecar).GetEgress() {
 		s.Egress = append(s.Egress, &EgressScope{
 			Listener: l,
-			Services: idx.visibleServices(p.Namespace, l.GetHosts()),
+			Services: idx.visibleServices(ns, l.GetHosts()),
 		})
 	}
 	if len(s.Egress) == 0 {
 		// A Sidecar without egress admits everything, as Istio's implicit "*/*".
-		s.Egress = []*EgressScope{{Services: idx.visibleServices(p.Namespace, nil)}}
+		s.Egress = []*EgressScope{{Services: idx.visibleServices(ns, nil)}}
 	}
 	return s
 }

@@ -23,17 +23,22 @@ type Resources struct {
 }
 
 // Translate builds the resources of proxy p from the snapshot behind idx.
+// A Translator gives the same result, sharing work between proxies.
+//
+// The outbound part of the resources depends on p only through its outbound
+// view (see outboundView), the inbound part through that view and p's
+// inbound targets (see inboundTargets).
 func Translate(idx *Index, p *model.Proxy) (*Resources, error) {
-	scope := idx.ScopeFor(p)
-	res := &Resources{}
-	res.Clusters, res.Endpoints = buildClusters(idx, p, scope)
-	res.Routes = buildRoutes(idx, p, scope)
-	res.Listeners = buildListeners(idx, p, scope)
-	sortResources(res)
-	if err := res.Validate(); err != nil {
+	v := viewOf(idx, p)
+	shared, err := buildShared(idx, v)
+	if err != nil {
 		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, err)
 	}
-	return res, nil
+	workload, err := buildWorkload(v, shared.scope, inboundTargets(idx, p, shared.scope))
+	if err != nil {
+		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, err)
+	}
+	return combine(shared, workload), nil
 }
 
 type validator interface {

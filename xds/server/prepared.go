@@ -1,0 +1,185 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// preparedResource is one resource as it is sent: validated, marshalled
+// once, and versioned by its content. Every response that carries the
+// resource, on any stream, shares its Any. Immutable.
+type preparedResource struct {
+	name    string
+	sum     [sha256.Size]byte // of the deterministic encoding
+	version string            // the resource's delta version: a prefix of sum, in hex
+	any     *anypb.Any
+	delta   *discoveryv3.Resource // the resource in delta responses
+	refs    []string              // EDS (of a cluster) or RDS (of a listener) names it references
+}
+
+// prepareResult is the outcome of preparing one resource object.
+type prepareResult struct {
+	res *preparedResource
+	err error
+}
+
+// contentKey identifies a resource by type and encoded content (which
+// includes its name).
+type contentKey struct {
+	typeURL string
+	sum     [sha256.Size]byte
+}
+
+// preparer prepares each distinct resource once. Translation shares resource
+// objects between proxies, so objects are remembered by identity: a push
+// validates and marshals every shared object once, not once per proxy.
+// Objects are also interned by content, so equal resources built by
+// different translations (another push, or proxies that do not share
+// objects) share one preparedResource, keeping its Any and version.
+// Entries live for two pushes (see rotate). Resources must not be modified
+// after translation. Safe for concurrent use.
+type preparer struct {
+	mu       sync.Mutex
+	objects  map[types.Resource]prepareResult
+	contents map[contentKey]*preparedResource
+	// The previous generation, consulted (and promoted) on a miss.
+	oldObjects  map[types.Resource]prepareResult
+	oldContents map[contentKey]*preparedResource
+}
+
+func newPreparer() *preparer {
+	return &preparer{objects: map[types.Resource]prepareResult{}, contents: map[contentKey]*preparedResource{}}
+}
+
+// prepareAll prepares list, resources of typeURL, in order; validated says
+// the resources are known to pass Validate().
+func (m *preparer) prepareAll(typeURL string, list []types.Resource, validated bool) ([]*preparedResource, error) {
+	out := make([]*preparedResource, len(list))
+	var missing []int
+	m.mu.Lock()
+	for i, r := range list {
+		found, ok := m.lookup(r)
+		switch {
+		case !ok:
+			missing = append(missing, i)
+		case found.err != nil:
+			m.mu.Unlock()
+			return nil, found.err
+		default:
+			out[i] = found.res
+		}
+	}
+	m.mu.Unlock()
+	for _, i := range missing {
+		res, err := m.prepareNew(typeURL, list[i], validated)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+// lookup finds r by identity; m.mu must be held.
+func (m *preparer) lookup(r types.Resource) (prepareResult, bool) {
+	if found, ok := m.objects[r]; ok {
+		return found, true
+	}
+	found, ok := m.oldObjects[r]
+	if ok {
+		m.objects[r] = found
+		if found.res != nil {
+			m.contents[contentKey{found.res.any.TypeUrl, found.res.sum}] = found.res
+		}
+	}
+	return found, ok
+}
+
+// prepareNew prepares an object not seen before, outside the lock, then
+// interns it by content.
+func (m *preparer) prepareNew(typeURL string, r types.Resource, validated bool) (*preparedResource, error) {
+	res, err := prepare(typeURL, r, validated)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		res = m.intern(res)
+	}
+	m.objects[r] = prepareResult{res: res, err: err}
+	return res, err
+}
+
+// intern returns the resource already prepared with res's content, or
+// records res as that content's; m.mu must be held.
+func (m *preparer) intern(res *preparedResource) *preparedResource {
+	key := contentKey{res.any.TypeUrl, res.sum}
+	if known, ok := m.contents[key]; ok {
+		return known
+	}
+	if known, ok := m.oldContents[key]; ok {
+		res = known
+	}
+	m.contents[key] = res
+	return res
+}
+
+// rotate starts a new generation: entries not used since the previous
+// rotation are dropped.
+func (m *preparer) rotate() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.oldObjects, m.objects = m.objects, make(map[types.Resource]prepareResult, len(m.objects))
+	m.oldContents, m.contents = m.contents, make(map[contentKey]*preparedResource, len(m.contents))
+}
+
+type validator interface{ Validate() error }
+
+// prepare validates (unless validated), marshals and versions one
+// resource.
+func prepare(typeURL string, r types.Resource, validated bool) (*preparedResource, error) {
+	name := cache.GetResourceName(r)
+	if name == "" {
+		return nil, fmt.Errorf("%T without a name", r)
+	}
+	if v, ok := r.(validator); ok && !validated {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("%q: %w", name, err)
+		}
+	}
+	b, err := cache.MarshalResource(r)
+	if err != nil {
+		return nil, fmt.Errorf("marshal %q: %w", name, err)
+	}
+	res := &preparedResource{name: name, sum: sha256.Sum256(b), any: &anypb.Any{TypeUrl: typeURL, Value: b}}
+	res.version = hex.EncodeToString(res.sum[:8])
+	res.delta = &discoveryv3.Resource{Name: name, Version: res.version, Resource: res.any}
+	res.refs = references(typeURL, name, r)
+	return res, nil
+}
+
+// references lists the EDS names a cluster, or the RDS names a listener,
+// refers to.
+func references(typeURL, name string, r types.Resource) []string {
+	var refType string
+	switch typeURL {
+	case resource.ClusterType:
+		refType = resource.EndpointType
+	case resource.ListenerType:
+		refType = resource.RouteType
+	default:
+		return nil
+	}
+	refs := cache.GetResourceReferences(map[string]types.ResourceWithTTL{name: {Resource: r}})[refType]
+	out := make([]string, 0, len(refs))
+	for ref := range refs {
+		out = append(out, ref)
+	}
+	return out
+}

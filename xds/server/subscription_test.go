@@ -1,0 +1,301 @@
+package server
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/isthmus-mesh/isthmus/xds/translate"
+)
+
+var (
+	ratingsRoute = translate.RouteConfigName("", ratingsPort)
+	detailsRoute = translate.RouteConfigName("", detailsPort)
+)
+
+// openWatches lists the types of the node's open watches.
+func (c *preparedCache) openWatches(nodeID string) (sotw, delta []string) {
+	n := c.node(nodeID)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for w := range n.sotw {
+		sotw = append(sotw, w.req.GetTypeUrl())
+	}
+	for w := range n.delta {
+		delta = append(delta, w.req.GetTypeUrl())
+	}
+	return sotw, delta
+}
+
+// waitWatch waits until the node has an open watch of typeURL.
+func (h *harness) waitWatch(nodeID, typeURL string, delta bool) {
+	h.t.Helper()
+	eventually(h.t, "an open "+typeLabel(typeURL)+" watch", func() bool {
+		sotw, deltaWatches := h.server.cache.(*preparedCache).openWatches(nodeID)
+		if delta {
+			return slices.Contains(deltaWatches, typeURL)
+		}
+		return slices.Contains(sotw, typeURL)
+	})
+}
+
+func resourceNames(resp *discoveryv3.DeltaDiscoveryResponse) []string {
+	var names []string
+	for _, r := range resp.Resources {
+		names = append(names, r.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// until accepts responses until one of each type has arrived,
+// returning the first of each.
+func (c *deltaClient) until(typeURLs ...string) map[string]*discoveryv3.DeltaDiscoveryResponse {
+	c.t.Helper()
+	got := map[string]*discoveryv3.DeltaDiscoveryResponse{}
+	for len(got) < len(typeURLs) {
+		resp := c.next()
+		if !slices.Contains(typeURLs, resp.TypeUrl) {
+			c.t.Fatalf("unexpected %s response: %v", typeLabel(resp.TypeUrl), resourceNames(resp))
+		}
+		if got[resp.TypeUrl] == nil {
+			got[resp.TypeUrl] = resp
+		}
+		c.accept(resp)
+	}
+	return got
+}
+
+func TestDeltaNamedSubscriptionsFollowTheClient(t *testing.T) {
+	h := startServer(t, meshTranslate)
+	node := sidecarNode(t, "app-1")
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	c := newDeltaClient(t, h.dial(), node)
+	c.sync()
+	h.waitAcked(node.Id)
+
+	// Unsubscribing from a load assignment needs no answer; subscribing
+	// again brings it back, alone.
+	c.subscribe(resource.EndpointType, []string{reviewsCluster})
+	c.subscribe(resource.EndpointType, []string{ratingsCluster, reviewsCluster})
+	eds := c.next()
+	wantType(t, eds.TypeUrl, resource.EndpointType)
+	if got := resourceNames(eds); !slices.Equal(got, []string{ratingsCluster}) || len(eds.RemovedResources) > 0 {
+		t.Fatalf("resubscription answered with %v, removed %v; want only %s", got, eds.RemovedResources, ratingsCluster)
+	}
+	c.accept(eds)
+	h.waitAcked(node.Id)
+
+	// A new service: its cluster and listener arrive, and the client's new
+	// EDS and RDS names are answered with their resources alone.
+	h.server.Update(world{version: 2, endpoints: []string{"10.1.0.1"}, details: true}.snapshot())
+	got := c.until(resource.ClusterType, resource.ListenerType, resource.EndpointType, resource.RouteType)
+	for typeURL, want := range map[string]string{
+		resource.ClusterType: detailsCluster, resource.EndpointType: detailsCluster,
+		resource.ListenerType: translate.ListenerName("0.0.0.0", detailsPort), resource.RouteType: detailsRoute,
+	} {
+		if names := resourceNames(got[typeURL]); !slices.Equal(names, []string{want}) {
+			t.Errorf("%s sent %v for the new service, want only %s", typeLabel(typeURL), names, want)
+		}
+	}
+	h.waitAcked(node.Id)
+
+	// A removed service is removed from every type, the subscribed
+	// load assignment and route configuration included.
+	h.server.Update(world{version: 3, endpoints: []string{"10.1.0.1"}, details: true, noRatings: true}.snapshot())
+	got = c.until(resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType)
+	for typeURL, want := range map[string]string{
+		resource.ClusterType: ratingsCluster, resource.EndpointType: ratingsCluster,
+		resource.ListenerType: translate.ListenerName("0.0.0.0", ratingsPort), resource.RouteType: ratingsRoute,
+	} {
+		resp := got[typeURL]
+		if !slices.Equal(resp.RemovedResources, []string{want}) || len(resp.Resources) > 0 {
+			t.Errorf("%s removed %v and sent %v, want only %s removed", typeLabel(typeURL), resp.RemovedResources, resourceNames(resp), want)
+		}
+	}
+}
+
+// loadAssignmentNames lists the cluster names of load assignments.
+func loadAssignmentNames(t *testing.T, resources []*anypb.Any) []string {
+	t.Helper()
+	var names []string
+	for _, a := range resources {
+		names = append(names, clusterNameOf(t, a))
+	}
+	slices.Sort(names)
+	return names
+}
+
+func routeConfigNames(t *testing.T, resources []*anypb.Any) []string {
+	t.Helper()
+	var names []string
+	for _, a := range resources {
+		rc := &routev3.RouteConfiguration{}
+		if err := a.UnmarshalTo(rc); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, rc.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func sorted(names ...string) []string { return slices.Sorted(slices.Values(names)) }
+
+func clusterNameOf(t *testing.T, a *anypb.Any) string {
+	t.Helper()
+	cla := &endpointv3.ClusterLoadAssignment{}
+	if err := a.UnmarshalTo(cla); err != nil {
+		t.Fatal(err)
+	}
+	return cla.ClusterName
+}
+
+// syncTo accepts responses until the client's last EDS and RDS responses
+// hold exactly the wanted names.
+func (c *sotwClient) syncTo(eds, rds []string) {
+	c.t.Helper()
+	holds := func() bool {
+		return slices.Equal(loadAssignmentNames(c.t, c.last[resource.EndpointType].GetResources()), sorted(eds...)) &&
+			slices.Equal(routeConfigNames(c.t, c.last[resource.RouteType].GetResources()), sorted(rds...))
+	}
+	for !holds() {
+		c.accept(c.next())
+	}
+}
+
+func TestSotWNamedSubscriptionsFollowTheClient(t *testing.T) {
+	h := startServer(t, meshTranslate)
+	node := sidecarNode(t, "app-1")
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	c := newSotwClient(t, h.dial(), node)
+	c.sync()
+	h.waitAcked(node.Id)
+	version := c.last[resource.EndpointType].VersionInfo
+
+	// Narrowing the subscription needs no answer; widening it again is
+	// answered with every subscribed load assignment, at the same version.
+	c.subscribe(resource.EndpointType, []string{reviewsCluster})
+	c.subscribe(resource.EndpointType, []string{ratingsCluster, reviewsCluster})
+	eds := c.next()
+	wantType(t, eds.TypeUrl, resource.EndpointType)
+	if got := loadAssignmentNames(t, eds.Resources); !slices.Equal(got, sorted(ratingsCluster, reviewsCluster)) || eds.VersionInfo != version {
+		t.Fatalf("resubscription answered with %v at version %s; want both load assignments at %s", got, eds.VersionInfo, version)
+	}
+	c.accept(eds)
+	h.waitAcked(node.Id)
+
+	// A new service and then a removed one: the subscriptions follow CDS
+	// and LDS, and EDS and RDS answer exactly the names subscribed.
+	h.server.Update(world{version: 2, endpoints: []string{"10.1.0.1"}, details: true}.snapshot())
+	c.syncTo([]string{detailsCluster, ratingsCluster, reviewsCluster}, []string{detailsRoute, ratingsRoute, reviewsRoute})
+	h.waitAcked(node.Id)
+	h.server.Update(world{version: 3, endpoints: []string{"10.1.0.1"}, details: true, noRatings: true}.snapshot())
+	c.syncTo([]string{detailsCluster, reviewsCluster}, []string{detailsRoute, reviewsRoute})
+	h.waitAcked(node.Id)
+	if got := edsNames(t, c.last[resource.ClusterType].Resources); !slices.Equal(got, sorted(detailsCluster, reviewsCluster)) {
+		t.Errorf("clusters %v after the removal", got)
+	}
+}
+
+// A rejected version is not sent again: the next response is the next
+// change. The rejection's request leaves a watch open instead of an
+// answer, and a later change to another type is what arrives next.
+func TestRejectedVersionIsNotResent(t *testing.T) {
+	for _, delta := range []bool{false, true} {
+		t.Run(protocolName(delta), func(t *testing.T) {
+			h := startServer(t, meshTranslate)
+			node := sidecarNode(t, "app-1")
+			h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+			next, nack := nackingClient(t, h, node, delta)
+
+			h.server.Update(world{version: 2, endpoints: []string{"10.1.0.9"}}.snapshot())
+			eds := next()
+			wantType(t, eds, resource.EndpointType)
+			nack()
+			h.waitWatch(node.Id, resource.EndpointType, delta)
+
+			h.server.Update(world{version: 3, endpoints: []string{"10.1.0.9"}, timeout: time.Second}.snapshot())
+			wantType(t, next(), resource.RouteType)
+			h.server.Update(world{version: 4, endpoints: []string{"10.1.0.10"}, timeout: time.Second}.snapshot())
+			wantType(t, next(), resource.EndpointType)
+		})
+	}
+}
+
+// nackingClient syncs a client of either protocol and returns functions
+// that read the type of the next response (ACKing it) and reject the last
+// response read.
+func nackingClient(t *testing.T, h *harness, node *corev3.Node, delta bool) (next func() string, nack func()) {
+	if delta {
+		c := newDeltaClient(t, h.dial(), node)
+		c.sync()
+		h.waitAcked(node.Id)
+		var last *discoveryv3.DeltaDiscoveryResponse
+		return func() string {
+				last = c.next()
+				if last.TypeUrl != resource.EndpointType {
+					c.accept(last)
+				}
+				return last.TypeUrl
+			}, func() {
+				c.nack(last, "rejected by test")
+			}
+	}
+	c := newSotwClient(t, h.dial(), node)
+	c.sync()
+	h.waitAcked(node.Id)
+	var last *discoveryv3.DiscoveryResponse
+	return func() string {
+			last = c.next()
+			if last.TypeUrl != resource.EndpointType {
+				c.accept(last)
+			}
+			return last.TypeUrl
+		}, func() {
+			c.nack(last, "rejected by test")
+		}
+}
+
+// With the default translation (a translate.Translator per push), proxies
+// of either protocol get their configuration and its changes; two sidecars
+// whose configuration is alike are served the same versions.
+func TestDefaultTranslationServesProxies(t *testing.T) {
+	h := startServer(t, nil)
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	sotwNode, deltaNode := sidecarNode(t, "app-1"), sidecarNode(t, "app-2")
+	sotw := newSotwClient(t, h.dial(), sotwNode)
+	sotw.sync()
+	delta := newDeltaClient(t, h.dial(), deltaNode)
+	delta.sync()
+	h.waitAcked(sotwNode.Id)
+	h.waitAcked(deltaNode.Id)
+	if got := endpointIPs(t, sotw.last[resource.EndpointType].Resources); !slices.Equal(got, []string{"10.1.0.1"}) {
+		t.Fatalf("reviews endpoints %v, want [10.1.0.1]", got)
+	}
+	a, b := h.server.proxyByID(sotwNode.Id).servedResources(), h.server.proxyByID(deltaNode.Id).servedResources()
+	for _, typeURL := range servedTypes {
+		if a.versions[typeURL] != b.versions[typeURL] {
+			t.Errorf("%s versions %s and %s for alike sidecars", typeLabel(typeURL), a.versions[typeURL], b.versions[typeURL])
+		}
+	}
+
+	h.server.Update(world{version: 2, endpoints: []string{"10.1.0.2"}}.snapshot())
+	eds := sotw.next()
+	wantType(t, eds.TypeUrl, resource.EndpointType)
+	if got := endpointIPs(t, eds.Resources); !slices.Equal(got, []string{"10.1.0.2"}) {
+		t.Errorf("SotW reviews endpoints %v after the change, want [10.1.0.2]", got)
+	}
+	deltaEDS := delta.next()
+	wantType(t, deltaEDS.TypeUrl, resource.EndpointType)
+	if got := resourceNames(deltaEDS); !slices.Equal(got, []string{reviewsCluster}) {
+		t.Errorf("delta EDS sent %v after the change, want only %s", got, reviewsCluster)
+	}
+}

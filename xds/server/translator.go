@@ -1,0 +1,75 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/isthmus-mesh/isthmus/xds/model"
+	"github.com/isthmus-mesh/isthmus/xds/translate"
+)
+
+// snapshotTranslator translates proxies from one pushed snapshot. By
+// default it uses a translate.Translator, which builds what proxies share
+// once per push, validates what it returns, and gives proxies that would
+// get equal resources the same *translate.Resources; those are then
+// prepared once too. With Options.Translate it calls that function for
+// each proxy.
+type snapshotTranslator struct {
+	idx    *translate.Index
+	shared *translate.Translator // nil with Options.Translate
+	custom TranslateFunc
+
+	mu       sync.Mutex
+	prepared map[*translate.Resources]*preparedEntry
+}
+
+// preparedEntry is the outcome of preparing one translation result.
+type preparedEntry struct {
+	once sync.Once
+	res  *proxyResources
+	err  error
+}
+
+func (s *Server) newSnapshotTranslator(idx *translate.Index) *snapshotTranslator {
+	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate, prepared: map[*translate.Resources]*preparedEntry{}}
+	if st.custom == nil {
+		st.shared = translate.NewTranslator(idx)
+	}
+	return st
+}
+
+// translate translates p.
+func (st *snapshotTranslator) translate(p *model.Proxy) (*translate.Resources, error) {
+	if st.shared != nil {
+		return st.shared.Translate(p)
+	}
+	return st.custom(st.idx, p)
+}
+
+// validates reports whether translation validates every resource itself.
+func (st *snapshotTranslator) validates() bool { return st.shared != nil }
+
+// prepare returns build(), once per translation result when results are
+// shared between proxies.
+func (st *snapshotTranslator) prepare(res *translate.Resources, build func() (*proxyResources, error)) (*proxyResources, error) {
+	if st.shared == nil {
+		return build()
+	}
+	st.mu.Lock()
+	e := st.prepared[res]
+	if e == nil {
+		e = &preparedEntry{}
+		st.prepared[res] = e
+	}
+	st.mu.Unlock()
+	e.once.Do(func() { e.res, e.err = build() })
+	return e.res, e.err
+}
+
+// views is the number of distinct outbound views translated so far, or -1
+// when translation is not shared.
+func (st *snapshotTranslator) views() int {
+	if st.shared == nil {
+		return -1
+	}
+	return st.shared.Views()
+}

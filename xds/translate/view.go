@@ -1,0 +1,113 @@
+package translate
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/model"
+)
+
+// outboundView is everything about a proxy that translation reads, apart
+// from its inbound targets (see inboundTargets): the outbound part of its
+// resources depends on the view alone, the inbound part on the view and the
+// targets. Proxies with equal views are given the same outbound resources,
+// so a Translator builds them once per view.
+//
+// Translation sees the proxy only through proxy(), which carries these
+// fields and nothing else: a new read of another proxy field reads the zero
+// value, which the golden tests show, until the field is added here. Labels
+// are reduced to those some selector can tell apart (see
+// Index.relevantLabels); a new kind of selector matched against proxy
+// labels must be listed there.
+type outboundView struct {
+	proxyType    model.ProxyType
+	namespace    string
+	dnsDomain    string
+	sidecar      *policy.Object // the Sidecar that applies to the proxy, or nil
+	interception model.InterceptionMode
+	unprivileged bool
+	ipv4, ipv6   bool   // families of the proxy's addresses
+	labels       string // the proxy's relevant labels (see Index.relevantLabels), encoded
+}
+
+// Stand-in addresses of a view's proxy: only their family means anything.
+const (
+	viewIPv4 = "0.0.0.0"
+	viewIPv6 = "::"
+)
+
+// viewOf derives the outbound view of p.
+func viewOf(idx *Index, p *model.Proxy) outboundView {
+	v := outboundView{
+		proxyType:    p.Type,
+		namespace:    p.Namespace,
+		dnsDomain:    p.DNSDomain,
+		sidecar:      idx.SidecarFor(p),
+		interception: p.InterceptionMode,
+		unprivileged: proxyUnprivileged(p),
+		labels:       encodeLabels(idx.relevantLabels(p.Namespace, p.Labels)),
+	}
+	for _, ip := range p.IPAddresses {
+		addr, err := netip.ParseAddr(ip)
+		switch {
+		case err != nil:
+		case addr.Unmap().Is4():
+			v.ipv4 = true
+		default:
+			v.ipv6 = true
+		}
+	}
+	return v
+}
+
+// proxy is the proxy the shared part of translation is built for: the
+// view's fields, with stand-in addresses of the view's families.
+func (v outboundView) proxy() *model.Proxy {
+	p := &model.Proxy{
+		Type:             v.proxyType,
+		Namespace:        v.namespace,
+		DNSDomain:        v.dnsDomain,
+		InterceptionMode: v.interception,
+		Labels:           decodeLabels(v.labels),
+	}
+	if v.ipv4 {
+		p.IPAddresses = append(p.IPAddresses, viewIPv4)
+	}
+	if v.ipv6 {
+		p.IPAddresses = append(p.IPAddresses, viewIPv6)
+	}
+	if v.unprivileged {
+		p.Metadata = map[string]any{"UNPRIVILEGED_POD": "true"}
+	}
+	return p
+}
+
+// Labels are encoded as "k1\x00v1\x00k2\x00v2..." in key order.
+const labelSeparator = "\x00"
+
+func encodeLabels(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		parts = append(parts, k, labels[k])
+	}
+	return strings.Join(parts, labelSeparator)
+}
+
+func decodeLabels(s string) map[string]string {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, labelSeparator)
+	out := make(map[string]string, len(parts)/2)
+	for i := 0; i+1 < len(parts); i += 2 {
+		out[parts[i]] = parts[i+1]
+	}
+	return out
+}
