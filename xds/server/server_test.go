@@ -431,3 +431,11 @@ func TestStopEndsStreamsAndServe(t *testing.T) {
 		t.Fatal("Serve still running after Stop")
 	}
 }
+
+func TestProfilesServedOnTheMonitoringPort(t *testing.T) {
+	h := startServer(t, meshTranslate)
+	code, body := h.get("/debug/pprof/heap?debug=1")
+	if code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Errorf("/debug/pprof/heap: %d %.80q", code, body)
+	}
+}
