@@ -20,12 +20,15 @@ import (
 
 // Addresses inbound clusters use.
 const (
-	// InboundLocalhost is where inbound traffic for a service port is
-	// delivered to the application.
+	// InboundLocalhost is the loopback address a Sidecar ingress
+	// defaultEndpoint of "127.0.0.1:PORT" delivers to; such a cluster needs
+	// no special source address.
 	InboundLocalhost = "127.0.0.1"
 	// InboundPassthroughBindIPv4 is the source address of connections the
-	// proxy makes to its own workload's IP; istio-proxy's iptables rules let
-	// traffic from it through instead of capturing it again.
+	// proxy makes to its own workload's IP (the original destination of
+	// captured inbound traffic, or a defaultEndpoint of "0.0.0.0:PORT");
+	// istio-proxy's iptables rules let traffic from it through instead of
+	// capturing it again, and the application sees a loopback peer.
 	InboundPassthroughBindIPv4 = "127.0.0.6"
 	// InboundPassthroughBindIPv6 is the same for IPv6 workloads.
 	InboundPassthroughBindIPv6 = "::6"
@@ -56,16 +59,18 @@ func inboundClusters(p *model.Proxy, targets []inboundTarget) []*clusterv3.Clust
 	}
 	var out []*clusterv3.Cluster
 	for _, t := range targets {
-		out = append(out, t.build())
+		out = append(out, t.build(p))
 	}
 	return out
 }
 
 // inboundTargets lists where the proxy's own workload takes traffic: the
 // Sidecar's ingress listeners when it has any, otherwise one port of every
-// service the proxy's addresses are an endpoint of. Gateways have none.
-// Inbound clusters and listeners depend on the proxy only through these
-// targets and its outbound view.
+// service the proxy's addresses are an endpoint of. Gateways have none, nor
+// has a proxy without capture and without Sidecar ingress listeners: nothing
+// would deliver inbound traffic to it, and listening on the workload's ports
+// would take them from the application. Inbound clusters and listeners
+// depend on the proxy only through these targets and its outbound view.
 func inboundTargets(idx *Index, p *model.Proxy, scope *Scope) []inboundTarget {
 	if p.Type == model.RouterProxy {
 		return nil
@@ -73,6 +78,9 @@ func inboundTargets(idx *Index, p *model.Proxy, scope *Scope) []inboundTarget {
 	sidecar := sidecarSpec(scope)
 	if len(sidecar.GetIngress()) > 0 {
 		return ingressTargets(sidecar, p)
+	}
+	if proxyCaptureNone(p) {
+		return nil
 	}
 	return endpointTargets(idx, p, sidecar)
 }
@@ -86,8 +94,10 @@ func sidecarSpec(scope *Scope) *networking.Sidecar {
 }
 
 // endpointTargets finds the service ports the proxy serves: endpoints whose
-// address is one of the proxy's. Each workload port gets one cluster; when
-// several services share it, the first in catalog order shapes it.
+// address is one of the proxy's. Each workload port gets one cluster,
+// delivering to the original destination (the workload's IP and port, as
+// the caller addressed it); when several services share the port, the
+// first in catalog order shapes it.
 func endpointTargets(idx *Index, p *model.Proxy, sidecar *networking.Sidecar) []inboundTarget {
 	seen := map[uint32]bool{}
 	var out []inboundTarget
@@ -103,7 +113,7 @@ func endpointTargets(idx *Index, p *model.Proxy, sidecar *networking.Sidecar) []
 }
 
 func endpointTarget(idx *Index, p *model.Proxy, svc *discovery.Service, ep *discovery.Endpoint, sidecar *networking.Sidecar) inboundTarget {
-	t := inboundTarget{port: ep.Port, protocol: discovery.ProtocolUnknown, address: InboundLocalhost, target: ep.Port}
+	t := inboundTarget{port: ep.Port, protocol: discovery.ProtocolUnknown}
 	if port := svc.Port(ep.ServicePort); port != nil {
 		t.protocol = port.Protocol
 	}
@@ -175,15 +185,19 @@ func workloadIP(p *model.Proxy, v6 bool) string {
 	return ""
 }
 
-// build makes the "inbound|PORT||" cluster: STATIC to the target, or
-// ORIGINAL_DST when there is none.
-func (t inboundTarget) build() *clusterv3.Cluster {
+// build makes the "inbound|PORT||" cluster of proxy p: STATIC to the
+// target, or, when there is none, ORIGINAL_DST: each connection goes where
+// the caller sent it (the workload's IP and port, which virtualInbound's
+// original-destination filter restores), from the passthrough source
+// address.
+func (t inboundTarget) build(p *model.Proxy) *clusterv3.Cluster {
 	name := ClusterName(Inbound, t.port, "", "")
 	var d *clusterDraft
 	if t.address == "" {
 		d = newDraft(name, clusterv3.Cluster_ORIGINAL_DST)
 		d.cluster.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
 		d.cluster.CleanupInterval = neverCleanup
+		d.cluster.UpstreamBindConfig = originalDstBind(p)
 	} else {
 		d = newDraft(name, clusterv3.Cluster_STATIC)
 		d.cluster.LoadAssignment = loadAssignment(name, []*discovery.Endpoint{{Address: t.address, Port: t.target}})
@@ -208,6 +222,24 @@ func bindOutsideCapture(d *clusterDraft, address string) {
 		source = InboundPassthroughBindIPv6
 	}
 	d.cluster.UpstreamBindConfig = passthroughBind(source)
+}
+
+// originalDstBind sources connections to the original destination from the
+// passthrough address of its family: 127.0.0.6, or ::6 for a proxy with
+// IPv6 addresses only; a dual-stack proxy has both, Envoy picking the one
+// of the destination's family.
+func originalDstBind(p *model.Proxy) *corev3.BindConfig {
+	v4, v6 := workloadIP(p, false) != "", workloadIP(p, true) != ""
+	if v6 && !v4 {
+		return passthroughBind(InboundPassthroughBindIPv6)
+	}
+	bind := passthroughBind(InboundPassthroughBindIPv4)
+	if v6 {
+		bind.ExtraSourceAddresses = []*corev3.ExtraSourceAddress{{
+			Address: passthroughBind(InboundPassthroughBindIPv6).GetSourceAddress(),
+		}}
+	}
+	return bind
 }
 
 // passthroughBind binds upstream connections to source, any port.

@@ -255,21 +255,6 @@ func TestLogicalDNSClusterGetsOneHost(t *testing.T) {
 	}
 }
 
-func TestInboundClusterForEachPortTheProxyServes(t *testing.T) {
-	p := clientProxy()
-	p.IPAddresses = []string{"10.1.0.2"}
-	res := translateOrFail(t, reviewsWorld(), p)
-	c := findCluster(t, res, "inbound|9080||")
-	if got := endpointAddresses(c.GetLoadAssignment()); len(got) != 1 || got[0] != InboundLocalhost {
-		t.Errorf("inbound endpoints = %v, want [%s]", got, InboundLocalhost)
-	}
-	for _, c := range translateOrFail(t, reviewsWorld(), clientProxy()).Clusters {
-		if c.GetName() == "inbound|9080||" {
-			t.Error("a proxy that is not an endpoint of the service has no inbound cluster for it")
-		}
-	}
-}
-
 func TestClustersAreDeterministic(t *testing.T) {
 	idx := reviewsWorld(destinationRule("reviews", &networking.DestinationRule{
 		Host: "reviews",

@@ -33,10 +33,11 @@ type inboundPort struct {
 // inboundPorts lists the inbound ports of p: the Sidecar's ingress
 // listeners, or else the ports of the services whose endpoints are p's
 // addresses (none under capture NONE, where nothing would reach them). The
-// ports are those of the targets the inbound clusters are built for.
+// ports are those of the targets the inbound clusters are built for (see
+// inboundTargets).
 func inboundPorts(p *model.Proxy, scope *Scope, targets []inboundTarget) []inboundPort {
 	sc := sidecarOf(scope)
-	if p.Type == model.RouterProxy || (len(sc.GetIngress()) == 0 && proxyCaptureNone(p)) {
+	if p.Type == model.RouterProxy {
 		return nil
 	}
 	var out []inboundPort

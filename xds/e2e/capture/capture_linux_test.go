@@ -62,12 +62,14 @@ func TestRedirectCapture(t *testing.T) {
 		m.expectUpstream(t, r, "reviews-v1")
 	})
 
-	t.Run("TCP port of the VIP reaches a reviews pod through both sidecars", func(t *testing.T) {
+	t.Run("TCP port of the VIP reaches a reviews app listening on its pod IP only", func(t *testing.T) {
 		r := m.mustGet(ctx, t, app, "http://"+net.JoinHostPort(reviewsVIP, itoa(reviewsTCPPort))+"/tcp", nil)
 		if r.Status != http.StatusOK || (r.Upstream != "reviews-v1" && r.Upstream != "reviews-v2") {
 			t.Fatalf("answer %d from %q, want 200 from a reviews pod\n%s", r.Status, r.Upstream, m.explain())
 		}
-		expectFromLocalSidecar(t, m.seen(t, r.Upstream, "/tcp"), "the server sidecar's inbound|7000|| cluster")
+		// inbound|7000|| forwards to the original destination, the pod IP,
+		// from the passthrough source address.
+		expectDelivered(t, m.seen(t, r.Upstream, "/tcp"), "127.0.0.6", "the server sidecar's inbound|7000|| cluster")
 	})
 
 	t.Run("reviews-v1 calling its own service comes back through its inbound side", func(t *testing.T) {

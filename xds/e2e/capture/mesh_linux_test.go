@@ -102,9 +102,10 @@ func (m *mesh) startNetwork(t *testing.T) {
 	t.Logf("capture rules installed with %s", m.restoreBin)
 }
 
-// startApps starts the reviews applications on 0.0.0.0:8080 and :7000 of
-// their pods (reviews-v1 also on 7071) and the outside-mesh server on the
-// hub.
+// startApps starts the reviews applications on 0.0.0.0:8080 of their pods
+// and on 7000 of their pod IP only, as an application that does not listen
+// on loopback (reviews-v1 also on 0.0.0.0:7071), and the outside-mesh server
+// on the hub.
 func (m *mesh) startApps(t *testing.T) {
 	t.Helper()
 	appAddr := net.JoinHostPort("0.0.0.0", strconv.Itoa(reviewsAppPort))
@@ -115,7 +116,7 @@ func (m *mesh) startApps(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = a.close() })
 		m.apps[p.role] = a
-		if err := a.serveAlso(p.ns, net.JoinHostPort("0.0.0.0", strconv.Itoa(reviewsTCPApp))); err != nil {
+		if err := a.serveAlso(p.ns, net.JoinHostPort(p.ip, strconv.Itoa(reviewsTCPApp))); err != nil {
 			t.Fatal(err)
 		}
 	}
