@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"os"
+	"time"
 )
 
 // LoadPaths reads the given files and directory trees once, with the rules
@@ -26,10 +27,9 @@ func LoadPaths(paths []string) (*Config, []*ConfigError) {
 			scan.files = append(scan.files, dirScan.files...)
 			scan.unreadable = append(scan.unreadable, dirScan.unreadable...)
 		default:
-			data, err := os.ReadFile(p)
-			scan.files = append(scan.files, scannedFile{path: p, data: data, err: err})
+			scan.files = append(scan.files, foundFile{path: p, stamp: stampOf(p, info)})
 		}
 	}
-	cfg, buildProblems := NewStore("", nil).build(scan)
-	return cfg, append(problems, buildProblems...)
+	served, buildProblems := NewStore("", nil).build(scan, scanOptions{start: time.Now()})
+	return NewConfig(objectsOf(served)), append(problems, buildProblems...)
 }

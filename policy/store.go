@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"sort"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,6 +26,16 @@ import (
 //   - if the directory itself disappears or becomes unreadable, the last
 //     Config is kept and the problem reported.
 //
+// A rescan stats every file but reads only those whose stamp (resolved
+// path, device and inode, size, modification and change times) differs from
+// the last scan, or that changed less than settleTime before it; it decodes
+// and validates only files whose content hash changed. The periodic rescan
+// of Run reads every file again, as a safety net for a change that kept the
+// stamp (clocks out of step on a network file system). Duplicate keys and
+// CheckReferences are always evaluated over the whole set, and a new Config
+// is built only when some served object version changed: otherwise the
+// previous *Config is returned.
+//
 // A Store is safe for concurrent use.
 type Store struct {
 	dir         string
@@ -35,7 +48,7 @@ type Store struct {
 	problems []*ConfigError
 	lastGood map[Key]*Object        // version served for each key
 	fileKeys map[string][]Key       // keys each file defined at the last scan
-	cache    map[string]decodedFile // decode results by file path
+	cache    map[string]*cachedFile // decode results by file path
 	dirs     []string               // directories found by the last scan
 }
 
@@ -52,37 +65,38 @@ func NewStore(dir string, logger *slog.Logger) *Store {
 		config:      NewConfig(nil),
 		lastGood:    map[Key]*Object{},
 		fileKeys:    map[string][]Key{},
-		cache:       map[string]decodedFile{},
+		cache:       map[string]*cachedFile{},
 	}
 }
 
 // Load rescans the directory and returns the current Config (last valid
 // version of every object) and the current problems.
 func (s *Store) Load() (*Config, []*ConfigError) {
-	cfg, problems, _ := s.rescan()
+	cfg, problems, _ := s.rescan(false)
 	return cfg, problems
 }
 
 // rescan loads the directory and reports whether the Config or the problem
-// list changed since the previous scan.
-func (s *Store) rescan() (*Config, []*ConfigError, bool) {
+// list changed since the previous scan. Unless reread is set, only files
+// whose stamp changed are read again. The Config is rebuilt only when some
+// object version changed.
+func (s *Store) rescan(reread bool) (*Config, []*ConfigError, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	opts := scanOptions{start: time.Now(), reread: reread}
 	scan, err := scanDir(s.dir)
-	var cfg *Config
-	var problems []*ConfigError
+	cfg, problems := s.config, []*ConfigError(nil)
 	if err != nil {
-		cfg = s.config
 		problems = []*ConfigError{{Source: Source{File: s.dir}, Msg: err.Error() + " (serving the last loaded configuration)"}}
 	} else {
-		cfg, problems = s.build(scan)
+		var served map[Key]*Object
+		served, problems = s.build(scan, opts)
+		if !s.config.holdsExactly(served) {
+			cfg = NewConfig(objectsOf(served))
+		}
 	}
 	s.dirs = scan.dirs
-	sameConfig := sameObjects(s.config, cfg)
-	if sameConfig {
-		cfg = s.config // unchanged: callers can compare Config pointers
-	}
-	changed := !sameConfig || !sameProblems(s.problems, problems)
+	changed := cfg != s.config || !sameProblems(s.problems, problems)
 	s.logNew(problems)
 	s.config, s.problems = cfg, problems
 	return cfg, problems, changed
@@ -112,14 +126,15 @@ func objectName(k Key) string {
 	return k.String()
 }
 
-// sameObjects reports whether two configs hold the same object versions.
-// Unchanged files reuse their decoded objects, so pointers can be compared.
-func sameObjects(a, b *Config) bool {
-	if a.Len() != b.Len() {
+// holdsExactly reports whether c serves exactly the object versions in
+// objs. Unchanged files reuse their decoded objects, so pointers can be
+// compared.
+func (c *Config) holdsExactly(objs map[Key]*Object) bool {
+	if c.Len() != len(objs) {
 		return false
 	}
-	for k, o := range a.objects {
-		if b.objects[k] != o {
+	for k, o := range objs {
+		if c.objects[k] != o {
 			return false
 		}
 	}
@@ -142,6 +157,7 @@ func sameProblems(a, b []*ConfigError) bool {
 type decodedFile struct {
 	hash   [sha256.Size]byte
 	defs   []definition
+	keys   []Key // the keys of defs
 	errs   []*ConfigError
 	broken bool // some document could not be identified
 }
@@ -154,21 +170,56 @@ type definition struct {
 	obj *Object
 }
 
-// decodeFile decodes and validates data, reusing the previous result when
-// the file did not change.
-func (s *Store) decodeFile(path string, data []byte) decodedFile {
-	hash := sha256.Sum256(data)
-	if prev, ok := s.cache[path]; ok && prev.hash == hash {
-		return prev
+// settleTime is how old a file's modification time must be, when the scan
+// starts, for its stamp to be trusted: a later write then gets a later time,
+// even on file systems with coarse timestamps. A file changed more recently
+// is read again at every scan (and decoded again only if its content
+// changed) until it is that old.
+const settleTime = 2 * time.Second
+
+// scanOptions says how one rescan treats the files it finds.
+type scanOptions struct {
+	start  time.Time // when the scan began, before any file was looked at
+	reread bool      // read every file, trusting no stamp
+}
+
+// cachedFile is the decoded content of one file and the stamp it had. It
+// is not modified once made.
+type cachedFile struct {
+	stamp   fileStamp
+	settled bool // the stamp changes with any later write to the file
+	decodedFile
+}
+
+// decodedVersion returns the decoded content of a found file, reading it only
+// if its stamp changed or was not yet settled at the previous scan, or if the
+// scan trusts no stamp. It is decoded again only if its content changed.
+func (s *Store) decodedVersion(f foundFile, opts scanOptions) (*cachedFile, error) {
+	prev := s.cache[f.path]
+	if prev != nil && prev.settled && prev.stamp == f.stamp && !opts.reread {
+		return prev, nil
 	}
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return nil, err
+	}
+	next := &cachedFile{stamp: f.stamp, settled: f.stamp.mtime < opts.start.Add(-settleTime).UnixNano()}
+	if hash := sha256.Sum256(data); prev != nil && prev.hash == hash {
+		next.decodedFile = prev.decodedFile
+	} else {
+		next.decodedFile = decodeFile(f.path, data, hash)
+	}
+	return next, nil
+}
+
+// decodeFile decodes and validates one file version.
+func decodeFile(path string, data []byte, hash [sha256.Size]byte) decodedFile {
 	objs, errs := Decode(path, data)
 	df := decodedFile{hash: hash, errs: errs}
-	invalid := map[Key]bool{}
 	for _, e := range errs {
 		if e.Key.Kind == "" || e.Key.Name == "" {
 			df.broken = true
 		} else if _, known := kinds[e.Key.Kind]; known {
-			invalid[e.Key] = true
 			df.defs = append(df.defs, definition{key: e.Key, src: e.Source})
 		}
 	}
@@ -182,25 +233,26 @@ func (s *Store) decodeFile(path string, data []byte) decodedFile {
 		}
 	}
 	sortDefinitions(df.defs)
+	df.keys = keysOf(df.defs)
 	return df
 }
 
-// build computes the Config and problems for one successful scan, and
-// remembers what it served.
-func (s *Store) build(scan scanResult) (*Config, []*ConfigError) {
+// build computes the object versions to serve and the problems for one
+// successful scan, and remembers what it served.
+func (s *Store) build(scan scanResult, opts scanOptions) (map[Key]*Object, []*ConfigError) {
 	var problems []*ConfigError
-	var defs []definition
-	cache := map[string]decodedFile{}
-	fileKeys := map[string][]Key{}
+	defs := make([]definition, 0, len(s.lastGood)+len(scan.files))
+	cache := make(map[string]*cachedFile, len(scan.files))
+	fileKeys := make(map[string][]Key, len(scan.files))
 	for _, f := range scan.files {
-		fileDefs, fileProblems, df := s.fileDefinitions(f)
-		if df != nil {
-			cache[f.path] = *df
+		fileDefs, fileKeysNow, fileProblems, cf := s.fileDefinitions(f, opts)
+		if cf != nil {
+			cache[f.path] = cf
 		}
 		defs = append(defs, fileDefs...)
 		problems = append(problems, fileProblems...)
-		for _, d := range fileDefs {
-			fileKeys[f.path] = append(fileKeys[f.path], d.key)
+		if len(fileKeysNow) > 0 {
+			fileKeys[f.path] = fileKeysNow
 		}
 	}
 	for _, dir := range scan.unreadable {
@@ -208,9 +260,7 @@ func (s *Store) build(scan scanResult) (*Config, []*ConfigError) {
 	}
 	for path, kept := range s.retainedFromUnreadableDirs(scan) {
 		defs = append(defs, kept...)
-		for _, d := range kept {
-			fileKeys[path] = append(fileKeys[path], d.key)
-		}
+		fileKeys[path] = append(fileKeys[path], keysOf(kept)...)
 	}
 	sortDefinitions(defs)
 	chosen, dupProblems := chooseDefinitions(defs)
@@ -219,23 +269,39 @@ func (s *Store) build(scan scanResult) (*Config, []*ConfigError) {
 	problems = append(problems, refProblems...)
 	sortProblems(problems)
 	s.cache, s.fileKeys, s.lastGood = cache, fileKeys, served
-	return NewConfig(sortedObjects(served)), problems
+	return served, problems
 }
 
-// fileDefinitions returns the definitions of one scanned file and its
-// problems. A file that cannot be read or is broken also keeps the objects it
-// defined before that it no longer defines.
-func (s *Store) fileDefinitions(f scannedFile) ([]definition, []*ConfigError, *decodedFile) {
-	if f.err != nil {
-		problem := &ConfigError{Source: Source{File: f.path}, Msg: fmt.Sprintf("cannot read file: %v", f.err)}
-		return s.retained(f.path, nil), []*ConfigError{problem}, nil
+func keysOf(defs []definition) []Key {
+	if len(defs) == 0 {
+		return nil
 	}
-	df := s.decodeFile(f.path, f.data)
-	defs := df.defs
-	if df.broken {
-		defs = append(defs, s.retained(f.path, defs)...)
+	keys := make([]Key, len(defs))
+	for i, d := range defs {
+		keys[i] = d.key
 	}
-	return defs, df.errs, &df
+	return keys
+}
+
+// fileDefinitions returns the definitions of one found file, their keys and
+// the file's problems. A file that cannot be read or is broken also keeps the
+// objects it defined before that it no longer defines.
+func (s *Store) fileDefinitions(f foundFile, opts scanOptions) ([]definition, []Key, []*ConfigError, *cachedFile) {
+	err := f.err
+	var cf *cachedFile
+	if err == nil {
+		cf, err = s.decodedVersion(f, opts)
+	}
+	if err != nil {
+		problem := &ConfigError{Source: Source{File: f.path}, Msg: fmt.Sprintf("cannot read file: %v", err)}
+		kept := s.retained(f.path, nil)
+		return kept, keysOf(kept), []*ConfigError{problem}, nil
+	}
+	if !cf.broken {
+		return cf.defs, cf.keys, cf.errs, cf
+	}
+	defs := append(slices.Clip(cf.defs), s.retained(f.path, cf.defs)...)
+	return defs, keysOf(defs), cf.errs, cf
 }
 
 // retained returns definitions, holding the served version, for the keys
@@ -271,38 +337,40 @@ func (s *Store) retainedFromUnreadableDirs(scan scanResult) map[string][]definit
 // sortProblems orders problems by file, then document, keeping the order of
 // the problems of one document.
 func sortProblems(problems []*ConfigError) {
-	sort.SliceStable(problems, func(i, j int) bool {
-		a, b := problems[i].Source, problems[j].Source
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		return a.Doc < b.Doc
-	})
+	slices.SortStableFunc(problems, func(a, b *ConfigError) int { return compareSources(a.Source, b.Source) })
 }
 
-// sortDefinitions orders definitions by file path, then document.
+// sortDefinitions orders definitions by file path, then document. They
+// usually come already in order.
 func sortDefinitions(defs []definition) {
-	sort.SliceStable(defs, func(i, j int) bool {
-		a, b := defs[i].src, defs[j].src
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		return a.Doc < b.Doc
-	})
+	byPath := func(a, b definition) int { return compareSources(a.src, b.src) }
+	if !slices.IsSortedFunc(defs, byPath) {
+		slices.SortStableFunc(defs, byPath)
+	}
+}
+
+func compareSources(a, b Source) int {
+	if c := strings.Compare(a.File, b.File); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Doc, b.Doc)
 }
 
 // chooseDefinitions keeps the first definition of each key, in path order,
-// and reports the others.
-func chooseDefinitions(defs []definition) (map[Key]definition, []*ConfigError) {
-	chosen := map[Key]definition{}
+// and reports the others. It filters defs in place: the chosen definitions
+// keep their order.
+func chooseDefinitions(defs []definition) ([]definition, []*ConfigError) {
+	first := make(map[Key]int, len(defs)) // index in chosen
+	chosen := defs[:0]
 	var problems []*ConfigError
 	for _, d := range defs {
-		if first, ok := chosen[d.key]; ok {
+		if i, ok := first[d.key]; ok {
 			problems = append(problems, &ConfigError{Source: d.src, Key: d.key,
-				Msg: fmt.Sprintf("already defined at %s; this definition is ignored", first.src)})
+				Msg: fmt.Sprintf("already defined at %s; this definition is ignored", chosen[i].src)})
 			continue
 		}
-		chosen[d.key] = d
+		first[d.key] = len(chosen)
+		chosen = append(chosen, d)
 	}
 	return chosen, problems
 }
@@ -310,16 +378,20 @@ func chooseDefinitions(defs []definition) (map[Key]definition, []*ConfigError) {
 // serve picks the version to serve for every chosen key: the valid version
 // in the files, else the last served one. VirtualServices that fail
 // CheckReferences fall back to their last served version, or are left out.
-func (s *Store) serve(chosen map[Key]definition) (map[Key]*Object, []*ConfigError) {
-	versions := map[Key]*Object{}
-	for k, d := range chosen {
-		if d.obj != nil {
-			versions[k] = d.obj
-		} else if prev := s.lastGood[k]; prev != nil {
-			versions[k] = prev
+func (s *Store) serve(chosen []definition) (map[Key]*Object, []*ConfigError) {
+	versions := make(map[Key]*Object, len(chosen))
+	ordered := make([]*Object, 0, len(chosen)) // in path order, for stable problems
+	for _, d := range chosen {
+		o := d.obj
+		if o == nil {
+			o = s.lastGood[d.key]
+		}
+		if o != nil {
+			versions[d.key] = o
+			ordered = append(ordered, o)
 		}
 	}
-	problems := CheckReferences(sortedObjects(versions))
+	problems := CheckReferences(ordered)
 	for _, p := range problems {
 		if prev := s.lastGood[p.Key]; prev != nil {
 			versions[p.Key] = prev
@@ -330,17 +402,11 @@ func (s *Store) serve(chosen map[Key]definition) (map[Key]*Object, []*ConfigErro
 	return versions, problems
 }
 
-func sortedObjects(m map[Key]*Object) []*Object {
+// objectsOf lists the objects of m, in no particular order (NewConfig sorts).
+func objectsOf(m map[Key]*Object) []*Object {
 	out := make([]*Object, 0, len(m))
 	for _, o := range m {
 		out = append(out, o)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Key, out[j].Key
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		return lessKey(a, b)
-	})
 	return out
 }

@@ -2,22 +2,41 @@ package policy
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 )
 
-// scannedFile is one configuration file found under the store directory.
-type scannedFile struct {
-	path string // path as reached from the directory (used in messages)
-	data []byte
-	err  error // the file exists but could not be read
+// foundFile is one configuration file found under the store directory. It
+// is not read by the walk: its stamp tells whether it changed.
+type foundFile struct {
+	path  string    // path as reached from the directory (used in messages)
+	real  string    // path with links resolved, "" if it could not be resolved
+	stamp fileStamp // identity, size and times of the file the path leads to
+	err   error     // the entry exists but cannot be reached (dangling link)
+}
+
+// fileStamp identifies one version of a file without reading it: the file
+// reached (resolved path, and device and inode where the platform has them),
+// its size, its modification time and, where available, its change time. A
+// ConfigMap update moves every link to a new file, so the stamp changes even
+// when size and times do not.
+type fileStamp struct {
+	real  string
+	size  int64
+	mtime int64 // nanoseconds since the epoch
+	sys   sysStamp
+}
+
+func stampOf(real string, info fs.FileInfo) fileStamp {
+	return fileStamp{real: real, size: info.Size(), mtime: info.ModTime().UnixNano(), sys: sysStampOf(info)}
 }
 
 // scanResult is everything one directory walk found.
 type scanResult struct {
-	files      []scannedFile
+	files      []foundFile
 	dirs       []string // every directory walked, for watching
 	unreadable []string // subdirectories that could not be listed
 }
@@ -25,12 +44,12 @@ type scanResult struct {
 // scanDir lists every *.yaml and *.yml file under root, recursively,
 // following symbolic links (so Kubernetes ConfigMap mounts, whose files are
 // links into a hidden "..data" directory, work) and skipping hidden entries.
-// A file reached twice through links is read once, under its first path.
+// A file reached twice through links is listed once, under its first path.
 // Files are returned in path order. The error is set only when root itself
 // cannot be listed.
 func scanDir(root string) (scanResult, error) {
 	w := &walker{seenDirs: map[string]bool{}}
-	if err := w.walk(root, true); err != nil {
+	if err := w.walk(root, "", true); err != nil {
 		return scanResult{}, err
 	}
 	sort.Slice(w.found, func(i, j int) bool { return w.found[i].path < w.found[j].path })
@@ -40,24 +59,9 @@ func scanDir(root string) (scanResult, error) {
 			continue
 		}
 		seen[f.real] = true
-		w.res.files = append(w.res.files, readFound(f))
+		w.res.files = append(w.res.files, f)
 	}
 	return w.res, nil
-}
-
-// foundFile is a configuration file seen during the walk, not yet read.
-type foundFile struct {
-	path string
-	real string // path with links resolved, "" if it could not be resolved
-	err  error  // stat error of a dangling entry
-}
-
-func readFound(f foundFile) scannedFile {
-	if f.err != nil {
-		return scannedFile{path: f.path, err: f.err}
-	}
-	data, err := os.ReadFile(f.path)
-	return scannedFile{path: f.path, data: data, err: err}
 }
 
 type walker struct {
@@ -66,9 +70,12 @@ type walker struct {
 	seenDirs map[string]bool // real paths of directories walked
 }
 
-func (w *walker) walk(dir string, isRoot bool) error {
-	real, err := filepath.EvalSymlinks(dir)
-	if err == nil && w.seenDirs[real] {
+// walk lists dir; real is its resolved path when already known.
+func (w *walker) walk(dir, real string, isRoot bool) error {
+	if real == "" {
+		real, _ = filepath.EvalSymlinks(dir) // "" if it cannot be resolved
+	}
+	if real != "" && w.seenDirs[real] {
 		return nil
 	}
 	entries, err := os.ReadDir(dir)
@@ -85,13 +92,23 @@ func (w *walker) walk(dir string, isRoot bool) error {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		w.visit(filepath.Join(dir, e.Name()))
+		w.visit(filepath.Join(dir, e.Name()), realEntryPath(real, e))
 	}
 	return nil
 }
 
-// visit handles one directory entry, following links.
-func (w *walker) visit(path string) {
+// realEntryPath is the resolved path of an entry that is not a link, found
+// without asking the file system again; "" when the entry must be resolved.
+func realEntryPath(realDir string, e fs.DirEntry) string {
+	if realDir == "" || e.Type()&fs.ModeSymlink != 0 {
+		return ""
+	}
+	return filepath.Join(realDir, e.Name())
+}
+
+// visit handles one directory entry, following links. real is the entry's
+// resolved path when already known.
+func (w *walker) visit(path, real string) {
 	info, err := os.Stat(path)
 	if err != nil {
 		if isConfigFile(path) {
@@ -104,17 +121,18 @@ func (w *walker) visit(path string) {
 		return
 	}
 	if info.IsDir() {
-		_ = w.walk(path, false)
+		_ = w.walk(path, real, false)
 		return
 	}
 	if !info.Mode().IsRegular() || !isConfigFile(path) {
 		return
 	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		real = ""
+	if real == "" {
+		if real, err = filepath.EvalSymlinks(path); err != nil {
+			real = ""
+		}
 	}
-	w.found = append(w.found, foundFile{path: path, real: real})
+	w.found = append(w.found, foundFile{path: path, real: real, stamp: stampOf(real, info)})
 }
 
 func isConfigFile(path string) bool {

@@ -13,8 +13,9 @@ import (
 // Run watches the directory tree (fsnotify on every directory, new ones
 // included, plus the parent so that the directory reappearing is noticed)
 // and rescans it about 50ms after the last change, and also periodically as
-// a safety net. After each rescan whose Config or problem list changed, it
-// calls onChange. The first rescan happens at once. Run blocks until ctx is
+// a safety net that reads every file again (decoding only those whose
+// content changed). After each rescan whose Config or problem list changed,
+// it calls onChange. The first rescan happens at once. Run blocks until ctx is
 // done and then returns nil.
 func (s *Store) Run(ctx context.Context, onChange func(*Config, []*ConfigError)) error {
 	watcher, err := fsnotify.NewWatcher()
@@ -25,14 +26,14 @@ func (s *Store) Run(ctx context.Context, onChange func(*Config, []*ConfigError))
 	w := &dirWatcher{fs: watcher, watched: map[string]bool{}}
 	w.add(filepath.Dir(filepath.Clean(s.dir)))
 
-	rescan := func() {
-		cfg, problems, changed := s.rescan()
+	rescan := func(reread bool) {
+		cfg, problems, changed := s.rescan(reread)
 		w.sync(s.watchedDirs())
 		if changed && onChange != nil {
 			onChange(cfg, problems)
 		}
 	}
-	rescan()
+	rescan(false)
 
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
@@ -52,9 +53,9 @@ func (s *Store) Run(ctx context.Context, onChange func(*Config, []*ConfigError))
 				debounce.Reset(s.debounce)
 			}
 		case <-debounce.C:
-			rescan()
+			rescan(false)
 		case <-ticker.C:
-			rescan()
+			rescan(true) // the safety net trusts no stamp
 		}
 	}
 }
