@@ -3,12 +3,11 @@ package dataplane
 import (
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/isthmus-mesh/isthmus/bench/xdsload"
+	"github.com/isthmus-mesh/isthmus/deploy/envoybin"
 )
 
 // targetExcess is the data-plane target: the Isthmus scenario's p90 at most
@@ -61,7 +60,7 @@ func newReport(opts Options, gen loadGenerator, envoyBin string) *Report {
 	return &Report{
 		Date:          time.Now().UTC().Truncate(time.Second),
 		Machine:       xdsload.DescribeMachine(),
-		LoadAverage:   loadAverage(),
+		LoadAverage:   xdsload.LoadAverage(),
 		EnvoyVersion:  envoyVersion(envoyBin),
 		LoadGenerator: gen.Name(),
 		Settings: Settings{
@@ -100,24 +99,11 @@ func envoyVersion(bin string) string {
 	if bin == "" {
 		return ""
 	}
-	out, err := exec.Command(bin, "--version").Output()
+	v, err := envoybin.Version(bin)
 	if err != nil {
 		return fmt.Sprintf("unknown (%v)", err)
 	}
-	text := strings.TrimSpace(string(out))
-	if _, v, ok := strings.Cut(text, "version:"); ok {
-		return strings.TrimSpace(v)
-	}
-	return text
-}
-
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	fields := strings.Fields(string(data))
-	return strings.Join(fields[:min(3, len(fields))], " ")
+	return v
 }
 
 // Markdown renders the report: what was measured where, the table, and

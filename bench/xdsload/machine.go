@@ -65,3 +65,14 @@ func readTrimmed(file string) string {
 	}
 	return strings.TrimSpace(string(data))
 }
+
+// LoadAverage is the 1, 5 and 15 minute load averages from /proc/loadavg,
+// or "" where they cannot be read.
+func LoadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	fields := strings.Fields(string(data))
+	return strings.Join(fields[:min(3, len(fields))], " ")
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // toolsPath is where `make tools` installs Envoy, relative to the module root.
@@ -65,4 +66,18 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Version is the version `envoy --version` reports for the binary at bin,
+// e.g. "9e55…/1.40.0/Clean/RELEASE/BoringSSL".
+func Version(bin string) (string, error) {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", bin, err)
+	}
+	text := strings.TrimSpace(string(out))
+	if _, v, ok := strings.Cut(text, "version:"); ok {
+		return strings.TrimSpace(v), nil
+	}
+	return text, nil
 }

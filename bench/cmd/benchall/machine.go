@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 
 	"github.com/isthmus-mesh/isthmus/bench/xdsload"
+	"github.com/isthmus-mesh/isthmus/deploy/envoybin"
 	"github.com/isthmus-mesh/isthmus/deploy/localmesh"
 )
 
@@ -20,7 +20,7 @@ type machine struct {
 }
 
 func describeMachine() machine {
-	return machine{Machine: xdsload.DescribeMachine(), Envoy: envoyVersion(), LoadStart: loadAverage()}
+	return machine{Machine: xdsload.DescribeMachine(), Envoy: envoyVersion(), LoadStart: xdsload.LoadAverage()}
 }
 
 // String is the machine in one Markdown line.
@@ -40,24 +40,11 @@ func envoyVersion() string {
 	if err != nil {
 		return "not installed (`make tools`)"
 	}
-	out, err := exec.Command(bin, "--version").Output()
+	v, err := envoybin.Version(bin)
 	if err != nil {
-		return fmt.Sprintf("unknown (%s --version: %v)", bin, err)
+		return fmt.Sprintf("unknown (%v)", err)
 	}
-	text := strings.TrimSpace(string(out))
-	if _, v, ok := strings.Cut(text, "version:"); ok {
-		return strings.TrimSpace(v)
-	}
-	return text
-}
-
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	fields := strings.Fields(string(data))
-	return strings.Join(fields[:min(3, len(fields))], " ")
+	return v
 }
 
 // gitCommit is the short commit of the repository at root, with "+dirty"

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/isthmus-mesh/isthmus/bench/xdsload"
 	"github.com/isthmus-mesh/isthmus/deploy/localmesh"
 )
 
@@ -64,7 +65,7 @@ func runAll(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}}
 	failed := r.runSteps(ctx)
 	r.res.Runtime = time.Since(r.res.Started)
-	r.res.Machine.LoadEnd = loadAverage()
+	r.res.Machine.LoadEnd = xdsload.LoadAverage()
 	if note := work.close(); note != "" {
 		fmt.Fprintf(stderr, "benchall: %s\n", note)
 	}
