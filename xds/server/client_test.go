@@ -157,16 +157,7 @@ func newSotwClient(t *testing.T, conn *grpc.ClientConn, node *corev3.Node) *sotw
 	}
 	c := &sotwClient{t: t, close: cancel, stream: stream, node: node, recv: make(chan *discoveryv3.DiscoveryResponse, 100),
 		ended: make(chan error, 1), last: map[string]*discoveryv3.DiscoveryResponse{}, names: map[string][]string{}}
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				c.ended <- err
-				return
-			}
-			c.recv <- resp
-		}
-	}()
+	go pump(stream.Recv, c.recv, c.ended)
 	return c
 }
 
@@ -316,16 +307,7 @@ func newDeltaClient(t *testing.T, conn *grpc.ClientConn, node *corev3.Node) *del
 	}
 	c := &deltaClient{t: t, close: cancel, stream: stream, node: node, recv: make(chan *discoveryv3.DeltaDiscoveryResponse, 100),
 		ended: make(chan error, 1), subscribed: map[string][]string{}, resources: map[string]map[string]*discoveryv3.Resource{}}
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				c.ended <- err
-				return
-			}
-			c.recv <- resp
-		}
-	}()
+	go pump(stream.Recv, c.recv, c.ended)
 	return c
 }
 
@@ -439,4 +421,17 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 		return out.Counter.GetValue()
 	}
 	return out.Gauge.GetValue()
+}
+
+// pump forwards every message recv returns to out until it fails, then
+// reports the error on ended; it serves both the SotW and delta clients.
+func pump[T any](recv func() (T, error), out chan<- T, ended chan<- error) {
+	for {
+		msg, err := recv()
+		if err != nil {
+			ended <- err
+			return
+		}
+		out <- msg
+	}
 }
