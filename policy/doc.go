@@ -15,8 +15,8 @@
 //     the file, document, kind/namespace/name and field.
 //   - Validate applies Istio's admission rules (webhook and CRD schema) to one
 //     object; CheckReferences applies the rules that span objects (subsets
-//     named by VirtualServices must exist). Weights are relative, as in
-//     current Istio: several destinations need a non-zero total, not 100.
+//     named by VirtualServices must exist). The weights of several route
+//     destinations must add up to 100.
 //   - A Config is immutable once built; readers may share it freely.
 //   - The directory Store serves the last valid version of each object: an
 //     object that becomes invalid keeps its previous version, a removed file
@@ -24,4 +24,6 @@
 //     ones, a file that cannot be parsed or read keeps its objects, and a
 //     vanished directory keeps the whole Config. Run reloads on file changes.
 //   - LoadPaths checks files and directories once, for "isthmus validate".
+//   - PeerMTLS resolves the PeerAuthentications that apply to a workload
+//     into its mTLS mode, port by port, with Istio's precedence.
 package policy

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -15,13 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -35,6 +37,9 @@ type serveOptions struct {
 	debounceMax      time.Duration
 	logLevel         string
 	logFormat        string
+	caDir            string
+	trustDomain      string
+	certTTL          time.Duration
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -77,6 +82,9 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
 	fs.DurationVar(&opts.debounceMax, "debounce-max", server.DefaultDebounceMax, "longest a stream of changes can delay an update")
+	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); a self-signed root is created there when it holds none. Without it the root lives in memory only")
+	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
+	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -95,6 +103,8 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 		return errors.New("--debounce must be positive")
 	case opts.debounceMax < opts.debounce:
 		return errors.New("--debounce-max must not be shorter than --debounce")
+	case opts.certTTL < time.Minute:
+		return errors.New("--cert-ttl must be at least 1m")
 	}
 	return nil
 }
@@ -147,7 +157,20 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		xdsLis.Close()
 		return fmt.Errorf("--monitoring-listen: %w", err)
 	}
-	srv := server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger})
+	ca, err := openCA(opts, logger)
+	if err != nil {
+		xdsLis.Close()
+		monLis.Close()
+		return err
+	}
+	var srv *server.Server
+	issuer := certs.NewIssuer(ca, certs.IssuerOptions{
+		TTL: opts.certTTL, Logger: logger,
+		OnRotate: func([]certs.Identity) { srv.Resync() },
+	})
+	srv = server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger,
+		Secrets: server.IssuerSecrets(issuer, ca.TrustDomain())})
+	go issuer.Run(ctx)
 	monitoring := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	defer func() {
 		srv.Stop()
@@ -163,7 +186,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	if onListening != nil {
 		onListening(xdsLis.Addr(), monLis.Addr())
 	}
-	go watchConfig(ctx, opts.configDir, srv, logger)
+	go watchConfig(ctx, opts.configDir, ca.TrustDomain(), srv, logger)
 
 	select {
 	case <-ctx.Done():
@@ -172,6 +195,25 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	case err := <-failed:
 		return err
 	}
+}
+
+// openCA loads (or creates) the CA in --ca-dir, or makes an in-memory one.
+func openCA(opts serveOptions, logger *slog.Logger) (*certs.CA, error) {
+	trustDomain := cmp.Or(opts.trustDomain, certs.DefaultTrustDomain)
+	if opts.caDir == "" {
+		logger.Warn("no --ca-dir: the mesh root CA lives in memory and changes on restart", "trust_domain", trustDomain)
+		ca, err := certs.NewSelfSignedCA(trustDomain, certs.DefaultRootTTL)
+		if err != nil {
+			return nil, fmt.Errorf("create CA: %w", err)
+		}
+		return ca, nil
+	}
+	ca, err := certs.LoadOrCreateCA(opts.caDir, trustDomain)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-dir: %w", err)
+	}
+	logger.Info("mesh CA ready", "ca_dir", opts.caDir, "trust_domain", ca.TrustDomain(), "expires", ca.NotAfter())
+	return ca, nil
 }
 
 // serveErr is err unless it reports a deliberate shutdown.
@@ -190,9 +232,9 @@ func shutdownHTTP(s *http.Server) {
 
 // watchConfig loads the configuration directory once, then on every change,
 // handing each result to srv. It returns when ctx ends.
-func watchConfig(ctx context.Context, dir string, srv *server.Server, logger *slog.Logger) {
+func watchConfig(ctx context.Context, dir, trustDomain string, srv *server.Server, logger *slog.Logger) {
 	store := policy.NewStore(dir, logger)
-	pub := &snapshotPublisher{srv: srv, logger: logger}
+	pub := &snapshotPublisher{srv: srv, logger: logger, trustDomain: trustDomain}
 	pub.publish(store.Load())
 	if err := store.Run(ctx, pub.publish); err != nil && ctx.Err() == nil {
 		logger.Error("configuration watch stopped; serving the last configuration", "dir", dir, "error", err)
@@ -202,9 +244,10 @@ func watchConfig(ctx context.Context, dir string, srv *server.Server, logger *sl
 // snapshotPublisher turns each loaded configuration into a snapshot for the
 // server. Calls must not overlap.
 type snapshotPublisher struct {
-	srv     *server.Server
-	logger  *slog.Logger
-	version uint64
+	srv         *server.Server
+	logger      *slog.Logger
+	trustDomain string
+	version     uint64
 }
 
 // publish builds and hands over one snapshot. A failure to build it (a bug
@@ -217,7 +260,7 @@ func (p *snapshotPublisher) publish(cfg *policy.Config, problems []*policy.Confi
 		}
 	}()
 	p.srv.SetConfigErrors(len(problems))
-	snap := &model.Snapshot{Version: p.version + 1, Config: cfg, Catalog: serviceentry.Build(cfg)}
+	snap := &model.Snapshot{Version: p.version + 1, Config: cfg, Catalog: serviceentry.Build(cfg), TrustDomain: p.trustDomain}
 	p.version++
 	p.srv.Update(snap)
 	p.logger.Info("configuration loaded", "version", snap.Version, "objects", cfg.Len(),

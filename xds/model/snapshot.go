@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/policy"
 )
@@ -13,4 +14,15 @@ type Snapshot struct {
 	Config *policy.Config
 	// Catalog holds every registry's services and endpoints, merged.
 	Catalog *discovery.Catalog
+	// TrustDomain is the SPIFFE trust domain of the mesh's identities;
+	// certs.DefaultTrustDomain when empty.
+	TrustDomain string
+}
+
+// MeshTrustDomain is the snapshot's trust domain, or the default.
+func (s *Snapshot) MeshTrustDomain() string {
+	if s == nil || s.TrustDomain == "" {
+		return certs.DefaultTrustDomain
+	}
+	return s.TrustDomain
 }

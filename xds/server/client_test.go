@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/isthmus-mesh/isthmus/certs"
 )
 
 // waitLimit bounds every wait in these tests; reaching it is a failure,
@@ -47,7 +49,7 @@ func startServer(t *testing.T, translateFn TranslateFunc) *harness {
 		t.Fatal(err)
 	}
 	s := New(Options{Debounce: 10 * time.Millisecond, DebounceMax: 50 * time.Millisecond,
-		Translate: translateFn, Logger: testLogger(t)})
+		Translate: translateFn, Logger: testLogger(t), Secrets: testSecrets(t)})
 	h := &harness{t: t, server: s, addr: lis.Addr().String(), monitor: httptest.NewServer(s.Handler()), served: make(chan error, 1)}
 	go func() { h.served <- s.Serve(lis) }()
 	t.Cleanup(func() {
@@ -55,6 +57,16 @@ func startServer(t *testing.T, translateFn TranslateFunc) *harness {
 		h.monitor.Close()
 	})
 	return h
+}
+
+// testSecrets issues proxies certificates from a fresh self-signed CA.
+func testSecrets(t testing.TB) SecretSource {
+	t.Helper()
+	ca, err := certs.NewSelfSignedCA(certs.DefaultTrustDomain, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return IssuerSecrets(certs.NewIssuer(ca, certs.IssuerOptions{Logger: slog.New(slog.DiscardHandler)}), certs.DefaultTrustDomain)
 }
 
 // testLogger logs to t until the test ends.

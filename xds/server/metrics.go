@@ -10,7 +10,8 @@ import (
 const (
 	reasonTranslate    = "translate"    // translation returned an error or panicked
 	reasonInvalid      = "invalid"      // a resource failed validation
-	reasonInconsistent = "inconsistent" // EDS/RDS references do not match the resources
+	reasonInconsistent = "inconsistent" // EDS/RDS/SDS references do not match the resources
+	reasonSecrets      = "secrets"      // the proxy's certificate could not be had
 	reasonCache        = "cache"        // the cache refused the resources
 )
 

@@ -33,6 +33,10 @@ type Options struct {
 	// translate.Translator per push computes them, building what proxies
 	// share once.
 	Translate TranslateFunc
+	// Secrets gives proxies the SDS secrets their resources reference.
+	// Without it, no secret is served and a proxy whose resources
+	// reference one keeps its previous resources.
+	Secrets SecretSource
 }
 
 func (o Options) withDefaults() Options {

@@ -23,6 +23,7 @@ type preparedResource struct {
 	any     *anypb.Any
 	delta   *discoveryv3.Resource // the resource in delta responses
 	refs    []string              // EDS (of a cluster) or RDS (of a listener) names it references
+	secrets []string              // SDS names a cluster or listener references
 }
 
 // prepareResult is the outcome of preparing one resource object.
@@ -161,6 +162,7 @@ func prepare(typeURL string, r types.Resource, validated bool) (*preparedResourc
 	res.version = hex.EncodeToString(res.sum[:8])
 	res.delta = &discoveryv3.Resource{Name: name, Version: res.version, Resource: res.any}
 	res.refs = references(typeURL, name, r)
+	res.secrets = secretReferences(r)
 	return res, nil
 }
 

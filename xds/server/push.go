@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
 )
@@ -62,11 +64,38 @@ func (s *Server) push(snap *model.Snapshot) {
 	s.mu.Unlock()
 	proxies := s.connectedProxies()
 	s.refreshAll(proxies, tr, gen)
+	s.retainSecrets(s.connectedProxies())
 	s.prep.rotate()
 	s.metrics.pushDuration.Observe(time.Since(start).Seconds())
 	s.metrics.snapshotVersion.Set(float64(snap.Version))
 	s.pushed.Store(true)
 	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start), "proxies", len(proxies), "views", tr.views())
+}
+
+// Resync pushes the latest snapshot again, after the debounce, for changes
+// the snapshot does not carry, such as renewed certificates.
+func (s *Server) Resync() {
+	if snap := s.latest.Load(); snap != nil {
+		s.Update(snap)
+	}
+}
+
+// secretRetainer is a SecretSource that can forget the secrets of proxies
+// no longer connected.
+type secretRetainer interface {
+	Retain(proxies []*model.Proxy)
+}
+
+func (s *Server) retainSecrets(proxies []*proxyState) {
+	r, ok := s.opts.Secrets.(secretRetainer)
+	if !ok {
+		return
+	}
+	list := make([]*model.Proxy, len(proxies))
+	for i, ps := range proxies {
+		list[i] = ps.proxy
+	}
+	r.Retain(list)
 }
 
 // refreshAll refreshes proxies on as many goroutines as there are CPUs.
@@ -126,7 +155,25 @@ func (s *Server) build(tr *snapshotTranslator, p *model.Proxy, prev *proxyResour
 	if err != nil {
 		return nil, err
 	}
-	return tr.prepare(res, func() (*proxyResources, error) { return buildProxyResources(res, prev, s.prep, tr.validates()) })
+	key, secrets, err := s.secretsOf(p)
+	if err != nil {
+		return nil, err
+	}
+	return tr.prepare(preparedKey{res, key}, func() (*proxyResources, error) {
+		return buildProxyResources(res, secrets, prev, s.prep, tr.validates())
+	})
+}
+
+// secretsOf returns the secrets p may reference, and their key.
+func (s *Server) secretsOf(p *model.Proxy) (string, []*tlsv3.Secret, error) {
+	if s.opts.Secrets == nil {
+		return "", nil, nil
+	}
+	key, secrets, err := s.opts.Secrets.Secrets(p)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", errSecrets, err)
+	}
+	return key, secrets, nil
 }
 
 func (s *Server) refreshFailed(ps *proxyState, idx *translate.Index, err error) {
@@ -144,11 +191,16 @@ func failureReason(err error) string {
 		return reasonInconsistent
 	case errors.Is(err, errTranslate):
 		return reasonTranslate
+	case errors.Is(err, errSecrets):
+		return reasonSecrets
 	}
 	return reasonCache
 }
 
-var errTranslate = errors.New("translation failed")
+var (
+	errTranslate = errors.New("translation failed")
+	errSecrets   = errors.New("secrets unavailable")
+)
 
 // translateSafely runs the translation, turning a panic into an error so
 // one bad proxy or object cannot stop the server.

@@ -80,7 +80,7 @@ func BenchmarkMeshConnect(b *testing.B) {
 			meter := newCostMeter()
 			for b.Loop() {
 				b.StopTimer()
-				s := New(Options{Logger: slog.New(slog.DiscardHandler)})
+				s := New(Options{Logger: slog.New(slog.DiscardHandler), Secrets: testSecrets(b)})
 				s.push(snap)
 				runtime.GC()
 				b.StartTimer()
@@ -109,7 +109,7 @@ func BenchmarkMeshPush(b *testing.B) {
 	for _, delta := range []bool{false, true} {
 		for _, change := range []string{"mesh-wide", "endpoint"} {
 			b.Run(protocolName(delta)+"/"+change, func(b *testing.B) {
-				s := New(Options{Logger: slog.New(slog.DiscardHandler)})
+				s := New(Options{Logger: slog.New(slog.DiscardHandler), Secrets: testSecrets(b)})
 				defer s.Stop()
 				s.push(targetMesh.snapshot(1, 80, 0))
 				clients := connectFleet(b, s, targetMesh, meshProxies, delta)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -101,23 +102,63 @@ func (t *typeResources) get(name string) *preparedResource {
 
 // buildProxyResources prepares res for serving and checks that it can be
 // served: every resource valid (validated says translation checked that
-// already), names unique, references consistent. A type whose prepared
+// already), names unique, references consistent. Of secrets, those the
+// clusters and listeners reference are served. A type whose prepared
 // resources are those of prev (nil before the first build) keeps prev's
 // version without hashing again.
-func buildProxyResources(res *translate.Resources, prev *proxyResources, prep *preparer, validated bool) (*proxyResources, error) {
+func buildProxyResources(res *translate.Resources, secrets []*tlsv3.Secret, prev *proxyResources, prep *preparer, validated bool) (*proxyResources, error) {
 	pr := &proxyResources{resources: res, versions: map[string]string{}, types: map[string]*typeResources{}}
-	for typeURL, list := range resourcesByType(res) {
+	add := func(typeURL string, list []types.Resource, validated bool) error {
 		t, err := prepareType(typeURL, list, prev, prep, validated)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typeURL), err)
+			return fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typeURL), err)
 		}
 		pr.types[typeURL] = t
 		pr.versions[typeURL] = t.version
+		return nil
+	}
+	for typeURL, list := range resourcesByType(res) {
+		if err := add(typeURL, list, validated); err != nil {
+			return nil, err
+		}
+	}
+	if served := referencedSecrets(pr, secrets); len(served) > 0 {
+		pr.resources = withSecrets(res, served)
+		if err := add(resource.SecretType, asResources(served), false); err != nil {
+			return nil, err
+		}
 	}
 	if err := pr.consistent(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errInconsistent, err)
 	}
 	return pr, nil
+}
+
+// referencedSecrets keeps the secrets that pr's clusters and listeners
+// reference.
+func referencedSecrets(pr *proxyResources, secrets []*tlsv3.Secret) []*tlsv3.Secret {
+	names := map[string]bool{}
+	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
+		for _, r := range pr.types[t].list {
+			for _, name := range r.secrets {
+				names[name] = true
+			}
+		}
+	}
+	var out []*tlsv3.Secret
+	for _, s := range secrets {
+		if names[s.GetName()] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// withSecrets is res with the secrets it is served with.
+func withSecrets(res *translate.Resources, secrets []*tlsv3.Secret) *translate.Resources {
+	out := *res
+	out.Secrets = append(slices.Clip(res.Secrets), secrets...)
+	return &out
 }
 
 func prepareType(typeURL string, list []types.Resource, prev *proxyResources, prep *preparer, validated bool) (*typeResources, error) {
@@ -184,6 +225,21 @@ func (pr *proxyResources) consistent() error {
 	}
 	if err := referencesMatch(pr.types[resource.ListenerType], pr.types[resource.RouteType]); err != nil {
 		return fmt.Errorf("routes: %w", err)
+	}
+	return secretsServed(pr)
+}
+
+// secretsServed checks that every secret a cluster or listener references
+// is served: Envoy would otherwise wait for it forever.
+func secretsServed(pr *proxyResources) error {
+	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
+		for _, r := range pr.types[t].list {
+			for _, name := range r.secrets {
+				if pr.types[resource.SecretType].get(name) == nil {
+					return fmt.Errorf("secrets: %q is referenced by %s %q but not served", name, typeLabel(t), r.name)
+				}
+			}
+		}
 	}
 	return nil
 }

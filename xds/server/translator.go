@@ -19,7 +19,14 @@ type snapshotTranslator struct {
 	custom TranslateFunc
 
 	mu       sync.Mutex
-	prepared map[*translate.Resources]*preparedEntry
+	prepared map[preparedKey]*preparedEntry
+}
+
+// preparedKey identifies what a proxy is served: a translation result and
+// the key of its secrets.
+type preparedKey struct {
+	res     *translate.Resources
+	secrets string
 }
 
 // preparedEntry is the outcome of preparing one translation result.
@@ -30,7 +37,7 @@ type preparedEntry struct {
 }
 
 func (s *Server) newSnapshotTranslator(idx *translate.Index) *snapshotTranslator {
-	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate, prepared: map[*translate.Resources]*preparedEntry{}}
+	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate, prepared: map[preparedKey]*preparedEntry{}}
 	if st.custom == nil {
 		st.shared = translate.NewTranslator(idx)
 	}
@@ -48,17 +55,17 @@ func (st *snapshotTranslator) translate(p *model.Proxy) (*translate.Resources, e
 // validates reports whether translation validates every resource itself.
 func (st *snapshotTranslator) validates() bool { return st.shared != nil }
 
-// prepare returns build(), once per translation result when results are
-// shared between proxies.
-func (st *snapshotTranslator) prepare(res *translate.Resources, build func() (*proxyResources, error)) (*proxyResources, error) {
+// prepare returns build(), once per translation result and secrets when
+// results are shared between proxies.
+func (st *snapshotTranslator) prepare(key preparedKey, build func() (*proxyResources, error)) (*proxyResources, error) {
 	if st.shared == nil {
 		return build()
 	}
 	st.mu.Lock()
-	e := st.prepared[res]
+	e := st.prepared[key]
 	if e == nil {
 		e = &preparedEntry{}
-		st.prepared[res] = e
+		st.prepared[key] = e
 	}
 	st.mu.Unlock()
 	e.once.Do(func() { e.res, e.err = build() })

@@ -20,6 +20,8 @@ type outboundCluster struct {
 	endpoints []*discovery.Endpoint
 	proxyIPs  []string
 	sidecar   bool // gateways never follow the client's HTTP version
+	subset    string
+	mesh      meshIdentity
 }
 
 // outboundClusters builds the clusters of one service port: the default
@@ -29,7 +31,8 @@ func outboundClusters(idx *Index, p *model.Proxy, svc *discovery.Service, port d
 	rule := idx.DestinationRule(p.Namespace, svc)
 	rulePolicy := rule.trafficPolicy()
 	eps := idx.Catalog().Endpoints(svc.ServiceKey, port.Number)
-	base := outboundCluster{svc: svc, port: port, endpoints: eps, proxyIPs: p.IPAddresses, sidecar: p.Type != model.RouterProxy}
+	base := outboundCluster{svc: svc, port: port, endpoints: eps, proxyIPs: p.IPAddresses,
+		sidecar: p.Type != model.RouterProxy, mesh: idx.meshIdentity(svc)}
 
 	var clusters []*clusterv3.Cluster
 	var loads []*endpointv3.ClusterLoadAssignment
@@ -50,6 +53,7 @@ func outboundClusters(idx *Index, p *model.Proxy, svc *discovery.Service, port d
 	for _, subset := range rule.subsets() {
 		sc := base
 		sc.name = ClusterName(Outbound, port.Number, subset.GetName(), svc.Hostname)
+		sc.subset = subset.GetName()
 		sc.policy = subsetTrafficPolicy(rulePolicy, subset.GetTrafficPolicy(), port.Number)
 		sc.endpoints = subsetEndpoints(eps, subset.GetLabels())
 		add(sc)
@@ -90,7 +94,7 @@ func (oc outboundCluster) build() (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 	if !oc.sidecar && protocol == discovery.ProtocolUnknown {
 		protocol = discovery.ProtocolTCP // no protocol sniffing on gateways
 	}
-	applyOutboundPolicy(d, protocol, oc.policy)
+	applyOutboundPolicy(d, protocol, oc.policy, oc.meshPeer())
 	c := d.finish()
 	if c.GetType() != clusterv3.Cluster_EDS {
 		return c, nil
@@ -100,14 +104,14 @@ func (oc outboundCluster) build() (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 
 // applyOutboundPolicy applies every part of a traffic policy to an outbound
 // cluster, in the order the parts depend on each other.
-func applyOutboundPolicy(d *clusterDraft, protocol discovery.Protocol, policy *networking.TrafficPolicy) {
+func applyOutboundPolicy(d *clusterDraft, protocol discovery.Protocol, policy *networking.TrafficPolicy, mesh meshPeer) {
 	pool := policy.GetConnectionPool()
 	applyConnectionPool(d, pool)
 	applyUpstreamProtocol(d, protocol, pool)
 	applyMaxConcurrentStreams(d, pool)
 	applyOutlierDetection(d, policy.GetOutlierDetection())
 	applyLoadBalancer(d, policy.GetLoadBalancer())
-	applyClientTLS(d, policy.GetTls())
+	applyClientTLS(d, policy.GetTls(), mesh)
 }
 
 // discoveryType maps a service's resolution onto how Envoy finds endpoints.
@@ -150,5 +154,15 @@ func applyUpstreamProtocol(d *clusterDraft, protocol discovery.Protocol, pool *n
 		d.useHTTP2()
 	case protocol == discovery.ProtocolUnknown:
 		d.useDownstreamProtocol()
+	}
+}
+
+// meshPeer is what mesh mTLS to the cluster's endpoints needs.
+func (oc outboundCluster) meshPeer() meshPeer {
+	return meshPeer{
+		auto:      oc.mesh.auto,
+		sni:       SNI(oc.port.Number, oc.subset, oc.svc.Hostname),
+		sans:      oc.mesh.sans,
+		endpoints: oc.endpoints,
 	}
 }

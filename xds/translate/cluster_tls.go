@@ -1,12 +1,15 @@
 package translate
 
 import (
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/isthmus-mesh/isthmus/discovery"
 )
 
 // TLSTransportSocket is the name of Envoy's TLS transport socket.
@@ -16,18 +19,27 @@ const TLSTransportSocket = "envoy.transport_sockets.tls"
 // image (Debian layout), used when a rule names no CA of its own.
 const SystemCABundle = "/etc/ssl/certs/ca-certificates.crt"
 
-// applyClientTLS originates TLS to the endpoints for SIMPLE and MUTUAL modes,
-// reading certificates from files named in the rule. DISABLE and unset leave
-// plaintext.
+// applyClientTLS sets how an outbound cluster secures connections to its
+// endpoints. SIMPLE and MUTUAL originate TLS with certificates from files
+// named in the rule; ISTIO_MUTUAL originates mesh mTLS with the workload's
+// SDS certificate; DISABLE leaves plaintext; without a TLS setting, mesh
+// services get automatic mTLS (see applyAutoMTLS).
 //
-// Not yet: ISTIO_MUTUAL (needs the mesh identity and SDS, left plaintext for
-// now), credentialName (needs SDS), automatic SNI from the request's host.
-func applyClientTLS(d *clusterDraft, tls *networking.ClientTLSSettings) {
-	switch tls.GetMode() {
-	case networking.ClientTLSSettings_SIMPLE, networking.ClientTLSSettings_MUTUAL:
-	default:
-		return
+// Not yet: credentialName (needs secrets from Kubernetes), automatic SNI
+// from the request's host.
+func applyClientTLS(d *clusterDraft, tls *networking.ClientTLSSettings, mesh meshPeer) {
+	switch {
+	case tls == nil:
+		applyAutoMTLS(d, mesh)
+	case tls.GetMode() == networking.ClientTLSSettings_ISTIO_MUTUAL:
+		d.cluster.TransportSocket = istioMutualSocket(istioMutualSNI(tls, mesh), istioMutualSANs(tls, mesh))
+	case tls.GetMode() == networking.ClientTLSSettings_SIMPLE, tls.GetMode() == networking.ClientTLSSettings_MUTUAL:
+		applyFileTLS(d, tls)
 	}
+}
+
+// applyFileTLS originates TLS with the files a SIMPLE or MUTUAL rule names.
+func applyFileTLS(d *clusterDraft, tls *networking.ClientTLSSettings) {
 	ctx := &tlsv3.UpstreamTlsContext{Sni: tls.GetSni(), CommonTlsContext: &tlsv3.CommonTlsContext{}}
 	if d.isHTTP2() {
 		ctx.CommonTlsContext.AlpnProtocols = []string{"h2"}
@@ -80,4 +92,39 @@ func sanMatcher(san string) *tlsv3.SubjectAltNameMatcher {
 
 func fileSource(path string) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+}
+
+// meshPeer is what a client needs to know to speak mesh mTLS to a cluster's
+// endpoints.
+type meshPeer struct {
+	auto      bool     // automatic mTLS applies (see Index.meshPeer)
+	sni       string   // Istio's SNI for the cluster
+	sans      []string // identities the endpoints may present
+	endpoints []*discovery.Endpoint
+}
+
+// applyAutoMTLS speaks mTLS to those endpoints that have a sidecar, when
+// any does, and plaintext to the others.
+func applyAutoMTLS(d *clusterDraft, mesh meshPeer) {
+	if !mesh.auto || !slices.ContainsFunc(mesh.endpoints, hasSidecar) {
+		return
+	}
+	d.cluster.TransportSocketMatches = autoMTLSMatches(mesh.sni, mesh.sans)
+}
+
+// hasSidecar reports whether an endpoint's workload accepts mesh mTLS.
+func hasSidecar(ep *discovery.Endpoint) bool { return ep.Labels[TLSModeLabel] == tlsModeIstio }
+
+func istioMutualSNI(tls *networking.ClientTLSSettings, mesh meshPeer) string {
+	if tls.GetSni() != "" {
+		return tls.GetSni()
+	}
+	return mesh.sni
+}
+
+func istioMutualSANs(tls *networking.ClientTLSSettings, mesh meshPeer) []string {
+	if len(tls.GetSubjectAltNames()) > 0 {
+		return tls.GetSubjectAltNames()
+	}
+	return mesh.sans
 }

@@ -37,18 +37,23 @@ func loadAssignment(clusterName string, eps []*discovery.Endpoint) *endpointv3.C
 	return cla
 }
 
-// lbEndpoint is one endpoint with its weight (1 when unset).
+// lbEndpoint is one endpoint with its weight (1 when unset), marked for
+// automatic mTLS when it has a sidecar.
 func lbEndpoint(ep *discovery.Endpoint) *endpointv3.LbEndpoint {
 	weight := ep.Weight
 	if weight == 0 {
 		weight = 1
 	}
-	return &endpointv3.LbEndpoint{
+	lb := &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
 			Endpoint: &endpointv3.Endpoint{Address: endpointAddress(ep.Address, ep.Port)},
 		},
 		LoadBalancingWeight: wrapperspb.UInt32(weight),
 	}
+	if hasSidecar(ep) {
+		lb.Metadata = tlsModeMetadata()
+	}
+	return lb
 }
 
 // endpointAddress is a socket address, or a pipe for "unix://PATH".

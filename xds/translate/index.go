@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -25,6 +26,7 @@ type Index struct {
 	rulesByNS         map[string][]*DestinationRuleRef // DestinationRules by namespace
 	sidecars          map[string][]*policy.Object      // by namespace
 	workloads         map[string][]workloadEndpoint    // by endpoint address
+	identities        sync.Map                         // discovery.ServiceKey → meshIdentity
 }
 
 // VirtualServiceRef is a VirtualService with its hosts resolved to FQDNs.

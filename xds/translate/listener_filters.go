@@ -46,6 +46,9 @@ func httpConnectionManager(opts hcmOptions) *listenerv3.Filter {
 	if opts.inbound {
 		hcm.ServerName = inboundServerName
 		hcm.ForwardClientCertDetails = hcmv3.HttpConnectionManager_APPEND_FORWARD
+		hcm.SetCurrentClientCertDetails = &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{
+			Subject: wrapperspb.Bool(true), Dns: true, Uri: true,
+		}
 	}
 	if opts.rds != "" {
 		hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -10,12 +11,14 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
 // Names of the inbound passthrough chain and of inbound virtual hosts.
 const (
 	virtualInboundPassthroughChain = "virtualInbound"
+	virtualInboundMTLSChain        = "virtualInbound-mtls"
 	inboundVirtualHostPrefix       = "inbound|http|"
 )
 
@@ -76,63 +79,138 @@ func applyIngressBinding(ip *inboundPort, p *model.Proxy, in *networking.IstioIn
 	}
 }
 
-// inboundListeners builds virtualInbound (unless capture is NONE) with a
-// chain per captured port, and a listener per port bound for real.
-func inboundListeners(p *model.Proxy, scope *Scope, targets []inboundTarget) []*listenerv3.Listener {
+// inboundListeners builds virtualInbound (unless capture is NONE) with
+// chains per captured port, and a listener per port bound for real. Each
+// port's chains accept what the PeerAuthentications that apply to the
+// workload allow (see inboundChains).
+func inboundListeners(idx *Index, p *model.Proxy, scope *Scope, targets []inboundTarget) []*listenerv3.Listener {
+	peer := idx.peerMTLS(p.Namespace, p.Labels)
 	var out []*listenerv3.Listener
 	var captured []*listenerv3.FilterChain
 	for _, ip := range inboundPorts(p, scope, targets) {
-		chain := inboundChain(ip)
+		chains := inboundChains(ip, peer.ForPort(ip.Port), idx.TrustDomain())
 		if ip.BindToPort {
-			out = append(out, boundInboundListener(ip, chain))
+			out = append(out, boundInboundListener(ip, chains))
 			continue
 		}
-		chain.FilterChainMatch = &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(ip.Port)}
-		captured = append(captured, chain)
+		for _, c := range chains {
+			c.FilterChainMatch.DestinationPort = wrapperspb.UInt32(ip.Port)
+		}
+		captured = append(captured, chains...)
 	}
 	if !proxyCaptureNone(p) && p.Type != model.RouterProxy {
-		out = append(out, virtualInboundListener(p, captured))
+		out = append(out, virtualInboundListener(p, captured, passthroughChains(peer.Mode, idx.TrustDomain())))
 	}
 	return out
 }
 
 // virtualInboundListener receives redirected inbound connections on 15006
 // and picks a chain by original destination port; other ports pass through
-// to the workload unchanged.
-func virtualInboundListener(p *model.Proxy, chains []*listenerv3.FilterChain) *listenerv3.Listener {
+// to the workload unchanged, over the passthrough chains.
+func virtualInboundListener(p *model.Proxy, chains, passthrough []*listenerv3.FilterChain) *listenerv3.Listener {
 	all := []*listenerv3.FilterChain{blackholeChain(virtualInboundBlackholeChain, InboundCapturePort)}
 	all = append(all, chains...)
-	all = append(all, &listenerv3.FilterChain{
-		Name:    virtualInboundPassthroughChain,
-		Filters: []*listenerv3.Filter{tcpProxy(InboundPassthrough, InboundPassthrough)},
-	})
+	all = append(all, passthrough...)
 	return &listenerv3.Listener{
 		Name:                             VirtualInboundListener,
 		Address:                          socketAddress(wildcardAddress, InboundCapturePort),
 		Transparent:                      transparentFor(p),
-		ListenerFilters:                  []*listenerv3.ListenerFilter{originalDstFilter()},
+		ListenerFilters:                  inboundListenerFilters(true, all),
 		TrafficDirection:                 corev3.TrafficDirection_INBOUND,
 		ContinueOnListenerFiltersTimeout: true,
 		FilterChains:                     all,
 	}
 }
 
-func boundInboundListener(ip inboundPort, chain *listenerv3.FilterChain) *listenerv3.Listener {
+func boundInboundListener(ip inboundPort, chains []*listenerv3.FilterChain) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:                             ListenerName(ip.Bind, ip.Port),
 		Address:                          socketAddress(ip.Bind, ip.Port),
+		ListenerFilters:                  inboundListenerFilters(false, chains),
 		TrafficDirection:                 corev3.TrafficDirection_INBOUND,
 		ContinueOnListenerFiltersTimeout: true,
-		FilterChains:                     []*listenerv3.FilterChain{chain},
+		FilterChains:                     chains,
 	}
+}
+
+// inboundListenerFilters restores the original destination of redirected
+// connections and, when a chain tells TLS from plaintext, inspects TLS.
+func inboundListenerFilters(redirected bool, chains []*listenerv3.FilterChain) []*listenerv3.ListenerFilter {
+	var out []*listenerv3.ListenerFilter
+	if redirected {
+		out = append(out, originalDstFilter())
+	}
+	if slices.ContainsFunc(chains, func(c *listenerv3.FilterChain) bool {
+		return c.GetFilterChainMatch().GetTransportProtocol() != ""
+	}) {
+		out = append(out, tlsInspectorFilter())
+	}
+	return out
+}
+
+// inboundChains are the chains of one inbound port under an mTLS mode:
+//   - STRICT: mTLS only; a plaintext connection matches no chain and is
+//     closed.
+//   - PERMISSIVE: mTLS for TLS connections offering the mesh's ALPN,
+//     plaintext otherwise; a TCP port also passes other TLS through.
+//   - DISABLE: plaintext only.
+//
+// Every chain has a (possibly empty) match, to which the caller may add the
+// destination port.
+func inboundChains(ip inboundPort, mode policy.MTLSMode, trustDomain string) []*listenerv3.FilterChain {
+	mtls := func(m *listenerv3.FilterChainMatch) *listenerv3.FilterChain {
+		return inboundChain(ip, inboundMTLSSocket(trustDomain, ip.Protocol.IsHTTP()), m)
+	}
+	switch mode {
+	case policy.MTLSDisable:
+		return []*listenerv3.FilterChain{inboundChain(ip, nil, &listenerv3.FilterChainMatch{})}
+	case policy.MTLSStrict:
+		return []*listenerv3.FilterChain{mtls(&listenerv3.FilterChainMatch{TransportProtocol: tlsTransport})}
+	}
+	chains := []*listenerv3.FilterChain{mtls(meshALPNMatch())}
+	if !ip.Protocol.IsHTTP() {
+		chains = append(chains, inboundChain(ip, nil, &listenerv3.FilterChainMatch{TransportProtocol: tlsTransport}))
+	}
+	return append(chains, inboundChain(ip, nil, &listenerv3.FilterChainMatch{}))
+}
+
+// meshALPNMatch matches TLS connections that offer the mesh's ALPN.
+func meshALPNMatch() *listenerv3.FilterChainMatch {
+	return &listenerv3.FilterChainMatch{TransportProtocol: tlsTransport, ApplicationProtocols: mtlsServerALPN}
+}
+
+// passthroughChains carry connections to ports the workload does not
+// declare straight to their original destination, under the workload's
+// mTLS mode.
+func passthroughChains(mode policy.MTLSMode, trustDomain string) []*listenerv3.FilterChain {
+	plain := &listenerv3.FilterChain{
+		Name:    virtualInboundPassthroughChain,
+		Filters: []*listenerv3.Filter{tcpProxy(InboundPassthrough, InboundPassthrough)},
+	}
+	mtls := func(m *listenerv3.FilterChainMatch) *listenerv3.FilterChain {
+		return &listenerv3.FilterChain{
+			Name:             virtualInboundMTLSChain,
+			FilterChainMatch: m,
+			TransportSocket:  inboundMTLSSocket(trustDomain, false),
+			Filters:          []*listenerv3.Filter{tcpProxy(InboundPassthrough, InboundPassthrough)},
+		}
+	}
+	switch mode {
+	case policy.MTLSDisable:
+		return []*listenerv3.FilterChain{plain}
+	case policy.MTLSStrict:
+		return []*listenerv3.FilterChain{mtls(&listenerv3.FilterChainMatch{TransportProtocol: tlsTransport})}
+	}
+	return []*listenerv3.FilterChain{mtls(meshALPNMatch()), plain}
 }
 
 // inboundChain delivers one port's traffic to its inbound cluster: through
 // an HTTP connection manager for HTTP ports, as a TCP proxy otherwise.
-func inboundChain(ip inboundPort) *listenerv3.FilterChain {
+// socket, when not nil, terminates mTLS first.
+func inboundChain(ip inboundPort, socket *corev3.TransportSocket, match *listenerv3.FilterChainMatch) *listenerv3.FilterChain {
 	name := ListenerName(ip.Bind, ip.Port)
 	cluster := ClusterName(Inbound, ip.Port, "", "")
-	chain := &listenerv3.FilterChain{Name: name, TransportSocket: inboundTransportSocket(ip)}
+	chain := &listenerv3.FilterChain{Name: name, FilterChainMatch: match, TransportSocket: socket}
 	if ip.Protocol.IsHTTP() {
 		chain.Filters = []*listenerv3.Filter{httpConnectionManager(hcmOptions{
 			statPrefix: "inbound_" + name,
@@ -144,10 +222,6 @@ func inboundChain(ip inboundPort) *listenerv3.FilterChain {
 	}
 	return chain
 }
-
-// inboundTransportSocket is where inbound mTLS will terminate; plaintext
-// for now.
-func inboundTransportSocket(inboundPort) *corev3.TransportSocket { return nil }
 
 // inboundRouteConfig sends every request to the inbound cluster, without a
 // timeout, retrying only requests that never reached the application.

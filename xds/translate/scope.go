@@ -55,12 +55,7 @@ func (idx *Index) SidecarFor(p *model.Proxy) *policy.Object {
 
 // labelsMatch reports whether every selector label is present in labels.
 func labelsMatch(selector, labels map[string]string) bool {
-	for k, v := range selector {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
+	return policy.SelectorMatches(selector, labels)
 }
 
 // ScopeFor computes the scope of proxy p.

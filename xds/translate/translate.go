@@ -34,7 +34,7 @@ func Translate(idx *Index, p *model.Proxy) (*Resources, error) {
 	if err != nil {
 		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, err)
 	}
-	workload, err := buildWorkload(v, shared.scope, inboundTargets(idx, p, shared.scope))
+	workload, err := buildWorkload(idx, v, shared.scope, inboundTargets(idx, p, shared.scope))
 	if err != nil {
 		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, err)
 	}

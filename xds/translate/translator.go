@@ -86,7 +86,7 @@ func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
 	}
 	w := e.workload(inboundTargets(t.idx, p, e.res.scope))
 	w.once.Do(func() {
-		w.res, w.err = safely(func() (*workloadResources, error) { return buildWorkload(v, e.res.scope, w.targets) })
+		w.res, w.err = safely(func() (*workloadResources, error) { return buildWorkload(t.idx, v, e.res.scope, w.targets) })
 		if w.err == nil {
 			w.all = combine(e.res, w.res)
 		}
@@ -181,9 +181,9 @@ type workloadResources struct {
 }
 
 // buildWorkload builds the inbound part of a view with targets.
-func buildWorkload(v outboundView, scope *Scope, targets []inboundTarget) (*workloadResources, error) {
+func buildWorkload(idx *Index, v outboundView, scope *Scope, targets []inboundTarget) (*workloadResources, error) {
 	p := v.proxy()
-	res := &Resources{Clusters: inboundClusters(p, targets), Listeners: inboundListeners(p, scope, targets)}
+	res := &Resources{Clusters: inboundClusters(p, targets), Listeners: inboundListeners(idx, p, scope, targets)}
 	sortResources(res)
 	if err := res.Validate(); err != nil {
 		return nil, err

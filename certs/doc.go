@@ -1,0 +1,44 @@
+// Package certs is Isthmus's certificate authority: SPIFFE workload
+// identities, the CA that signs them, an Issuer that keeps one certificate
+// per identity and renews it, and the Envoy SDS secrets built from them.
+// It follows Istio's conventions so istio-proxy sidecars work unchanged.
+//
+// Identities. An Identity is spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT
+// (DefaultTrustDomain is "cluster.local"). ParseSPIFFEID accepts exactly
+// that form and rejects anything else with an error quoting the input.
+//
+// The CA. LoadCA reads Istio's cacerts layout from a directory: ca-cert.pem
+// (the signing certificate), ca-key.pem (its key: PKCS#8, EC or RSA PEM),
+// root-cert.pem (the trust bundle, optional when ca-cert.pem is self-signed)
+// and cert-chain.pem (ca-cert.pem's chain towards the root, optional; a copy of
+// ca-cert.pem and self-signed roots in it are ignored). It refuses, naming
+// the file, a certificate that is not a CA, is expired or not yet valid, a key
+// that does not match, or a CA certificate that does not chain to
+// root-cert.pem. NewSelfSignedCA generates an ECDSA P-256 root with Subject
+// O=TRUST_DOMAIN, as istiod's self-signed root; LoadOrCreateCA loads a
+// directory or, when it holds none of the files, writes a new self-signed root
+// there (key 0600) so restarts keep it.
+//
+// Workload certificates (CA.Issue) have a fresh ECDSA P-256 key, an empty
+// Subject, the SPIFFE ID as their only SAN (a URI), key usage
+// digitalSignature|keyEncipherment, extended key usage serverAuth+clientAuth,
+// NotBefore set ClockSkew (2 minutes) in the past, and NotAfter capped at the
+// CA's own expiry (CA.NotAfter, the earliest along its chain). The chain is the
+// leaf, then for an intermediate CA ca-cert.pem and cert-chain.pem's
+// intermediates; the root is never included (peers have it in ROOTCA). A CA
+// only issues identities in its own trust domain.
+//
+// The Issuer. Issuer.Secrets(id) returns the two SDS secrets istio-proxy asks
+// for: "default" (WorkloadSecretName, tls_certificate with the chain and key
+// inline) and "ROOTCA" (RootSecretName, validation_context with the trust
+// bundle inline). Each passes Validate. The certificate is issued on first
+// call; concurrent first calls share one issuance. The workload secret is the
+// same pointer until the certificate is renewed, and the root secret is one
+// pointer for the Issuer's life, so callers may recognise and share them by
+// pointer; nobody may modify them. Renewal happens only in RenewDue, which Run
+// calls every CheckEvery: a certificate is renewed once RenewAt (default 0.5)
+// of its lifetime has passed, then OnRotate receives the renewed identities in
+// one sorted batch, on the goroutine calling RenewDue (Run's). A failed renewal keeps the current
+// certificate and is retried at the next check. Secrets never renews, so
+// without Run certificates expire. Retain drops identities no longer in use.
+package certs
