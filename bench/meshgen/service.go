@@ -119,3 +119,15 @@ func (svc *Service) ServiceAccount() string { return svc.Name }
 func (svc *Service) Labels(version string) map[string]string {
 	return map[string]string{"app": svc.Name, "version": version}
 }
+
+// EndpointLabels are the labels of an endpoint of version: its workload's,
+// and the mark of a workload with a sidecar, as Istio's injection adds it
+// (so clients speak mTLS to it).
+func (svc *Service) EndpointLabels(version string) map[string]string {
+	labels := svc.Labels(version)
+	labels[SidecarLabel] = "istio"
+	return labels
+}
+
+// SidecarLabel marks a workload that runs a sidecar.
+const SidecarLabel = "security.istio.io/tlsMode"

@@ -92,7 +92,7 @@ func (svc *Service) writeServiceEntry(w *yamlWriter) {
 	w.line(1, "endpoints:")
 	for _, ep := range svc.Endpoints {
 		w.line(1, "- address: %s", ep.Address)
-		w.labels(2, "labels", svc.Labels(ep.Version))
+		w.labels(2, "labels", svc.EndpointLabels(ep.Version))
 		w.line(2, "serviceAccount: %s", svc.ServiceAccount())
 	}
 }
@@ -101,7 +101,7 @@ func (svc *Service) writeWorkloadEntry(w *yamlWriter, ep Endpoint) {
 	w.header(networkingAPI, "WorkloadEntry", svc.Namespace, ep.Name, svc.Labels(ep.Version))
 	w.line(0, "spec:")
 	w.line(1, "address: %s", ep.Address)
-	w.labels(1, "labels", svc.Labels(ep.Version))
+	w.labels(1, "labels", svc.EndpointLabels(ep.Version))
 	w.line(1, "serviceAccount: %s", svc.ServiceAccount())
 }
 
