@@ -44,12 +44,19 @@ type harness struct {
 
 func startServer(t *testing.T, translateFn TranslateFunc) *harness {
 	t.Helper()
+	return startServerWith(t, Options{Translate: translateFn, Secrets: testSecrets(t)})
+}
+
+// startServerWith starts a server with opts and the tests' debounce and
+// logger.
+func startServerWith(t *testing.T, opts Options) *harness {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Options{Debounce: 10 * time.Millisecond, DebounceMax: 50 * time.Millisecond,
-		Translate: translateFn, Logger: testLogger(t), Secrets: testSecrets(t)})
+	opts.Debounce, opts.DebounceMax, opts.Logger = 10*time.Millisecond, 50*time.Millisecond, testLogger(t)
+	s := New(opts)
 	h := &harness{t: t, server: s, addr: lis.Addr().String(), monitor: httptest.NewServer(s.Handler()), served: make(chan error, 1)}
 	go func() { h.served <- s.Serve(lis) }()
 	t.Cleanup(func() {
@@ -226,6 +233,30 @@ func (c *sotwClient) subscribeDependents(typeURL string, resources []*anypb.Any)
 			c.subscribe(resource.RouteType, names)
 		}
 	}
+	if typeURL == resource.ClusterType || typeURL == resource.ListenerType {
+		names := sdsNames(c.t, c.last[resource.ClusterType].GetResources(), c.last[resource.ListenerType].GetResources())
+		if !slices.Equal(names, c.names[resource.SecretType]) {
+			c.subscribe(resource.SecretType, names)
+		}
+	}
+}
+
+// sdsNames lists, sorted, the secrets the clusters and listeners among
+// resources reference, as Envoy subscribes to them.
+func sdsNames(t *testing.T, resources ...[]*anypb.Any) []string {
+	t.Helper()
+	var names []string
+	for _, list := range resources {
+		for _, a := range list {
+			m, err := a.UnmarshalNew()
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, secretReferences(m)...)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // nack rejects resp, as Envoy does: the last accepted version, the
@@ -254,7 +285,7 @@ func (c *sotwClient) hasAll() bool {
 			return false
 		}
 	}
-	return true
+	return len(c.names[resource.SecretType]) == 0 || c.last[resource.SecretType] != nil
 }
 
 // edsNames lists the EDS names of the EDS clusters among resources.
