@@ -86,7 +86,13 @@ func TestServeLoadsAndWatchesConfig(t *testing.T) {
 	go func() {
 		done <- serve(ctx, opts, logger, func(xds, monitoring net.Addr) { addrs <- xds; addrs <- monitoring })
 	}()
-	xds, monitoring := <-addrs, <-addrs
+	var xds, monitoring net.Addr
+	select {
+	case xds = <-addrs:
+		monitoring = <-addrs
+	case err := <-done:
+		t.Fatalf("serve stopped before listening: %v\n%s", err, logs.String())
+	}
 	base := "http://" + monitoring.String()
 
 	waitForServeTest(t, "/readyz to return 200", func() bool { code, _ := getServeTestURL(t, base+"/readyz"); return code == 200 })
@@ -146,5 +152,45 @@ func waitForServeTest(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A CA directory that holds a key but no certificate is refused at start,
+// naming the flag, and nothing in it is overwritten.
+func TestServeRefusesAnIncompleteCADir(t *testing.T) {
+	dir, caDir := t.TempDir(), t.TempDir()
+	writeServeTestFile(t, filepath.Join(dir, "reviews.yaml"), reviewsServiceEntry)
+	writeServeTestFile(t, filepath.Join(caDir, "ca-key.pem"), "not a key")
+	opts := serveOptions{configDir: dir, xdsListen: "127.0.0.1:0", monitoringListen: "127.0.0.1:0",
+		debounce: 10 * time.Millisecond, debounceMax: 50 * time.Millisecond, caDir: caDir}
+	err := serve(context.Background(), opts, slog.New(slog.DiscardHandler), nil)
+	if err == nil || !strings.Contains(err.Error(), "--ca-dir") || !strings.Contains(err.Error(), "ca-cert.pem") {
+		t.Fatalf("serve = %v, want an error naming --ca-dir and ca-cert.pem", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(caDir, "ca-key.pem")); string(b) != "not a key" {
+		t.Errorf("ca-key.pem was overwritten: %q", b)
+	}
+}
+
+// With --ca-dir on an empty directory, serve creates the mesh root there
+// and a second start uses the same root.
+func TestServeCreatesAndKeepsTheCA(t *testing.T) {
+	caDir := t.TempDir()
+	opts := serveOptions{caDir: caDir, trustDomain: "example.org"}
+	first, err := openCA(opts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"ca-cert.pem", "ca-key.pem", "root-cert.pem"} {
+		if _, err := os.Stat(filepath.Join(caDir, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	second, err := openCA(opts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(first.RootsPEM()) != string(second.RootsPEM()) || second.TrustDomain() != "example.org" {
+		t.Errorf("restart changed the root or trust domain (%s)", second.TrustDomain())
 	}
 }
