@@ -3,12 +3,11 @@ package xdsload
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -20,92 +19,91 @@ const (
 	typeEDS = resource.EndpointType
 	typeLDS = resource.ListenerType
 	typeRDS = resource.RouteType
+	typeSDS = resource.SecretType
 )
 
 // typeNames are the short names used in reports.
-var typeNames = map[string]string{typeCDS: "CDS", typeEDS: "EDS", typeLDS: "LDS", typeRDS: "RDS"}
+var typeNames = map[string]string{typeCDS: "CDS", typeEDS: "EDS", typeLDS: "LDS", typeRDS: "RDS", typeSDS: "SDS"}
 
-// decoded is one resource as a sidecar accepted it. Decoded resources are
-// immutable and shared by every proxy that received the same bytes.
+// allTypes lists every type a sidecar may hold.
+var allTypes = []string{typeCDS, typeEDS, typeLDS, typeRDS, typeSDS}
+
+// decoded is what a sidecar keeps of one accepted resource: its name, the
+// names it makes the proxy subscribe to, a digest of its content, and the
+// few facts change detectors read. Decoded resources are immutable and
+// shared by every proxy that received the same bytes.
 type decoded struct {
 	name string
-	msg  proto.Message
-	// refs are the names the resource makes the proxy subscribe to: EDS
-	// service names of an EDS cluster, RDS names of a listener.
-	refs []string
+	// digest identifies the content: two resources with the same digest
+	// are equal (it hashes a deterministic re-encoding, so two encodings of
+	// the same message have the same digest).
+	digest digest
+	// refs are the names the resource makes the proxy subscribe to, by
+	// dependent type: the EDS service name of an EDS cluster, the RDS names
+	// of a listener, the SDS secrets (fetched over ADS) of both.
+	refs map[string][]string
+	// endpoints are the socket addresses of an assignment's endpoints, one
+	// per endpoint ("" for an endpoint without one).
+	endpoints []string
+	// vhosts summarise a route configuration's virtual hosts.
+	vhosts []vhostSummary
 }
 
-// decodeCache maps (type URL, serialized bytes) to the decoded resource or
-// the reason it was rejected, so that thousands of proxies receiving the same
-// resource decode and validate it once.
-type decodeCache struct {
-	mu      sync.Mutex
-	size    int
-	entries map[string]map[string]decodeResult // by type URL, then bytes
+// vhostSummary is what change detectors read of one virtual host.
+type vhostSummary struct {
+	domains []string
+	weights []clusterWeight // of every weighted route, in order
 }
 
-type decodeResult struct {
-	res *decoded
-	err error
+type clusterWeight struct {
+	cluster string
+	weight  uint32
 }
 
-// maxCacheEntries bounds the cache; it is cleared when full.
-const maxCacheEntries = 1 << 18
-
-func newDecodeCache() *decodeCache {
-	return &decodeCache{entries: map[string]map[string]decodeResult{}}
-}
-
-// decode decodes and validates one resource of type typeURL.
-func (c *decodeCache) decode(typeURL string, a *anypb.Any) (*decoded, error) {
-	if a == nil {
-		return nil, errors.New("empty resource")
+// checkType rejects a resource that is missing or not of the response's
+// type.
+func checkType(typeURL string, a rawAny) error {
+	if !a.present {
+		return errors.New("empty resource")
 	}
-	if a.GetTypeUrl() != typeURL {
-		return nil, fmt.Errorf("resource of type %s in a %s response", a.GetTypeUrl(), typeNames[typeURL])
+	if string(a.typeURL) != typeURL {
+		return fmt.Errorf("resource of type %s in a %s response", a.typeURL, typeNames[typeURL])
 	}
-	c.mu.Lock()
-	r, ok := c.entries[typeURL][string(a.GetValue())] // no copy of the bytes
-	c.mu.Unlock()
-	if ok {
-		return r.res, r.err
-	}
-	res, err := decodeResource(typeURL, a)
-	c.store(typeURL, a.GetValue(), decodeResult{res, err})
-	return res, err
-}
-
-func (c *decodeCache) store(typeURL string, value []byte, r decodeResult) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.size >= maxCacheEntries {
-		c.entries, c.size = map[string]map[string]decodeResult{}, 0
-	}
-	byValue := c.entries[typeURL]
-	if byValue == nil {
-		byValue = map[string]decodeResult{}
-		c.entries[typeURL] = byValue
-	}
-	byValue[string(value)] = r
-	c.size++
+	return nil
 }
 
 // decodeResource unmarshals, validates (including nested typed configs
-// Isthmus knows) and extracts the references of one resource.
+// this package knows) and summarises one resource of type typeURL.
 func decodeResource(typeURL string, a *anypb.Any) (*decoded, error) {
 	msg, err := a.UnmarshalNew()
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", typeNames[typeURL], err)
 	}
 	name := resourceName(msg)
-	if err := validateDeep(msg); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", typeNames[typeURL], name, err)
-	}
-	refs, err := references(msg)
+	found, err := inspect(msg)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", typeNames[typeURL], name, err)
 	}
-	return &decoded{name: name, msg: msg, refs: refs}, nil
+	d := &decoded{name: name, refs: references(msg, found)}
+	if d.digest, err = digestOf(msg); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", typeNames[typeURL], name, err)
+	}
+	switch m := msg.(type) {
+	case *endpointv3.ClusterLoadAssignment:
+		d.endpoints = endpointAddresses(m)
+	case *routev3.RouteConfiguration:
+		d.vhosts = summariseVirtualHosts(m)
+	}
+	return d, nil
+}
+
+// digestOf hashes a deterministic encoding of msg.
+func digestOf(msg proto.Message) (digest, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil {
+		return digest{}, fmt.Errorf("re-encode: %w", err)
+	}
+	return digestBytes(b), nil
 }
 
 // resourceName is the name Envoy keys a resource by.
@@ -119,15 +117,28 @@ func resourceName(msg proto.Message) string {
 	return ""
 }
 
-// references lists what a resource makes Envoy subscribe to next.
-func references(msg proto.Message) ([]string, error) {
+// references lists, by dependent type, what a resource makes Envoy
+// subscribe to next; found is what inspecting it collected.
+func references(msg proto.Message, found inspection) map[string][]string {
+	refs := map[string][]string{}
 	switch m := msg.(type) {
 	case *clusterv3.Cluster:
-		return edsReference(m), nil
+		addRefs(refs, typeEDS, edsReference(m))
+		addRefs(refs, typeSDS, found.secrets)
 	case *listenerv3.Listener:
-		return rdsReferences(m)
+		addRefs(refs, typeRDS, found.routes)
+		addRefs(refs, typeSDS, found.secrets)
 	}
-	return nil, nil
+	if len(refs) == 0 {
+		return nil
+	}
+	return refs
+}
+
+func addRefs(refs map[string][]string, typeURL string, names []string) {
+	if len(names) > 0 {
+		refs[typeURL] = names
+	}
 }
 
 // edsReference is the EDS service name of an EDS cluster: its
@@ -142,30 +153,29 @@ func edsReference(c *clusterv3.Cluster) []string {
 	return []string{c.GetName()}
 }
 
-// rdsReferences lists the route configuration names the listener's HTTP
-// connection managers fetch over RDS.
-func rdsReferences(l *listenerv3.Listener) ([]string, error) {
-	chains := l.GetFilterChains()
-	if l.GetDefaultFilterChain() != nil {
-		chains = append(chains[:len(chains):len(chains)], l.GetDefaultFilterChain())
-	}
-	var names []string
-	for _, fc := range chains {
-		for _, f := range fc.GetFilters() {
-			tc := f.GetTypedConfig()
-			if tc.GetTypeUrl() != hcmTypeURL {
-				continue
-			}
-			hcm := &hcmv3.HttpConnectionManager{}
-			if err := tc.UnmarshalTo(hcm); err != nil {
-				return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)
-			}
-			if rds := hcm.GetRds(); rds != nil {
-				names = append(names, rds.GetRouteConfigName())
-			}
+// endpointAddresses lists the socket address of each endpoint.
+func endpointAddresses(cla *endpointv3.ClusterLoadAssignment) []string {
+	var out []string
+	for _, locality := range cla.GetEndpoints() {
+		for _, lb := range locality.GetLbEndpoints() {
+			out = append(out, lb.GetEndpoint().GetAddress().GetSocketAddress().GetAddress())
 		}
 	}
-	return names, nil
+	return out
 }
 
-var hcmTypeURL = resource.APITypePrefix + string((&hcmv3.HttpConnectionManager{}).ProtoReflect().Descriptor().FullName())
+// summariseVirtualHosts keeps the domains and cluster weights of each
+// virtual host.
+func summariseVirtualHosts(rc *routev3.RouteConfiguration) []vhostSummary {
+	out := make([]vhostSummary, 0, len(rc.GetVirtualHosts()))
+	for _, vh := range rc.GetVirtualHosts() {
+		s := vhostSummary{domains: vh.GetDomains()}
+		for _, r := range vh.GetRoutes() {
+			for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
+				s.weights = append(s.weights, clusterWeight{cluster: wc.GetName(), weight: wc.GetWeight().GetValue()})
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}

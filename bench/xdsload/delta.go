@@ -7,8 +7,8 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 )
 
 // deltaStream is one incremental ADS stream of one proxy.
@@ -16,13 +16,13 @@ type deltaStream struct {
 	p        *Proxy
 	stream   discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 	nodeSent bool
-	names    map[string][]string // subscribed names of EDS and RDS
+	names    map[string][]string // subscribed names of EDS, RDS and SDS
 }
 
 // runDelta subscribes like Envoy over delta xDS: CDS and LDS wildcard, then
-// EDS and RDS names as they become referenced or unreferenced.
+// EDS, RDS and SDS names as they become referenced or unreferenced.
 func runDelta(ctx context.Context, p *Proxy) error {
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(p.conn).DeltaAggregatedResources(ctx)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(p.conn).DeltaAggregatedResources(ctx, grpc.ForceCodecV2(xdsCodec{}))
 	if err != nil {
 		return fmt.Errorf("open delta ADS stream: %w", err)
 	}
@@ -32,14 +32,16 @@ func runDelta(ctx context.Context, p *Proxy) error {
 			return err
 		}
 	}
+	resp := &rawResponse{delta: true}
+	defer resp.release()
 	for {
-		resp, err := stream.Recv()
-		if err != nil {
+		if err := stream.RecvMsg(resp); err != nil {
 			return fmt.Errorf("receive: %w", err)
 		}
 		if err := s.handle(resp); err != nil {
 			return err
 		}
+		resp.release()
 	}
 }
 
@@ -54,33 +56,30 @@ func (s *deltaStream) send(req *discoveryv3.DeltaDiscoveryRequest) error {
 	return nil
 }
 
-func (s *deltaStream) handle(resp *discoveryv3.DeltaDiscoveryResponse) error {
-	t := resp.GetTypeUrl()
-	s.p.received(proto.Size(resp))
-	list, err := s.p.decodeAll(t, deltaItems(resp))
+func (s *deltaStream) handle(resp *rawResponse) error {
+	t := resp.typeURL
+	s.p.received(resp.size)
+	list, err := s.p.decodeAll(t, resp.items)
 	if err != nil {
 		s.p.rejected(t, err)
 		return s.send(&discoveryv3.DeltaDiscoveryRequest{
 			TypeUrl:       t,
-			ResponseNonce: resp.GetNonce(),
+			ResponseNonce: resp.nonce,
 			ErrorDetail:   &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()},
 		})
 	}
-	s.p.apply(func(st *configState) { st.update(t, list, removedNames(resp)) })
-	if err := s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce()}); err != nil {
+	s.p.apply(t, func(st *configState) { st.update(t, list, resp.removed) })
+	if err := s.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.nonce}); err != nil {
 		return err
 	}
 	s.p.acked(t, time.Now())
 	return s.resubscribe(t)
 }
 
-// resubscribe subscribes to newly referenced EDS or RDS names and
+// resubscribe subscribes to newly referenced EDS, RDS or SDS names and
 // unsubscribes from those no longer referenced.
 func (s *deltaStream) resubscribe(parent string) error {
-	for dep, par := range parentType {
-		if par != parent {
-			continue
-		}
+	for _, dep := range dependents[parent] {
 		want := s.p.wanted(dep)
 		added, removed := diffNames(s.names[dep], want)
 		if len(added) == 0 && len(removed) == 0 {
@@ -116,22 +115,4 @@ func diffNames(old, want []string) (added, removed []string) {
 		}
 	}
 	return added, removed
-}
-
-func deltaItems(resp *discoveryv3.DeltaDiscoveryResponse) []resourceItem {
-	items := make([]resourceItem, 0, len(resp.GetResources()))
-	for _, r := range resp.GetResources() {
-		items = append(items, resourceItem{name: r.GetName(), any: r.GetResource()})
-	}
-	return items
-}
-
-// removedNames joins the response's removed_resources and the newer
-// removed_resource_names.
-func removedNames(resp *discoveryv3.DeltaDiscoveryResponse) []string {
-	out := append([]string(nil), resp.GetRemovedResources()...)
-	for _, n := range resp.GetRemovedResourceNames() {
-		out = append(out, n.GetName())
-	}
-	return out
 }

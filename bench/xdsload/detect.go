@@ -3,10 +3,6 @@ package xdsload
 import (
 	"fmt"
 	"strings"
-
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	"google.golang.org/protobuf/proto"
 )
 
 // These checks read a proxy's configuration as Envoy would use it. They
@@ -18,49 +14,40 @@ func outboundCluster(port uint32, subset, host string) string {
 	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
 }
 
-// endpointsOf returns the load assignment the proxy holds for a cluster,
-// following the cluster's EDS service name, or nil.
-func endpointsOf(s configState, cluster string) *endpointv3.ClusterLoadAssignment {
+// endpointsOf returns the endpoint addresses the proxy holds for a
+// cluster, following the cluster's EDS service name, or nil when it holds
+// no assignment for it.
+func endpointsOf(s configState, cluster string) []string {
 	c := s.get(typeCDS, cluster)
-	if c == nil || len(c.refs) == 0 {
+	if c == nil || len(c.refs[typeEDS]) == 0 {
 		return nil
 	}
-	d := s.get(typeEDS, c.refs[0])
+	d := s.get(typeEDS, c.refs[typeEDS][0])
 	if d == nil {
 		return nil
 	}
-	return d.msg.(*endpointv3.ClusterLoadAssignment)
+	if d.endpoints == nil {
+		return []string{} // an assignment without endpoints
+	}
+	return d.endpoints
 }
 
-// hasAnyAddress reports whether the assignment has an endpoint at one of
-// addrs.
-func hasAnyAddress(cla *endpointv3.ClusterLoadAssignment, addrs map[string]bool) bool {
-	for _, locality := range cla.GetEndpoints() {
-		for _, lb := range locality.GetLbEndpoints() {
-			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
-			if sa != nil && addrs[sa.GetAddress()] {
-				return true
-			}
+// hasAnyAddress reports whether one of the endpoints is at one of addrs.
+func hasAnyAddress(endpoints []string, addrs map[string]bool) bool {
+	for _, a := range endpoints {
+		if a != "" && addrs[a] {
+			return true
 		}
 	}
 	return false
 }
 
-// endpointCount is the number of endpoints of an assignment.
-func endpointCount(cla *endpointv3.ClusterLoadAssignment) int {
-	n := 0
-	for _, locality := range cla.GetEndpoints() {
-		n += len(locality.GetLbEndpoints())
-	}
-	return n
-}
-
 // virtualHostsFor lists the virtual hosts, in every route configuration the
 // proxy holds, that serve host (its FQDN or FQDN:PORT).
-func virtualHostsFor(s configState, host string) []*routev3.VirtualHost {
-	var out []*routev3.VirtualHost
+func virtualHostsFor(s configState, host string) []vhostSummary {
+	var out []vhostSummary
 	for _, d := range s.resources[typeRDS] {
-		for _, vh := range d.msg.(*routev3.RouteConfiguration).GetVirtualHosts() {
+		for _, vh := range d.vhosts {
 			if servesHost(vh, host) {
 				out = append(out, vh)
 			}
@@ -69,8 +56,8 @@ func virtualHostsFor(s configState, host string) []*routev3.VirtualHost {
 	return out
 }
 
-func servesHost(vh *routev3.VirtualHost, host string) bool {
-	for _, d := range vh.GetDomains() {
+func servesHost(vh vhostSummary, host string) bool {
+	for _, d := range vh.domains {
 		if d == host || strings.HasPrefix(d, host+":") {
 			return true
 		}
@@ -80,14 +67,12 @@ func servesHost(vh *routev3.VirtualHost, host string) bool {
 
 // clusterWeights returns the weight of cluster in each weighted route of the
 // virtual hosts.
-func clusterWeights(vhosts []*routev3.VirtualHost, cluster string) []uint32 {
+func clusterWeights(vhosts []vhostSummary, cluster string) []uint32 {
 	var out []uint32
 	for _, vh := range vhosts {
-		for _, r := range vh.GetRoutes() {
-			for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
-				if wc.GetName() == cluster {
-					out = append(out, wc.GetWeight().GetValue())
-				}
+		for _, wc := range vh.weights {
+			if wc.cluster == cluster {
+				out = append(out, wc.weight)
 			}
 		}
 	}
@@ -106,10 +91,18 @@ func seesNamespace(s configState, ns string) bool {
 	return false
 }
 
+// differsWarm reports whether any accepted resource (secrets included)
+// changed between two snapshots of one proxy's configuration, and every
+// secret the new configuration references has arrived: a cluster or
+// listener waiting for its secrets is not in use yet.
+func differsWarm(before, after configState) bool {
+	return after.secretsWarm() && differs(before, after)
+}
+
 // differs reports whether any accepted resource changed between two
 // snapshots of one proxy's configuration.
 func differs(before, after configState) bool {
-	for _, t := range []string{typeCDS, typeEDS, typeLDS, typeRDS} {
+	for _, t := range allTypes {
 		if !sameResources(before.resources[t], after.resources[t]) {
 			return true
 		}
@@ -123,10 +116,7 @@ func sameResources(a, b map[string]*decoded) bool {
 	}
 	for name, da := range a {
 		db, ok := b[name]
-		if !ok {
-			return false
-		}
-		if da != db && !proto.Equal(da.msg, db.msg) {
+		if !ok || (da != db && da.digest != db.digest) {
 			return false
 		}
 	}

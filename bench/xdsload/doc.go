@@ -6,21 +6,39 @@
 // Each simulated sidecar is one gRPC connection with one ADS stream (state
 // of the world or delta). It identifies itself as istio-proxy does (node id
 // "sidecar~IP~POD.NS~NS.svc.cluster.local" and its metadata), subscribes
-// to CDS and LDS as wildcards, then to the EDS names its EDS clusters
-// reference and the RDS names its HTTP connection managers reference, and
-// ACKs each response as Envoy does. A response that does not decode, or
-// one of whose resources (or of their typed configs known here) fails
-// Validate(), is NACKed with the reason and reported.
+// to CDS and LDS as wildcards, then, after ACKing them, to the EDS names
+// its EDS clusters reference, the RDS names its HTTP connection managers
+// reference and the SDS secrets (envoy.extensions.transport_sockets.tls.v3.
+// Secret) its clusters and listeners reference with an ADS config source
+// (in TLS transport sockets, transport socket matches, filter chains or
+// anywhere else in a known typed config), and unsubscribes from names no
+// longer referenced. It ACKs each response as Envoy does. A response that
+// does not decode, or one of whose resources (or of their typed configs
+// known here) fails Validate(), is NACKed with the reason and reported.
+//
+// Each distinct resource encoding is decoded and validated once per run,
+// whatever the number of proxies receiving it: a bounded cache shared by
+// the proxies maps (type URL, 128-bit hash of the resource's bytes) to what
+// a proxy keeps of it (name, referenced names, a digest of its content,
+// the facts change detectors read) or to the reason it is rejected, which
+// each receiving proxy then NACKs. Responses are read off the wire without
+// unmarshalling the resources the cache already holds.
 //
 // Contract:
 //   - A proxy has its full configuration when CDS and LDS were accepted and
-//     every EDS and RDS name they reference is present.
+//     every EDS, RDS and SDS name they reference is present. Secrets
+//     referenced with another config source (istio-agent's SDS socket, the
+//     bootstrap) are neither subscribed to nor waited for; with no secret
+//     referenced over ADS, SDS is never asked for.
 //   - A change is seen by a proxy at the ACK of the first response after
 //     which its configuration shows the change, read from the resources
 //     themselves (the new endpoint address, the new route weight, the new
-//     cluster, or for a mesh-wide change any difference). Proxies that the
-//     change does not concern (judged from their configuration when the
-//     change is made) are not waited for.
+//     cluster, or for a mesh-wide change any difference, a rotated secret
+//     included). A new service or a mesh-wide change shows only once every
+//     secret the configuration references has arrived, as Envoy keeps a
+//     cluster or listener warming until then. Proxies that the change does
+//     not concern (judged from their configuration when the change is made)
+//     are not waited for.
 //   - Changes are made at the configured rate; a proxy that skips an
 //     intermediate version still counts as having each change it
 //     supersedes. Mesh-wide changes, which alternate between two states,

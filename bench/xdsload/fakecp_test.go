@@ -2,10 +2,18 @@ package xdsload
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,6 +29,8 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -29,6 +39,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"sigs.k8s.io/yaml"
 )
@@ -37,15 +48,26 @@ import (
 // without Isthmus: go-control-plane's SnapshotCache, one snapshot per
 // namespace (as a Sidecar "./*" scopes it), rebuilt from the meshgen YAML
 // in a directory whenever a file there changes. It understands only what
-// meshgen writes.
+// meshgen writes. With a STRICT PeerAuthentication, clusters and the
+// listener carry TLS transport sockets that reference the SDS secrets
+// "default" and "ROOTCA" over ADS, and the snapshots hold those secrets.
 type fakeControlPlane struct {
 	Addr string
 
-	dir     string
-	cache   cachev3.SnapshotCache
-	version int
+	dir   string
+	cache cachev3.SnapshotCache
 	// corrupt makes every cluster invalid (connect_timeout 0s).
 	corrupt bool
+	// omitSecret names a referenced secret the snapshots leave out.
+	omitSecret string
+
+	mu      sync.Mutex // serialises rebuilds; guards what follows
+	version int
+	// secretGen is the generation of the certificate the secrets carry.
+	secretGen int
+	// secretSubscribers records, per secret name, the streams that asked
+	// for it.
+	secretSubscribers map[string]map[int64]bool
 }
 
 // namespaceHash keys snapshots by the namespace in the node id.
@@ -60,37 +82,56 @@ func (namespaceHash) ID(node *corev3.Node) string {
 	return ns
 }
 
-func startFakeControlPlane(t *testing.T, dir string, corrupt bool) *fakeControlPlane {
+func startFakeControlPlane(t testing.TB, dir string, corrupt bool) *fakeControlPlane {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &fakeControlPlane{dir: dir, corrupt: corrupt, cache: cachev3.NewSnapshotCache(true, namespaceHash{}, nil)}
-	if err := f.rebuild(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	return startFake(t, &fakeControlPlane{dir: dir, corrupt: corrupt})
+}
+
+// startFake serves f until the test ends.
+func startFake(t testing.TB, f *fakeControlPlane) *fakeControlPlane {
+	t.Helper()
+	stop, err := f.serve(func(err error) { t.Errorf("fake control plane: %v", err) })
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(stop)
+	return f
+}
+
+// serve builds the snapshots, listens on a loopback port and rebuilds on
+// every change of the directory; failed rebuilds go to onError. stop ends
+// it all.
+func (f *fakeControlPlane) serve(onError func(error)) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cache = cachev3.NewSnapshotCache(true, namespaceHash{}, nil)
+	if err := f.rebuild(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	f.Addr = lis.Addr().String()
 	gs := grpc.NewServer()
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(ctx, f.cache, nil))
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(gs, serverv3.NewServer(ctx, f.cache, f.callbacks()))
 	go gs.Serve(lis)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		f.watch(ctx, t)
+		f.watch(ctx, onError)
 	}()
-	t.Cleanup(func() {
+	return func() {
 		cancel()
 		gs.Stop()
 		wg.Wait()
-	})
-	return f
+	}, nil
 }
 
 // watch rebuilds the snapshots when the directory's files change.
-func (f *fakeControlPlane) watch(ctx context.Context, t *testing.T) {
+func (f *fakeControlPlane) watch(ctx context.Context, onError func(error)) {
 	last := f.signature()
 	for {
 		select {
@@ -102,7 +143,7 @@ func (f *fakeControlPlane) watch(ctx context.Context, t *testing.T) {
 			last = sig
 			// A rebuild cut short by shutdown is not a failure.
 			if err := f.rebuild(ctx); err != nil && ctx.Err() == nil {
-				t.Errorf("fake control plane: %v", err)
+				onError(err)
 			}
 		}
 	}
@@ -129,7 +170,56 @@ type fakeService struct {
 	weights   map[string]uint32 // subset -> weight
 }
 
+// callbacks record which streams subscribe to which secrets.
+func (f *fakeControlPlane) callbacks() serverv3.Callbacks {
+	return serverv3.CallbackFuncs{
+		StreamRequestFunc: func(stream int64, req *discoveryv3.DiscoveryRequest) error {
+			if req.GetTypeUrl() == resource.SecretType {
+				f.recordSecrets(stream, req.GetResourceNames())
+			}
+			return nil
+		},
+		StreamDeltaRequestFunc: func(stream int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			if req.GetTypeUrl() == resource.SecretType {
+				f.recordSecrets(stream, req.GetResourceNamesSubscribe())
+			}
+			return nil
+		},
+	}
+}
+
+func (f *fakeControlPlane) recordSecrets(stream int64, names []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.secretSubscribers == nil {
+		f.secretSubscribers = map[string]map[int64]bool{}
+	}
+	for _, name := range names {
+		if f.secretSubscribers[name] == nil {
+			f.secretSubscribers[name] = map[int64]bool{}
+		}
+		f.secretSubscribers[name][stream] = true
+	}
+}
+
+// secretStreams is how many streams asked for the secret name.
+func (f *fakeControlPlane) secretStreams(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.secretSubscribers[name])
+}
+
+// rotateSecrets serves the secrets with a new certificate.
+func (f *fakeControlPlane) rotateSecrets(ctx context.Context) error {
+	f.mu.Lock()
+	f.secretGen++
+	f.mu.Unlock()
+	return f.rebuild(ctx)
+}
+
 func (f *fakeControlPlane) rebuild(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	services, strict, err := readMesh(f.dir)
 	if err != nil {
 		return err
@@ -140,7 +230,11 @@ func (f *fakeControlPlane) rebuild(ctx context.Context) error {
 		byNS[s.ns] = append(byNS[s.ns], s)
 	}
 	for ns, list := range byNS {
-		snap, err := cachev3.NewSnapshot(fmt.Sprint(f.version), f.resources(list, strict))
+		res, err := f.resources(list, strict)
+		if err != nil {
+			return err
+		}
+		snap, err := cachev3.NewSnapshot(fmt.Sprint(f.version), res)
 		if err != nil {
 			return err
 		}
@@ -222,21 +316,32 @@ func list(v any) []map[string]any {
 }
 
 // resources builds, with Istio's names, what a proxy of the namespace gets.
-func (f *fakeControlPlane) resources(services []*fakeService, strict bool) map[resource.Type][]types.Resource {
+func (f *fakeControlPlane) resources(services []*fakeService, strict bool) (map[resource.Type][]types.Resource, error) {
 	sort.Slice(services, func(i, j int) bool { return services[i].host < services[j].host })
 	out := map[resource.Type][]types.Resource{}
 	routes := &routev3.RouteConfiguration{Name: "8080"}
 	for _, s := range services {
 		for _, subset := range []string{"", "v1", "v2", "v3"} {
 			name := outboundCluster(8080, subset, s.host)
-			out[resource.ClusterType] = append(out[resource.ClusterType], f.cluster(name))
+			c := f.cluster(name)
+			if strict {
+				c.TransportSocketMatches = istioMutualMatches(s.host)
+			}
+			out[resource.ClusterType] = append(out[resource.ClusterType], c)
 			out[resource.EndpointType] = append(out[resource.EndpointType], assignment(name, s, subset))
 		}
 		routes.VirtualHosts = append(routes.VirtualHosts, virtualHost(s))
 	}
 	out[resource.RouteType] = []types.Resource{routes}
 	out[resource.ListenerType] = []types.Resource{listener(strict)}
-	return out
+	if strict {
+		secrets, err := f.secrets()
+		if err != nil {
+			return nil, err
+		}
+		out[resource.SecretType] = secrets
+	}
+	return out, nil
 }
 
 func adsSource() *corev3.ConfigSource {
@@ -316,13 +421,136 @@ func listener(strict bool) *listenerv3.Listener {
 		}},
 		HttpFilters: []*hcmv3.HttpFilter{{Name: "envoy.filters.http.router", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router}}},
 	})
+	chain := &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+		Name: "envoy.filters.network.http_connection_manager", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},
+	}}}
+	if strict {
+		chain.TransportSocket = downstreamTLS()
+	}
 	return &listenerv3.Listener{
 		Name: "0.0.0.0_8080",
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: "0.0.0.0", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 8080},
 		}}},
-		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
-			Name: "envoy.filters.network.http_connection_manager", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},
-		}}}},
+		FilterChains: []*listenerv3.FilterChain{chain},
 	}
+}
+
+// The secrets a STRICT mesh's TLS contexts reference, as Istio names them.
+const (
+	certSecret = "default"
+	rootSecret = "ROOTCA"
+)
+
+func sdsOverADS(name string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: adsSource()}
+}
+
+// istioMutualMatches are Istio's auto-mTLS transport socket matches: TLS
+// with the workload certificate toward endpoints labelled tlsMode=istio,
+// plain text otherwise. The TLS context validates peers with the combined
+// validation context, as Istio does.
+func istioMutualMatches(host string) []*clusterv3.Cluster_TransportSocketMatch {
+	tls, _ := anypb.New(&tlsv3.UpstreamTlsContext{
+		Sni: "outbound_.8080_._." + host,
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsOverADS(certSecret)},
+			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
+				CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+					DefaultValidationContext:         &tlsv3.CertificateValidationContext{},
+					ValidationContextSdsSecretConfig: sdsOverADS(rootSecret),
+				},
+			},
+		},
+	})
+	raw, _ := anypb.New(&rawbufferv3.RawBuffer{})
+	match, _ := structpb.NewStruct(map[string]any{"tlsMode": "istio"})
+	return []*clusterv3.Cluster_TransportSocketMatch{
+		{Name: "tlsMode-istio", Match: match, TransportSocket: &corev3.TransportSocket{
+			Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: tls},
+		}},
+		{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: &corev3.TransportSocket{
+			Name: "envoy.transport_sockets.raw_buffer", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: raw},
+		}},
+	}
+}
+
+// downstreamTLS is a listener's mTLS transport socket, validating peers
+// with the plain validation_context_sds_secret_config.
+func downstreamTLS() *corev3.TransportSocket {
+	tls, _ := anypb.New(&tlsv3.DownstreamTlsContext{
+		RequireClientCertificate: wrapperspb.Bool(true),
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsOverADS(certSecret)},
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
+				ValidationContextSdsSecretConfig: sdsOverADS(rootSecret),
+			},
+		},
+	})
+	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: tls}}
+}
+
+// secrets are the workload certificate and the root of trust, but
+// f.omitSecret. The caller holds f.mu.
+func (f *fakeControlPlane) secrets() ([]types.Resource, error) {
+	cert, key, err := selfSignedCert(f.secretGen)
+	if err != nil {
+		return nil, err
+	}
+	inline := func(b []byte) *corev3.DataSource {
+		return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
+	}
+	all := []*tlsv3.Secret{
+		{Name: certSecret, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: inline(cert), PrivateKey: inline(key),
+		}}},
+		{Name: rootSecret, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: inline(cert),
+		}}},
+	}
+	var out []types.Resource
+	for _, s := range all {
+		if s.Name != f.omitSecret {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+var selfSignedCerts sync.Map // generation -> [2][]byte{cert, key}
+
+// selfSignedCert returns, PEM-encoded, a self-signed certificate and its
+// key; each generation has its own.
+func selfSignedCert(gen int) (cert, key []byte, err error) {
+	if pair, ok := selfSignedCerts.Load(gen); ok {
+		return pair.([2][]byte)[0], pair.([2][]byte)[1], nil
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(int64(gen) + 1),
+		Subject:               pkix.Name{CommonName: "xdsload test workload"},
+		URIs:                  []*url.URL{{Scheme: "spiffe", Host: "cluster.local", Path: "/ns/ns-0/sa/default"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	pair := [2][]byte{
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	}
+	actual, _ := selfSignedCerts.LoadOrStore(gen, pair)
+	return actual.([2][]byte)[0], actual.([2][]byte)[1], nil
 }

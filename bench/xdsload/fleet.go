@@ -64,10 +64,11 @@ func (f *Fleet) NACKs() []NACK { return f.r.sink.list() }
 func (f *Fleet) Close() { f.r.close() }
 
 // DetectAnyChange concerns every proxy; a proxy has the change when any of
-// its resources differs from what it held when the change was made.
+// its resources (secrets included) differs from what it held when the
+// change was made, and it holds every secret its configuration references.
 func DetectAnyChange() *Detector {
 	return &Detector{Start: func(before configState) func(configState) bool {
-		return func(after configState) bool { return differs(before, after) }
+		return func(after configState) bool { return differsWarm(before, after) }
 	}}
 }
 

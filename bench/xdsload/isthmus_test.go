@@ -21,6 +21,9 @@ import (
 var buildDir string
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(fakeCPDirEnv); dir != "" {
+		os.Exit(serveFakeForParent(dir))
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -126,16 +129,14 @@ func TestScenariosConvergeAgainstIsthmus(t *testing.T) {
 			addr, cmd := startIsthmus(t, dir)
 			opts := smallRun(addr, dir, spec, delta)
 			opts.PID = cmd.Process.Pid
-			// Once each: a change no proxy sees (mesh-wide, today) costs
-			// the whole settle timeout.
 			opts.Changes, opts.SettleTimeout = 1, 5*time.Second
 			report, err := Run(context.Background(), opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Isthmus does not translate PeerAuthentication yet, so a
-			// mesh-wide one changes no proxy's configuration.
-			checkConverged(t, report, allScenarios(), ScenarioMeshWideChange)
+			// A mesh-wide PeerAuthentication changes every sidecar's
+			// inbound listener, and each must get it.
+			checkConverged(t, report, allScenarios())
 			checkRestored(t, dir, spec)
 			if report.ControlPlane == nil || report.ControlPlane.PeakRSSBytes == 0 {
 				t.Errorf("control plane cost not measured: %+v (notes %v)", report.ControlPlane, report.Notes)

@@ -42,7 +42,7 @@ func IdentityFor(spec meshgen.Spec, k int) *Identity {
 	version := meshgen.VersionLabel(slot, spec.Subsets)
 	ip := meshgen.EndpointAddress(svc.Index, slot)
 	labels := svc.Labels(version)
-	labels["security.istio.io/tlsMode"] = "istio"
+	labels[meshgen.SidecarLabel] = "istio"
 	labels["service.istio.io/canonical-name"] = svc.Name
 	labels["service.istio.io/canonical-revision"] = version
 	return &Identity{

@@ -79,7 +79,7 @@ func (p *Proxy) decodeAll(typeURL string, items []resourceItem) ([]*decoded, err
 		if err != nil {
 			return nil, err
 		}
-		if it.name != "" && it.name != d.name {
+		if len(it.name) > 0 && string(it.name) != d.name {
 			return nil, fmt.Errorf("%s resource named %q carries %q", typeNames[typeURL], it.name, d.name)
 		}
 		out = append(out, d)
@@ -87,18 +87,17 @@ func (p *Proxy) decodeAll(typeURL string, items []resourceItem) ([]*decoded, err
 	return out, nil
 }
 
-// apply changes the accepted configuration and forgets dependent resources
-// nothing references any more.
-func (p *Proxy) apply(change func(*configState)) {
+// apply changes the accepted resources of typeURL and forgets dependent
+// resources nothing references any more.
+func (p *Proxy) apply(typeURL string, change func(*configState)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	change(&p.state)
-	for dep := range parentType {
-		p.state.retain(dep, p.state.wanted(dep))
-	}
+	p.state.forgetUnwanted(typeURL)
 }
 
-// wanted is the current set of dependent names to subscribe to.
+// wanted is the current set of dependent names to subscribe to (shared:
+// not to be changed).
 func (p *Proxy) wanted(dep string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -189,6 +189,9 @@ func (r *runner) createProxies() error {
 	for k := 0; k < r.opts.Proxies; k++ {
 		conn, err := grpc.NewClient("passthrough:///"+r.opts.Target,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// An idle stream holds no write buffer: thousands of them do not
+			// keep 32 KiB each.
+			grpc.WithSharedWriteBuffer(true),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 		if err != nil {
 			return fmt.Errorf("client for %s: %w", r.opts.Target, err)

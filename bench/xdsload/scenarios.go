@@ -180,7 +180,8 @@ func (m *meshState) weightsSince(i, issued int) map[int]bool {
 
 // newService adds a service after the generated ones, in namespace
 // (index mod K). Proxies that see that namespace have it when they hold its
-// cluster, its endpoints and a virtual host for it.
+// cluster, its endpoints, a virtual host for it and the secrets their
+// configuration references.
 func (m *meshState) newService(seq int) (string, *Detector, func() error, error) {
 	m.mu.Lock()
 	i := m.spec.Services + len(m.added)
@@ -194,10 +195,10 @@ func (m *meshState) newService(seq int) (string, *Detector, func() error, error)
 			return nil
 		}
 		return func(after configState) bool {
-			if after.get(typeCDS, cluster) == nil || len(virtualHostsFor(after, svc.Host)) == 0 {
+			if after.get(typeCDS, cluster) == nil || len(virtualHostsFor(after, svc.Host)) == 0 || !after.secretsWarm() {
 				return false
 			}
-			return !wantEndpoints || endpointCount(endpointsOf(after, cluster)) > 0
+			return !wantEndpoints || len(endpointsOf(after, cluster)) > 0
 		}
 	}}
 	apply := func() error { return m.write(svc) }
@@ -206,14 +207,15 @@ func (m *meshState) newService(seq int) (string, *Detector, func() error, error)
 
 // meshWideChange writes (then alternates the mode of) a PeerAuthentication
 // in istio-system. Every proxy is concerned; it has the change when any of
-// its resources differs from what it held before.
+// its resources differs from what it held before and it holds every secret
+// its configuration references.
 func (m *meshState) meshWideChange(seq int) (string, *Detector, func() error, error) {
 	mode := "STRICT"
 	if seq%2 == 1 {
 		mode = "PERMISSIVE"
 	}
 	det := &Detector{Start: func(before configState) func(configState) bool {
-		return func(after configState) bool { return differs(before, after) }
+		return func(after configState) bool { return differsWarm(before, after) }
 	}}
 	apply := func() error {
 		m.mu.Lock()

@@ -8,17 +8,9 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 )
-
-// resourceItem is one resource of a response, with the name the response
-// gives it (delta) or "" (state of the world).
-type resourceItem struct {
-	name string
-	any  *anypb.Any
-}
 
 // sotwStream is one state-of-the-world ADS stream of one proxy.
 type sotwStream struct {
@@ -27,13 +19,13 @@ type sotwStream struct {
 	nodeSent bool
 	version  map[string]string   // last accepted version_info per type
 	nonce    map[string]string   // last response nonce per type
-	names    map[string][]string // subscribed names of EDS and RDS
+	names    map[string][]string // subscribed names of EDS, RDS and SDS
 }
 
-// runSotW subscribes like Envoy: CDS and LDS wildcard, then EDS and RDS for
-// the names they reference; it returns when the stream ends.
+// runSotW subscribes like Envoy: CDS and LDS wildcard, then EDS, RDS and
+// SDS for the names they reference; it returns when the stream ends.
 func runSotW(ctx context.Context, p *Proxy) error {
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(p.conn).StreamAggregatedResources(ctx)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(p.conn).StreamAggregatedResources(ctx, grpc.ForceCodecV2(xdsCodec{}))
 	if err != nil {
 		return fmt.Errorf("open ADS stream: %w", err)
 	}
@@ -43,14 +35,16 @@ func runSotW(ctx context.Context, p *Proxy) error {
 			return err
 		}
 	}
+	resp := &rawResponse{}
+	defer resp.release()
 	for {
-		resp, err := stream.Recv()
-		if err != nil {
+		if err := stream.RecvMsg(resp); err != nil {
 			return fmt.Errorf("receive: %w", err)
 		}
 		if err := s.handle(resp); err != nil {
 			return err
 		}
+		resp.release()
 	}
 }
 
@@ -74,23 +68,23 @@ func (s *sotwStream) send(typeURL string, errDetail *statuspb.Status) error {
 	return nil
 }
 
-func (s *sotwStream) handle(resp *discoveryv3.DiscoveryResponse) error {
-	t := resp.GetTypeUrl()
-	s.p.received(proto.Size(resp))
-	s.nonce[t] = resp.GetNonce()
-	list, err := s.p.decodeAll(t, sotwItems(resp))
+func (s *sotwStream) handle(resp *rawResponse) error {
+	t := resp.typeURL
+	s.p.received(resp.size)
+	s.nonce[t] = resp.nonce
+	list, err := s.p.decodeAll(t, resp.items)
 	if err != nil {
 		s.p.rejected(t, err)
 		return s.send(t, &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()})
 	}
-	s.p.apply(func(st *configState) {
-		if _, dependent := parentType[t]; dependent {
+	s.p.apply(t, func(st *configState) {
+		if _, dependent := parents[t]; dependent {
 			st.update(t, list, nil)
 		} else {
 			st.replace(t, list)
 		}
 	})
-	s.version[t] = resp.GetVersionInfo()
+	s.version[t] = resp.version
 	if err := s.send(t, nil); err != nil {
 		return err
 	}
@@ -98,13 +92,10 @@ func (s *sotwStream) handle(resp *discoveryv3.DiscoveryResponse) error {
 	return s.resubscribe(t)
 }
 
-// resubscribe asks for the EDS or RDS names a CDS or LDS update references,
-// when they changed.
+// resubscribe asks for the EDS, RDS or SDS names a CDS or LDS update
+// references, when they changed.
 func (s *sotwStream) resubscribe(parent string) error {
-	for dep, par := range parentType {
-		if par != parent {
-			continue
-		}
+	for _, dep := range dependents[parent] {
 		want := s.p.wanted(dep)
 		if _, asked := s.names[dep]; asked && slices.Equal(want, s.names[dep]) {
 			continue
@@ -121,12 +112,4 @@ func (s *sotwStream) resubscribe(parent string) error {
 		}
 	}
 	return nil
-}
-
-func sotwItems(resp *discoveryv3.DiscoveryResponse) []resourceItem {
-	items := make([]resourceItem, len(resp.GetResources()))
-	for i, a := range resp.GetResources() {
-		items[i] = resourceItem{any: a}
-	}
-	return items
 }

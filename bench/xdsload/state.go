@@ -5,18 +5,33 @@ import (
 )
 
 // configState is the configuration one simulated sidecar has accepted, by
-// type URL and resource name. Maps are copied on write, never changed in
-// place, so a shallow copy of the outer map is a consistent snapshot.
+// type URL and resource name. Maps and slices are copied on write, never
+// changed in place, so a shallow copy of the struct is a consistent
+// snapshot.
 type configState struct {
 	resources map[string]map[string]*decoded
 	// received records the types for which at least one response was
 	// accepted: an empty wildcard response still counts.
 	received map[string]bool
+	// want holds, by dependent type, the sorted names the accepted parent
+	// resources reference; it is recomputed when a parent type changes.
+	want map[string][]string
 }
 
 func newConfigState() configState {
-	return configState{resources: map[string]map[string]*decoded{}, received: map[string]bool{}}
+	return configState{resources: map[string]map[string]*decoded{}, received: map[string]bool{}, want: map[string][]string{}}
 }
+
+// dependents maps each parent type to the types its resources make the
+// proxy subscribe to by name; parents is the reverse.
+var (
+	dependents = map[string][]string{typeCDS: {typeEDS, typeSDS}, typeLDS: {typeRDS, typeSDS}}
+	parents    = map[string][]string{typeEDS: {typeCDS}, typeRDS: {typeLDS}, typeSDS: {typeCDS, typeLDS}}
+)
+
+// dependentTypes lists the types subscribed to by name, in the order Envoy
+// asks for them.
+var dependentTypes = []string{typeEDS, typeRDS, typeSDS}
 
 // replace makes list the complete set of typeURL resources (a
 // state-of-the-world response for a wildcard type).
@@ -25,11 +40,19 @@ func (s *configState) replace(typeURL string, list []*decoded) {
 	for _, d := range list {
 		m[d.name] = d
 	}
+	if len(m) == len(s.resources[typeURL]) && s.holds(typeURL, list) {
+		s.markReceived(typeURL) // the same resources again
+		return
+	}
 	s.setType(typeURL, m)
 }
 
 // update adds or replaces the resources in list and removes the named ones.
 func (s *configState) update(typeURL string, list []*decoded, removed []string) {
+	if s.holds(typeURL, list) && !s.holdsAny(typeURL, removed) {
+		s.markReceived(typeURL) // nothing changes
+		return
+	}
 	old := s.resources[typeURL]
 	m := make(map[string]*decoded, len(old)+len(list))
 	for k, v := range old {
@@ -44,34 +67,85 @@ func (s *configState) update(typeURL string, list []*decoded, removed []string) 
 	s.setType(typeURL, m)
 }
 
-// retain drops the typeURL resources whose names are not in keep, as Envoy
-// forgets EDS and RDS resources nothing references any more.
+// forgetUnwanted drops, after an update of typeURL, the resources of
+// dependent types nothing references any more, as Envoy forgets them.
+func (s *configState) forgetUnwanted(typeURL string) {
+	if _, dependent := parents[typeURL]; dependent {
+		s.retain(typeURL, s.wanted(typeURL))
+	}
+	for _, dep := range dependents[typeURL] {
+		s.retain(dep, s.wanted(dep))
+	}
+}
+
+// retain drops the typeURL resources whose names are not in keep (sorted,
+// without duplicates).
 func (s *configState) retain(typeURL string, keep []string) {
 	old := s.resources[typeURL]
-	m := make(map[string]*decoded, len(keep))
+	kept := 0
+	for _, name := range keep {
+		if _, ok := old[name]; ok {
+			kept++
+		}
+	}
+	if kept == len(old) {
+		return // every resource held is wanted
+	}
+	m := make(map[string]*decoded, kept)
 	for _, name := range keep {
 		if d, ok := old[name]; ok {
 			m[name] = d
 		}
 	}
-	if len(m) != len(old) {
-		s.setType(typeURL, m)
+	s.setType(typeURL, m)
+}
+
+// holds reports whether every resource of list is already held, the very
+// same decoded resource (hence the same bytes) under its name. The state
+// is then left as it is: its referenced names need no recomputing.
+func (s *configState) holds(typeURL string, list []*decoded) bool {
+	held := s.resources[typeURL]
+	for _, d := range list {
+		if held[d.name] != d {
+			return false
+		}
 	}
+	return true
+}
+
+// holdsAny reports whether any of the names is held.
+func (s *configState) holdsAny(typeURL string, names []string) bool {
+	held := s.resources[typeURL]
+	for _, name := range names {
+		if _, ok := held[name]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *configState) setType(typeURL string, m map[string]*decoded) {
-	resources := make(map[string]map[string]*decoded, len(s.resources)+1)
-	for k, v := range s.resources {
-		resources[k] = v
+	s.resources = withKey(s.resources, typeURL, m)
+	s.markReceived(typeURL)
+	for _, dep := range dependents[typeURL] {
+		s.want = withKey(s.want, dep, s.referenced(dep))
 	}
-	resources[typeURL] = m
-	s.resources = resources
-	received := make(map[string]bool, len(s.received)+1)
-	for k, v := range s.received {
-		received[k] = v
+}
+
+func (s *configState) markReceived(typeURL string) {
+	if !s.received[typeURL] {
+		s.received = withKey(s.received, typeURL, true)
 	}
-	received[typeURL] = true
-	s.received = received
+}
+
+// withKey returns a copy of m with key set to v.
+func withKey[V any](m map[string]V, key string, v V) map[string]V {
+	out := make(map[string]V, len(m)+1)
+	for k, old := range m {
+		out[k] = old
+	}
+	out[key] = v
+	return out
 }
 
 // get returns one resource, or nil.
@@ -80,47 +154,53 @@ func (s *configState) get(typeURL, name string) *decoded {
 }
 
 // wanted lists, sorted, the names of the dependent type (EDS for CDS, RDS
-// for LDS) that the accepted parent resources reference.
+// for LDS, SDS for both) that the accepted parent resources reference.
+// The slice is shared: callers must not change it.
 func (s *configState) wanted(dependent string) []string {
-	parent := parentType[dependent]
-	seen := map[string]bool{}
+	return s.want[dependent]
+}
+
+// referenced computes wanted(dependent) from the parent resources.
+func (s *configState) referenced(dependent string) []string {
 	var out []string
-	for _, d := range s.resources[parent] {
-		for _, ref := range d.refs {
-			if !seen[ref] {
-				seen[ref] = true
-				out = append(out, ref)
-			}
+	for _, parent := range parents[dependent] {
+		for _, d := range s.resources[parent] {
+			out = append(out, d.refs[dependent]...)
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
-// parentType maps each dependent type to the type whose resources name it.
-var parentType = map[string]string{typeEDS: typeCDS, typeRDS: typeLDS}
-
 // complete reports whether the sidecar has its full configuration: CDS and
-// LDS accepted, and every EDS and RDS name they reference present.
+// LDS accepted, and every EDS, RDS and SDS name they reference present.
 func (s *configState) complete() bool {
 	if !s.received[typeCDS] || !s.received[typeLDS] {
 		return false
 	}
-	for _, dep := range []string{typeEDS, typeRDS} {
-		for _, name := range s.wanted(dep) {
-			if s.get(dep, name) == nil {
-				return false
-			}
+	for _, dep := range dependentTypes {
+		if !s.holdsAll(dep) {
+			return false
 		}
 	}
 	return true
 }
 
-// count is the number of accepted resources of all types.
-func (s *configState) count() int {
-	n := 0
-	for _, m := range s.resources {
-		n += len(m)
+// holdsAll reports whether every wanted name of a dependent type is
+// present.
+func (s *configState) holdsAll(dependent string) bool {
+	held := s.resources[dependent]
+	for _, name := range s.wanted(dependent) {
+		if held[name] == nil {
+			return false
+		}
 	}
-	return n
+	return true
+}
+
+// secretsWarm reports whether every secret the configuration references
+// has arrived: until then Envoy keeps the clusters and listeners that
+// reference a missing one warming.
+func (s *configState) secretsWarm() bool {
+	return s.holdsAll(typeSDS)
 }
