@@ -155,6 +155,7 @@ func (c *checker) authzSource(p string, f *security.Rule_From, custom bool) {
 		{"ipBlocks", src.GetIpBlocks(), checkIPOrCIDR}, {"notIpBlocks", src.GetNotIpBlocks(), checkIPOrCIDR},
 		{"remoteIpBlocks", src.GetRemoteIpBlocks(), checkIPOrCIDR}, {"notRemoteIpBlocks", src.GetNotRemoteIpBlocks(), checkIPOrCIDR},
 		{"serviceAccounts", src.GetServiceAccounts(), nil}, {"notServiceAccounts", src.GetNotServiceAccounts(), nil},
+		{"trustDomains", src.GetTrustDomains(), nil}, {"notTrustDomains", src.GetNotTrustDomains(), nil},
 	}
 	empty := true
 	for _, l := range lists {

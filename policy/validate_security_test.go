@@ -36,6 +36,7 @@ func TestValidateAuthorizationPolicy(t *testing.T) {
 		{name: "unknown when key", kind: KindAuthorizationPolicy, spec: "  rules: [{when: [{key: request.colour, values: [red]}]}]", wantField: "spec.rules[0].when[0].key"},
 		{name: "when without values", kind: KindAuthorizationPolicy, spec: "  rules: [{when: [{key: source.namespace}]}]", wantField: "spec.rules[0].when[0]"},
 		{name: "when header key form", kind: KindAuthorizationPolicy, spec: "  rules: [{when: [{key: request.headers, values: [a]}]}]", wantField: "spec.rules[0].when[0].key"},
+		{name: "trust domains only", kind: KindAuthorizationPolicy, spec: "  rules: [{from: [{source: {trustDomains: [example.org]}}]}]"},
 		{name: "service accounts with principals", kind: KindAuthorizationPolicy, spec: "  rules: [{from: [{source: {serviceAccounts: [ns/sa], principals: [x]}}]}]", wantField: "spec.rules[0].from[0].source"},
 		{name: "selector and targetRef", kind: KindAuthorizationPolicy, spec: "  selector: {matchLabels: {app: a}}\n  targetRef: {kind: Gateway, group: gateway.networking.k8s.io, name: gw}", wantField: "spec"},
 		{name: "targetRef kind", kind: KindAuthorizationPolicy, spec: "  targetRef: {kind: Deployment, group: apps, name: d}", wantField: "spec.targetRef"},

@@ -167,3 +167,54 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// send sends one request through the client sidecar p and returns the
+// status.
+func send(t *testing.T, p *proxy, method, host, path string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+p.client.Addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", p.name, method, path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAuthorizationPolicyOnPeerIdentity: an AuthorizationPolicy on the
+// server workload lets the clients' service account GET /api/* only; other
+// methods and paths get 403, and once the policy names another service
+// account the clients are refused too.
+func TestAuthorizationPolicyOnPeerIdentity(t *testing.T) {
+	s := newScenario(t, "authz", "v1")
+	app := s.upstreams["v1"]
+	srv := s.startServerSidecar(t, app)
+	policy := func(principal string) string {
+		return fmt.Sprintf(`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: %[1]s, namespace: default}
+spec:
+  selector: {matchLabels: {app: %[1]s}}
+  rules:
+  - from: [{source: {principals: [%[2]q]}}]
+    to: [{operation: {methods: [GET], paths: ["/api/*"]}}]`, srv.name, principal)
+	}
+	s.apply(t, s.serverSidecarYAML(srv, app, policy("cluster.local/ns/default/sa/default"))...)
+	s.eachProxy(t, func(t *testing.T, p *proxy) {
+		waitUntil(t, "the policy to refuse POST", func() bool { return send(t, p, http.MethodPost, s.host, "/api/x") == http.StatusForbidden })
+		if code := send(t, p, http.MethodGet, s.host, "/api/x"); code != http.StatusOK {
+			t.Errorf("GET /api/x = %d, want 200", code)
+		}
+		if code := send(t, p, http.MethodGet, s.host, "/other"); code != http.StatusForbidden {
+			t.Errorf("GET /other = %d, want 403", code)
+		}
+	})
+	s.apply(t, s.serverSidecarYAML(srv, app, policy("cluster.local/ns/default/sa/someone-else"))...)
+	s.eachProxy(t, func(t *testing.T, p *proxy) {
+		waitUntil(t, "another principal to refuse GET", func() bool { return send(t, p, http.MethodGet, s.host, "/api/x") == http.StatusForbidden })
+	})
+}

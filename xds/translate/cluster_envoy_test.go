@@ -21,19 +21,18 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/isthmus-mesh/isthmus/deploy/envoybin"
 )
 
-// envoyBinary finds Envoy: $ENVOY_BIN, the repository's .tools copy, or PATH.
-func envoyBinary() string {
-	if bin := os.Getenv("ENVOY_BIN"); bin != "" {
-		return bin
+// envoyBinary finds Envoy (see envoybin.Path); a missing Envoy fails the
+// test, never skips it.
+func envoyBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := envoybin.Path()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if bin, err := filepath.Abs("../../.tools/python/envoy/_bin/envoy"); err == nil {
-		if _, err := os.Stat(bin); err == nil {
-			return bin
-		}
-	}
-	bin, _ := exec.LookPath("envoy")
 	return bin
 }
 
@@ -41,10 +40,7 @@ func envoyBinary() string {
 // to into a real Envoy in validate mode: clusters and listeners as static
 // resources, each load assignment as the endpoints of a STATIC cluster.
 func TestGoldenInputsPassEnvoyValidation(t *testing.T) {
-	bin := envoyBinary()
-	if bin == "" || testing.Short() {
-		t.Skip("no Envoy binary (set ENVOY_BIN), or -short")
-	}
+	bin := envoyBinary(t)
 	inputs, _ := filepath.Glob(filepath.Join(goldenIn, "*.yaml"))
 	for _, in := range inputs {
 		t.Run(strings.TrimSuffix(filepath.Base(in), ".yaml"), func(t *testing.T) {

@@ -20,10 +20,7 @@ import (
 // mode. Route configurations are served over ADS in production; here each
 // is attached inline to an extra unbound listener so Envoy checks it too.
 func TestListenersAndRoutesPassEnvoyValidation(t *testing.T) {
-	bin := envoyBinary()
-	if bin == "" || testing.Short() {
-		t.Skip("no Envoy binary (set ENVOY_BIN), or -short")
-	}
+	bin := envoyBinary(t)
 	for name, res := range envoyScenarios(t) {
 		t.Run(name, func(t *testing.T) { envoyValidate(t, bin, routeCheckBootstrap(res)) })
 	}

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"slices"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -27,6 +29,8 @@ type hcmOptions struct {
 	rds        string                      // route configuration served over ADS
 	routes     *routev3.RouteConfiguration // or an inline one
 	inbound    bool
+	// authz are the workload's RBAC filters, run first.
+	authz []*hcmv3.HttpFilter
 }
 
 // httpConnectionManager builds the HTTP filter of a listener. Fault and CORS
@@ -35,7 +39,7 @@ func httpConnectionManager(opts hcmOptions) *listenerv3.Filter {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix:                   opts.statPrefix,
 		CodecType:                    hcmv3.HttpConnectionManager_AUTO,
-		HttpFilters:                  httpFilters(),
+		HttpFilters:                  append(slices.Clip(opts.authz), httpFilters()...),
 		UseRemoteAddress:             wrapperspb.Bool(false),
 		GenerateRequestId:            wrapperspb.Bool(true),
 		NormalizePath:                wrapperspb.Bool(true),

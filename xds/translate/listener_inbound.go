@@ -7,12 +7,14 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/model"
+	"github.com/isthmus-mesh/isthmus/xds/translate/rbac"
 )
 
 // Names of the inbound passthrough chain and of inbound virtual hosts.
@@ -85,10 +87,11 @@ func applyIngressBinding(ip *inboundPort, p *model.Proxy, in *networking.IstioIn
 // workload allow (see inboundChains).
 func inboundListeners(idx *Index, p *model.Proxy, scope *Scope, targets []inboundTarget) []*listenerv3.Listener {
 	peer := idx.peerMTLS(p.Namespace, p.Labels)
+	authz := idx.inboundAuthz(p.Namespace, p.Labels)
 	var out []*listenerv3.Listener
 	var captured []*listenerv3.FilterChain
 	for _, ip := range inboundPorts(p, scope, targets) {
-		chains := inboundChains(ip, peer.ForPort(ip.Port), idx.TrustDomain())
+		chains := inboundChains(ip, peer.ForPort(ip.Port), idx.TrustDomain(), authz)
 		if ip.BindToPort {
 			out = append(out, boundInboundListener(ip, chains))
 			continue
@@ -99,7 +102,7 @@ func inboundListeners(idx *Index, p *model.Proxy, scope *Scope, targets []inboun
 		captured = append(captured, chains...)
 	}
 	if !proxyCaptureNone(p) && p.Type != model.RouterProxy {
-		out = append(out, virtualInboundListener(p, captured, passthroughChains(peer.Mode, idx.TrustDomain())))
+		out = append(out, virtualInboundListener(p, captured, passthroughChains(peer.Mode, idx.TrustDomain(), authz)))
 	}
 	return out
 }
@@ -157,21 +160,22 @@ func inboundListenerFilters(redirected bool, chains []*listenerv3.FilterChain) [
 //
 // Every chain has a (possibly empty) match, to which the caller may add the
 // destination port.
-func inboundChains(ip inboundPort, mode policy.MTLSMode, trustDomain string) []*listenerv3.FilterChain {
-	mtls := func(m *listenerv3.FilterChainMatch) *listenerv3.FilterChain {
-		return inboundChain(ip, inboundMTLSSocket(trustDomain, ip.Protocol.IsHTTP()), m)
+func inboundChains(ip inboundPort, mode policy.MTLSMode, trustDomain string, authz inboundAuthz) []*listenerv3.FilterChain {
+	chain := func(socket *corev3.TransportSocket, m *listenerv3.FilterChainMatch) *listenerv3.FilterChain {
+		return inboundChain(ip, socket, m, authz)
 	}
+	mtls := inboundMTLSSocket(trustDomain, ip.Protocol.IsHTTP())
 	switch mode {
 	case policy.MTLSDisable:
-		return []*listenerv3.FilterChain{inboundChain(ip, nil, &listenerv3.FilterChainMatch{})}
+		return []*listenerv3.FilterChain{chain(nil, &listenerv3.FilterChainMatch{})}
 	case policy.MTLSStrict:
-		return []*listenerv3.FilterChain{mtls(&listenerv3.FilterChainMatch{TransportProtocol: tlsTransport})}
+		return []*listenerv3.FilterChain{chain(mtls, &listenerv3.FilterChainMatch{TransportProtocol: tlsTransport})}
 	}
-	chains := []*listenerv3.FilterChain{mtls(meshALPNMatch())}
+	chains := []*listenerv3.FilterChain{chain(mtls, meshALPNMatch())}
 	if !ip.Protocol.IsHTTP() {
-		chains = append(chains, inboundChain(ip, nil, &listenerv3.FilterChainMatch{TransportProtocol: tlsTransport}))
+		chains = append(chains, chain(nil, &listenerv3.FilterChainMatch{TransportProtocol: tlsTransport}))
 	}
-	return append(chains, inboundChain(ip, nil, &listenerv3.FilterChainMatch{}))
+	return append(chains, chain(nil, &listenerv3.FilterChainMatch{}))
 }
 
 // meshALPNMatch matches TLS connections that offer the mesh's ALPN.
@@ -182,17 +186,15 @@ func meshALPNMatch() *listenerv3.FilterChainMatch {
 // passthroughChains carry connections to ports the workload does not
 // declare straight to their original destination, under the workload's
 // mTLS mode.
-func passthroughChains(mode policy.MTLSMode, trustDomain string) []*listenerv3.FilterChain {
-	plain := &listenerv3.FilterChain{
-		Name:    virtualInboundPassthroughChain,
-		Filters: []*listenerv3.Filter{tcpProxy(InboundPassthrough, InboundPassthrough)},
-	}
+func passthroughChains(mode policy.MTLSMode, trustDomain string, authz inboundAuthz) []*listenerv3.FilterChain {
+	filters := authz.tcpFilters(tcpProxy(InboundPassthrough, InboundPassthrough))
+	plain := &listenerv3.FilterChain{Name: virtualInboundPassthroughChain, Filters: filters}
 	mtls := func(m *listenerv3.FilterChainMatch) *listenerv3.FilterChain {
 		return &listenerv3.FilterChain{
 			Name:             virtualInboundMTLSChain,
 			FilterChainMatch: m,
 			TransportSocket:  inboundMTLSSocket(trustDomain, false),
-			Filters:          []*listenerv3.Filter{tcpProxy(InboundPassthrough, InboundPassthrough)},
+			Filters:          filters,
 		}
 	}
 	switch mode {
@@ -207,7 +209,7 @@ func passthroughChains(mode policy.MTLSMode, trustDomain string) []*listenerv3.F
 // inboundChain delivers one port's traffic to its inbound cluster: through
 // an HTTP connection manager for HTTP ports, as a TCP proxy otherwise.
 // socket, when not nil, terminates mTLS first.
-func inboundChain(ip inboundPort, socket *corev3.TransportSocket, match *listenerv3.FilterChainMatch) *listenerv3.FilterChain {
+func inboundChain(ip inboundPort, socket *corev3.TransportSocket, match *listenerv3.FilterChainMatch, authz inboundAuthz) *listenerv3.FilterChain {
 	name := ListenerName(ip.Bind, ip.Port)
 	cluster := ClusterName(Inbound, ip.Port, "", "")
 	chain := &listenerv3.FilterChain{Name: name, FilterChainMatch: match, TransportSocket: socket}
@@ -216,11 +218,35 @@ func inboundChain(ip inboundPort, socket *corev3.TransportSocket, match *listene
 			statPrefix: "inbound_" + name,
 			routes:     inboundRouteConfig(ip.Port, cluster),
 			inbound:    true,
+			authz:      authz.http,
 		})}
 	} else {
-		chain.Filters = []*listenerv3.Filter{tcpProxy(cluster, cluster)}
+		chain.Filters = authz.tcpFilters(tcpProxy(cluster, cluster))
 	}
 	return chain
+}
+
+// inboundAuthz are the RBAC filters of a workload's AuthorizationPolicies.
+type inboundAuthz struct {
+	http []*hcmv3.HttpFilter
+	tcp  []*listenerv3.Filter
+}
+
+// inboundAuthz builds the RBAC filters for a workload in ns with labels.
+func (idx *Index) inboundAuthz(ns string, labels map[string]string) inboundAuthz {
+	policies := rbac.For(idx.Snapshot.Config, ns, labels)
+	if len(policies) == 0 {
+		return inboundAuthz{}
+	}
+	return inboundAuthz{
+		http: rbac.HTTPFilters(policies, idx.TrustDomain()),
+		tcp:  rbac.NetworkFilters(policies, idx.TrustDomain()),
+	}
+}
+
+// tcpFilters runs the RBAC filters, then last.
+func (a inboundAuthz) tcpFilters(last *listenerv3.Filter) []*listenerv3.Filter {
+	return append(slices.Clip(a.tcp), last)
 }
 
 // inboundRouteConfig sends every request to the inbound cluster, without a
