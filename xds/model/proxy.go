@@ -43,8 +43,19 @@ type Proxy struct {
 	Network          string
 	InterceptionMode InterceptionMode
 	IstioVersion     string
-	// Metadata holds every node metadata field as sent, for later features.
+	// Metadata holds the node metadata fields that translation reads and
+	// that have no field above (keptMetadataFields), as Go values
+	// (structpb.Value.AsInterface); nil when the node sent none. The other fields are dropped: istio-proxy sends a few
+	// kilobytes of them per proxy, and the server holds a Proxy for every
+	// connected one.
 	Metadata map[string]any
+}
+
+// keptMetadataFields are the node metadata fields ParseNode keeps in
+// Proxy.Metadata: those translation reads that have no Proxy field of their
+// own. A feature that reads another field adds it here.
+var keptMetadataFields = []string{
+	"UNPRIVILEGED_POD", // the proxy cannot bind privileged ports
 }
 
 // ParseNode builds a Proxy from an Envoy node. It fails when the node id
@@ -65,13 +76,11 @@ func ParseNode(node *corev3.Node) (*Proxy, error) {
 	if p.Namespace == "" {
 		p.Namespace, _, _ = strings.Cut(parts[3], ".")
 	}
-	p.Metadata = node.GetMetadata().AsMap()
-	applyMetadata(p, parts[1])
+	applyMetadata(p, node.GetMetadata().GetFields(), parts[1])
 	return p, nil
 }
 
-func applyMetadata(p *Proxy, idIP string) {
-	md := p.Metadata
+func applyMetadata(p *Proxy, md map[string]*structpb.Value, idIP string) {
 	if ns := stringField(md, "NAMESPACE"); ns != "" {
 		p.Namespace = ns
 	}
@@ -92,25 +101,41 @@ func applyMetadata(p *Proxy, idIP string) {
 	} else if idIP != "" {
 		p.IPAddresses = []string{idIP}
 	}
+	p.Metadata = keptMetadata(md)
 }
 
-func stringField(md map[string]any, key string) string {
-	s, _ := md[key].(string)
-	return s
+// keptMetadata is the part of md that Proxy.Metadata keeps.
+func keptMetadata(md map[string]*structpb.Value) map[string]any {
+	var kept map[string]any
+	for _, key := range keptMetadataFields {
+		v, ok := md[key]
+		if !ok {
+			continue
+		}
+		if kept == nil {
+			kept = map[string]any{}
+		}
+		kept[key] = v.AsInterface()
+	}
+	return kept
+}
+
+func stringField(md map[string]*structpb.Value, key string) string {
+	return md[key].GetStringValue()
 }
 
 // stringMap accepts a struct of strings, or a JSON object encoded as a string.
-func stringMap(v any) map[string]string {
+func stringMap(v *structpb.Value) map[string]string {
 	out := map[string]string{}
-	switch m := v.(type) {
-	case map[string]any:
-		for k, val := range m {
-			if s, ok := val.(string); ok {
-				out[k] = s
+	switch m := v.GetKind().(type) {
+	case *structpb.Value_StructValue:
+		for k, val := range m.StructValue.GetFields() {
+			if s, ok := val.GetKind().(*structpb.Value_StringValue); ok {
+				out[k] = s.StringValue
 			}
 		}
-	case string:
-		_ = json.Unmarshal([]byte(m), &out)
+	case *structpb.Value_StringValue:
+		_ = json.Unmarshal([]byte(m.StringValue), &out)
 	}
 	return out
 }

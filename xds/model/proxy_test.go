@@ -25,6 +25,9 @@ func TestParseNodeAsIstioProxySendsIt(t *testing.T) {
 		"NETWORK":           "net-aws",
 		"INTERCEPTION_MODE": "none",
 		"INSTANCE_IPS":      "10.0.0.5,fd00::5",
+		"UNPRIVILEGED_POD":  "true",
+		"PLATFORM_METADATA": map[string]any{"gcp_project": "p"},
+		"ISTIO_META_X":      "dropped",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +37,7 @@ func TestParseNodeAsIstioProxySendsIt(t *testing.T) {
 		DNSDomain: "bookinfo.svc.cluster.local", IPAddresses: []string{"10.0.0.5", "fd00::5"},
 		Labels:         map[string]string{"app": "productpage", "version": "v1"},
 		ServiceAccount: "bookinfo-productpage", ClusterID: "aws-east", Network: "net-aws",
-		InterceptionMode: InterceptNone, Metadata: p.Metadata,
+		InterceptionMode: InterceptNone, Metadata: map[string]any{"UNPRIVILEGED_POD": "true"},
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("ParseNode:\n got %+v\nwant %+v", p, want)
@@ -77,5 +80,22 @@ func TestParseNodeRejectsMalformedIDs(t *testing.T) {
 	}
 	if _, err := ParseNode(nil); err == nil {
 		t.Error("nil node: want an error")
+	}
+}
+
+// Only the metadata translation reads is kept; a node that sends none of
+// it has no Metadata.
+func TestParseNodeKeepsOnlyMetadataTranslationReads(t *testing.T) {
+	p, err := ParseNode(node(t, "sidecar~10.0.0.1~app-1.ns-a~ns-a.svc.cluster.local", map[string]any{
+		"LABELS": map[string]any{"app": "a"}, "MESH_ID": "cluster.local", "ISTIO_VERSION": "1.24.0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Metadata != nil {
+		t.Errorf("Metadata: got %v, want nil", p.Metadata)
+	}
+	if p.IstioVersion != "1.24.0" || p.Labels["app"] != "a" {
+		t.Errorf("fields parsed from the metadata: version %q labels %v", p.IstioVersion, p.Labels)
 	}
 }

@@ -22,7 +22,9 @@
 //     by identity, then by content), and keeps its encoding and version
 //     while it does not change. Responses are built from these encodings
 //     (go-control-plane's pass-through responses), never marshalled per
-//     stream.
+//     stream: a gRPC codec writes them referring to the prepared encodings
+//     of large resources (512 B and more) instead of copying them, and
+//     interns the resource names requests carry.
 //   - Watches follow go-control-plane's snapshot cache: a state-of-the-world
 //     watch is answered when the version differs from the request's or a
 //     subscribed resource was not sent on the stream yet; EDS and RDS answer

@@ -79,12 +79,36 @@ func New(opts Options) *Server {
 	return s
 }
 
+// Per-connection settings of the gRPC server, sized for thousands of
+// long-lived connections that each carry one xDS stream.
+const (
+	// connBufferSize is what a connection batches its writes in, and reads
+	// into (gRPC's default is 32 KiB each). gRPC takes these buffers from a
+	// pool for the time of a write or a read only, but in a connect storm
+	// or a push thousands of connections write at once, each holding one:
+	// 8 KiB keeps that a quarter of the default's, for a system call per
+	// 8 KiB of large responses. Requests are a few KiB at most.
+	connBufferSize = 8 << 10
+	// headerTableSize is the HPACK dynamic table size the server lets
+	// clients use for the headers they send it: none, since a connection
+	// sends its headers once per stream and its streams live long, and a
+	// table costs each connection up to 4 KiB.
+	headerTableSize = 0
+)
+
 // newGRPCServer registers ADS and the per-type discovery services; each
-// serves state of the world and delta.
+// serves state of the world and delta. Responses are written by xdsCodec,
+// without copying their large resources. HTTP/2 flow control keeps gRPC's
+// defaults (dynamic windows), and write buffers are shared between
+// connections, as is gRPC's default.
 func newGRPCServer(xds serverv3.Server) *grpc.Server {
 	g := grpc.NewServer(
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.ForceServerCodecV2(newXDSCodec()),
+		grpc.WriteBufferSize(connBufferSize),
+		grpc.ReadBufferSize(connBufferSize),
+		grpc.HeaderTableSize(headerTableSize),
 	)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	clusterservice.RegisterClusterDiscoveryServiceServer(g, xds)
