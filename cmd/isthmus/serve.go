@@ -23,7 +23,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -40,6 +40,7 @@ type serveOptions struct {
 	caDir            string
 	trustDomain      string
 	certTTL          time.Duration
+	memoryLimit      string
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -64,6 +65,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "isthmus serve: %v\n", err)
 		return 1
 	}
+	if err := applyMemoryLimit(opts.memoryLimit, logger); err != nil {
+		fmt.Fprintf(stderr, "isthmus serve: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, opts, logger, nil); err != nil {
@@ -85,6 +90,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); a self-signed root is created there when it holds none. Without it the root lives in memory only")
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
+	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
