@@ -53,6 +53,7 @@ func parseBootstrapFlags(args []string) (bootstrap.Options, *flag.FlagSet, error
 	fs.BoolVar(&opts.Delta, "delta", false, "use delta xDS for the ADS stream")
 	fs.StringVar(&opts.AdminAddress, "admin-address", bootstrap.DefaultAdminAddress, "IP:PORT of Envoy's admin interface")
 	fs.StringVar(&opts.Cluster, "cluster", "", "node cluster (default: WORKLOAD.NAMESPACE from labels or pod name)")
+	fs.StringVar(&opts.Locality, "locality", "", "where the workload runs, `REGION/ZONE/SUBZONE` (parts may be left out), for locality load balancing")
 	if err := fs.Parse(args); err != nil {
 		return opts, fs, err
 	}
@@ -73,7 +74,7 @@ func checkBootstrapFlags(fs *flag.FlagSet, opts bootstrap.Options) error {
 }
 
 func printFlagUsage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprintln(w, "Usage: isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT]")
+	fmt.Fprintln(w, "Usage: isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT] [--locality REGION/ZONE/SUBZONE]")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)

@@ -67,7 +67,7 @@ func buildNode(r *resolved) (*corev3.Node, error) {
 	if err != nil {
 		return nil, &OptionError{Option: "Metadata", Err: fmt.Errorf("node metadata: %w", err)}
 	}
-	return &corev3.Node{Id: r.nodeID, Cluster: r.cluster, Metadata: md}, nil
+	return &corev3.Node{Id: r.nodeID, Cluster: r.cluster, Metadata: md, Locality: r.locality}, nil
 }
 
 // buildDynamicResources sends listeners and clusters (and through them

@@ -25,6 +25,7 @@ type Options struct {
 	Delta        bool           // ADS over delta xDS
 	AdminAddress string         // IP:PORT of the admin interface; DefaultAdminAddress when empty
 	Cluster      string         // node.cluster; derived from labels or pod name when empty
+	Locality     string         // node.locality as REGION/ZONE/SUBZONE; parts may be empty
 }
 
 // OptionError says which Options field is wrong ("XDSAddress", "NodeID",
@@ -69,6 +70,7 @@ type resolved struct {
 	cluster  string
 	metadata map[string]any
 	delta    bool
+	locality *corev3.Locality
 }
 
 func resolve(o Options) (*resolved, error) {
@@ -89,7 +91,12 @@ func resolve(o Options) (*resolved, error) {
 	if cluster == "" {
 		cluster = deriveCluster(md, proxy.PodName)
 	}
-	return &resolved{xds: xds, admin: admin, nodeID: o.NodeID, cluster: cluster, metadata: md, delta: o.Delta}, nil
+	locality, err := model.ParseLocality(o.Locality)
+	if err != nil {
+		return nil, &OptionError{Option: "Locality", Err: err}
+	}
+	return &resolved{xds: xds, admin: admin, nodeID: o.NodeID, cluster: cluster, metadata: md, delta: o.Delta,
+		locality: locality}, nil
 }
 
 func parseAdmin(s string) (hostPort, error) {

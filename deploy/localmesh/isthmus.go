@@ -91,9 +91,10 @@ func (is *Isthmus) LogTail(n int) string { return is.proc.logTail(n) }
 
 // Node is how an Envoy identifies itself to Isthmus.
 type Node struct {
-	ID    string
-	Meta  map[string]string // node metadata, passed as --meta KEY=VALUE
-	Delta bool              // use delta xDS instead of state-of-the-world
+	ID       string
+	Meta     map[string]string // node metadata, passed as --meta KEY=VALUE
+	Delta    bool              // use delta xDS instead of state-of-the-world
+	Locality string            // REGION/ZONE/SUBZONE, passed as --locality
 }
 
 // SidecarNode describes a sidecar without traffic capture (INTERCEPTION_MODE
@@ -125,6 +126,9 @@ func (is *Isthmus) Bootstrap(node Node, adminAddr string) ([]byte, error) {
 	}
 	if node.Delta {
 		args = append(args, "--delta")
+	}
+	if node.Locality != "" {
+		args = append(args, "--locality", node.Locality)
 	}
 	out, err := runOutput(is.Bin, args...)
 	if err != nil {

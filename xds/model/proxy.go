@@ -43,6 +43,9 @@ type Proxy struct {
 	Network          string
 	InterceptionMode InterceptionMode
 	IstioVersion     string
+	// Locality is where the proxy runs, "REGION/ZONE/SUBZONE" (from
+	// node.locality), for locality load balancing; "" when unknown.
+	Locality string
 	// Metadata holds the node metadata fields that translation reads and
 	// that have no field above (keptMetadataFields), as Go values
 	// (structpb.Value.AsInterface); nil when the node sent none. The other fields are dropped: istio-proxy sends a few
@@ -77,7 +80,28 @@ func ParseNode(node *corev3.Node) (*Proxy, error) {
 		p.Namespace, _, _ = strings.Cut(parts[3], ".")
 	}
 	applyMetadata(p, node.GetMetadata().GetFields(), parts[1])
+	p.Locality = LocalityString(node.GetLocality())
 	return p, nil
+}
+
+// LocalityString writes a locality as "REGION/ZONE/SUBZONE", without
+// trailing empty parts; "" for none.
+func LocalityString(l *corev3.Locality) string {
+	return strings.TrimRight(l.GetRegion()+"/"+l.GetZone()+"/"+l.GetSubZone(), "/")
+}
+
+// ParseLocality reads "REGION/ZONE/SUBZONE" (trailing parts may be left
+// out); "" is no locality.
+func ParseLocality(s string) (*corev3.Locality, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) > 3 || parts[0] == "" {
+		return nil, fmt.Errorf("locality %q: want REGION/ZONE/SUBZONE", s)
+	}
+	parts = append(parts, "", "")
+	return &corev3.Locality{Region: parts[0], Zone: parts[1], SubZone: parts[2]}, nil
 }
 
 func applyMetadata(p *Proxy, md map[string]*structpb.Value, idIP string) {

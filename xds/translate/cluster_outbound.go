@@ -22,6 +22,7 @@ type outboundCluster struct {
 	sidecar   bool // gateways never follow the client's HTTP version
 	subset    string
 	mesh      meshIdentity
+	locality  string // the proxy's, for locality load balancing
 }
 
 // outboundClusters builds the clusters of one service port: the default
@@ -32,7 +33,7 @@ func outboundClusters(idx *Index, p *model.Proxy, svc *discovery.Service, port d
 	rulePolicy := rule.trafficPolicy()
 	eps := idx.Catalog().Endpoints(svc.ServiceKey, port.Number)
 	base := outboundCluster{svc: svc, port: port, endpoints: eps, proxyIPs: p.IPAddresses,
-		sidecar: p.Type != model.RouterProxy, mesh: idx.meshIdentity(svc)}
+		sidecar: p.Type != model.RouterProxy, mesh: idx.meshIdentity(svc), locality: p.Locality}
 
 	var clusters []*clusterv3.Cluster
 	var loads []*endpointv3.ClusterLoadAssignment
@@ -95,11 +96,13 @@ func (oc outboundCluster) build() (*clusterv3.Cluster, *endpointv3.ClusterLoadAs
 		protocol = discovery.ProtocolTCP // no protocol sniffing on gateways
 	}
 	applyOutboundPolicy(d, protocol, oc.policy, oc.meshPeer())
-	c := d.finish()
-	if c.GetType() != clusterv3.Cluster_EDS {
-		return c, nil
+	if d.cluster.GetType() != clusterv3.Cluster_EDS {
+		applyLocality(d, d.cluster.GetLoadAssignment(), oc.locality, oc.policy)
+		return d.finish(), nil
 	}
-	return c, loadAssignment(oc.name, oc.endpoints)
+	cla := loadAssignment(oc.name, oc.endpoints)
+	applyLocality(d, cla, oc.locality, oc.policy)
+	return d.finish(), cla
 }
 
 // applyOutboundPolicy applies every part of a traffic policy to an outbound

@@ -42,10 +42,12 @@ const (
 //	kind: TestProxy
 //	id: sidecar~10.0.0.5~client-1.default~default.svc.cluster.local
 //	metadata: {NAMESPACE: default, LABELS: {app: client}}
+//	locality: us-east-1/us-east-1a   # optional, node.locality
 type testProxy struct {
 	Kind     string         `json:"kind"`
 	ID       string         `json:"id"`
 	Metadata map[string]any `json:"metadata"`
+	Locality string         `json:"locality"`
 }
 
 func TestGolden(t *testing.T) {
@@ -170,7 +172,11 @@ func parseTestProxy(doc []byte) (*model.Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TestProxy metadata: %w", err)
 	}
-	return model.ParseNode(&corev3.Node{Id: tp.ID, Metadata: md})
+	locality, err := model.ParseLocality(tp.Locality)
+	if err != nil {
+		return nil, err
+	}
+	return model.ParseNode(&corev3.Node{Id: tp.ID, Metadata: md, Locality: locality})
 }
 
 // renderYAML writes resources as a YAML list: protojson (Any types spelled

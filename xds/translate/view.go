@@ -30,6 +30,7 @@ type outboundView struct {
 	unprivileged bool
 	ipv4, ipv6   bool   // families of the proxy's addresses
 	labels       string // the proxy's relevant labels (see Index.relevantLabels), encoded
+	locality     string // where the proxy runs, for locality load balancing
 }
 
 // Stand-in addresses of a view's proxy: only their family means anything.
@@ -48,6 +49,7 @@ func viewOf(idx *Index, p *model.Proxy) outboundView {
 		interception: p.InterceptionMode,
 		unprivileged: proxyUnprivileged(p),
 		labels:       encodeLabels(idx.relevantLabels(p.Namespace, p.Labels)),
+		locality:     p.Locality,
 	}
 	for _, ip := range p.IPAddresses {
 		addr, err := netip.ParseAddr(ip)
@@ -71,6 +73,7 @@ func (v outboundView) proxy() *model.Proxy {
 		DNSDomain:        v.dnsDomain,
 		InterceptionMode: v.interception,
 		Labels:           decodeLabels(v.labels),
+		Locality:         v.locality,
 	}
 	if v.ipv4 {
 		p.IPAddresses = append(p.IPAddresses, viewIPv4)
