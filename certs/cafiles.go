@@ -131,11 +131,16 @@ func readMatchingKey(dir string, cert *x509.Certificate) (crypto.Signer, error) 
 	if err != nil {
 		return nil, fileError(CAKeyFile, err)
 	}
-	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(cert.PublicKey) {
+	if !keyMatches(signer, cert) {
 		return nil, fileError(CAKeyFile, fmt.Errorf("private key does not match the certificate in %s", CACertFile))
 	}
 	return signer, nil
+}
+
+// keyMatches reports whether key is the private half of cert's public key.
+func keyMatches(key crypto.Signer, cert *x509.Certificate) bool {
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(cert.PublicKey)
 }
 
 // readChain returns the certificates of cert-chain.pem that sit between the

@@ -23,7 +23,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -41,6 +41,7 @@ type serveOptions struct {
 	trustDomain      string
 	certTTL          time.Duration
 	memoryLimit      string
+	credentialsDir   string
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -90,6 +91,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); a self-signed root is created there when it holds none. Without it the root lives in memory only")
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
+	fs.StringVar(&opts.credentialsDir, "credentials-dir", "", "directory of gateway TLS credentials, DIR/NAMESPACE/NAME/{tls.crt,tls.key,ca.crt}, served to gateways whose Gateway names NAME as credentialName; watched for changes")
 	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "text or json")
@@ -174,9 +176,13 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		TTL: opts.certTTL, Logger: logger,
 		OnRotate: func([]certs.Identity) { srv.Resync() },
 	})
+	secrets := server.IssuerSecrets(issuer, ca.TrustDomain())
 	srv = server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger,
-		Secrets: server.IssuerSecrets(issuer, ca.TrustDomain())})
+		Secrets: secrets})
 	go issuer.Run(ctx)
+	if opts.credentialsDir != "" {
+		go watchCredentials(ctx, opts.credentialsDir, secrets, srv, logger)
+	}
 	monitoring := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	defer func() {
 		srv.Stop()
@@ -201,6 +207,27 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	case err := <-failed:
 		return err
 	}
+}
+
+// credentialsInterval is how often the credentials directory is checked
+// for changes.
+const credentialsInterval = 2 * time.Second
+
+// watchCredentials serves the gateway credentials under dir, reloading them
+// on change; problems are logged, the readable credentials served.
+func watchCredentials(ctx context.Context, dir string, secrets *server.CertSecrets, srv *server.Server, logger *slog.Logger) {
+	certs.WatchCredentials(ctx, dir, credentialsInterval, func(c *certs.Credentials, err error) {
+		if err != nil {
+			logger.Error("gateway credentials not loaded; serving the previous ones", "dir", dir, "error", err)
+			return
+		}
+		for _, problem := range c.Problems {
+			logger.Error("gateway credential left out", "error", problem)
+		}
+		secrets.SetCredentials(c)
+		srv.Resync()
+		logger.Info("gateway credentials loaded", "dir", dir, "problems", len(c.Problems))
+	})
 }
 
 // openCA loads (or creates) the CA in --ca-dir, or makes an in-memory one.

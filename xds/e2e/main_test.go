@@ -32,6 +32,7 @@ type proxy struct {
 // dir and two Envoys connected to it.
 type mesh struct {
 	dir     string // the config directory isthmus serves
+	credDir string // the gateway credentials isthmus serves
 	logDir  string
 	isthmus *localmesh.Isthmus
 	proxies []*proxy
@@ -56,6 +57,7 @@ func TestMain(m *testing.M) {
 		shared.close()
 		if code == 0 {
 			os.RemoveAll(shared.dir)
+			os.RemoveAll(shared.credDir)
 			os.RemoveAll(shared.logDir)
 		} else {
 			fmt.Fprintf(os.Stderr, "e2e: logs kept in %s, config in %s\n", shared.logDir, shared.dir)
@@ -105,7 +107,11 @@ func newMeshDirs() (*mesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mesh{dir: dir, logDir: logDir}, nil
+	credDir, err := os.MkdirTemp("", "isthmus-e2e-credentials-")
+	if err != nil {
+		return nil, err
+	}
+	return &mesh{dir: dir, credDir: credDir, logDir: logDir}, nil
 }
 
 func (m *mesh) start() error {
@@ -125,7 +131,8 @@ func (m *mesh) start() error {
 	if err != nil {
 		return err
 	}
-	if m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: bin, ConfigDir: m.dir, LogDir: m.logDir}); err != nil {
+	if m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: bin, ConfigDir: m.dir, LogDir: m.logDir,
+		ExtraArgs: []string{"--credentials-dir", m.credDir}}); err != nil {
 		return err
 	}
 	return m.startEnvoys(ctx)

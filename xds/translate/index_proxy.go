@@ -89,27 +89,36 @@ type workloadSelected interface {
 	GetSelector() *typev1beta1.WorkloadSelector
 }
 
+// anyNamespace keys, in workloadSelectorsByNamespace, the selectors that
+// pick workloads of every namespace: those of Gateways, which apply to the
+// gateway proxies they select wherever these run. No namespace has this name.
+const anyNamespace = "*"
+
 // workloadSelectorsByNamespace lists, by namespace, the label selectors
-// with which policies pick the workloads they apply to. Translation may not
-// read all of them yet; they are listed so that a proxy's view (see
-// outboundView) tells apart every workload such a policy can.
+// with which policies pick the workloads they apply to (Gateway selectors
+// under anyNamespace). Translation may not read all of them yet; they are
+// listed so that a proxy's view (see outboundView) tells apart every
+// workload such a policy can.
 func workloadSelectorsByNamespace(cfg *policy.Config) map[string][]map[string]string {
 	out := map[string][]map[string]string{}
 	var objs []*policy.Object
 	for _, kind := range []policy.Kind{policy.KindPeerAuthentication, policy.KindAuthorizationPolicy,
-		policy.KindRequestAuthentication, policy.KindTelemetry, policy.KindDestinationRule} {
+		policy.KindRequestAuthentication, policy.KindTelemetry, policy.KindDestinationRule, policy.KindGateway} {
 		objs = append(objs, cfg.List(kind)...)
 	}
 	for _, o := range objs {
+		ns := o.Namespace
 		var labels map[string]string
 		switch spec := o.Spec.(type) {
 		case workloadSelected:
 			labels = spec.GetSelector().GetMatchLabels()
 		case *networking.DestinationRule:
 			labels = spec.GetWorkloadSelector().GetMatchLabels()
+		case *networking.Gateway:
+			labels, ns = spec.GetSelector(), anyNamespace
 		}
 		if len(labels) > 0 {
-			out[o.Namespace] = append(out[o.Namespace], labels)
+			out[ns] = append(out[ns], labels)
 		}
 	}
 	return out
@@ -117,8 +126,9 @@ func workloadSelectorsByNamespace(cfg *policy.Config) map[string][]map[string]st
 
 // relevantLabels returns the part of labels that translation for a proxy
 // in namespace ns can tell apart: the union of the selectors that labels
-// match among the sourceLabels of VirtualServices visible from ns and the
-// workload selectors of policies in ns and the root namespace. Every such
+// match among the sourceLabels of VirtualServices visible from ns, the
+// workload selectors of policies in ns and the root namespace, and the
+// selectors of Gateways in any namespace. Every such
 // selector matches the result exactly when it matches labels, since the
 // result is a subset of labels containing each matching selector. Nil when
 // no selector matches.
@@ -147,6 +157,9 @@ func (idx *Index) relevantLabels(ns string, labels map[string]string) map[string
 		for _, selector := range idx.workloadSelectors[policy.RootNamespace] {
 			add(selector)
 		}
+	}
+	for _, selector := range idx.workloadSelectors[anyNamespace] {
+		add(selector)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -85,9 +86,8 @@ func applyIngressBinding(ip *inboundPort, p *model.Proxy, in *networking.IstioIn
 // chains per captured port, and a listener per port bound for real. Each
 // port's chains accept what the PeerAuthentications that apply to the
 // workload allow (see inboundChains).
-func inboundListeners(idx *Index, p *model.Proxy, scope *Scope, targets []inboundTarget) []*listenerv3.Listener {
+func inboundListeners(idx *Index, p *model.Proxy, scope *Scope, targets []inboundTarget, authz inboundAuthz) []*listenerv3.Listener {
 	peer := idx.peerMTLS(p.Namespace, p.Labels)
-	authz := idx.inboundAuthz(p.Namespace, p.Labels)
 	var out []*listenerv3.Listener
 	var captured []*listenerv3.FilterChain
 	for _, ip := range inboundPorts(p, scope, targets) {
@@ -226,22 +226,28 @@ func inboundChain(ip inboundPort, socket *corev3.TransportSocket, match *listene
 	return chain
 }
 
-// inboundAuthz are the RBAC filters of a workload's AuthorizationPolicies.
+// inboundAuthz are the filters of a workload's RequestAuthentications and
+// AuthorizationPolicies, and the clusters they fetch JWKS from.
 type inboundAuthz struct {
-	http []*hcmv3.HttpFilter
+	http []*hcmv3.HttpFilter // JWT authentication, then RBAC
 	tcp  []*listenerv3.Filter
+	jwks []*clusterv3.Cluster
 }
 
-// inboundAuthz builds the RBAC filters for a workload in ns with labels.
+// inboundAuthz builds the authentication and authorization filters for a
+// workload in ns with labels.
 func (idx *Index) inboundAuthz(ns string, labels map[string]string) inboundAuthz {
-	policies := rbac.For(idx.Snapshot.Config, ns, labels)
-	if len(policies) == 0 {
-		return inboundAuthz{}
+	var a inboundAuthz
+	authns := rbac.RequestAuthenticationsFor(idx.Snapshot.Config, ns, labels)
+	if jwt := rbac.JWTFilter(authns); jwt != nil {
+		a.http = append(a.http, jwt)
+		a.jwks = rbac.JWKSClusters(authns)
 	}
-	return inboundAuthz{
-		http: rbac.HTTPFilters(policies, idx.TrustDomain()),
-		tcp:  rbac.NetworkFilters(policies, idx.TrustDomain()),
+	if policies := rbac.For(idx.Snapshot.Config, ns, labels); len(policies) > 0 {
+		a.http = append(a.http, rbac.HTTPFilters(policies, idx.TrustDomain())...)
+		a.tcp = rbac.NetworkFilters(policies, idx.TrustDomain())
 	}
+	return a
 }
 
 // tcpFilters runs the RBAC filters, then last.

@@ -9,11 +9,11 @@ import (
 // sharedListeners builds the listeners every sidecar of the same outbound
 // view has: the outbound ones of its plan (see planOutbound) and
 // virtualOutbound when its traffic is captured. The proxy's inbound
-// listeners (see inboundListeners) come on top. Gateways get none yet.
+// listeners (see inboundListeners) come on top. Gateways get the listeners
+// of the Gateways that select them (see gatewayListeners).
 func sharedListeners(idx *Index, p *model.Proxy, scope *Scope) []*listenerv3.Listener {
 	if p.Type == model.RouterProxy {
-		// TODO: gateway listeners.
-		return nil
+		return gatewayListeners(idx, p, scope)
 	}
 	out := outboundListeners(idx, p, scope)
 	if !proxyCaptureNone(p) {

@@ -3,6 +3,9 @@ package translate
 import (
 	"fmt"
 	"strconv"
+	"strings"
+
+	"github.com/isthmus-mesh/isthmus/certs"
 )
 
 // Direction of traffic relative to the proxy, as in Istio cluster names.
@@ -54,4 +57,64 @@ func ListenerName(address string, port uint32) string {
 // VirtualHostName is the "HOST:PORT" name of an outbound virtual host.
 func VirtualHostName(host string, port uint32) string {
 	return fmt.Sprintf("%s:%d", host, port)
+}
+
+// Names of gateway resources, as Istio names them.
+
+// gatewayHTTPRouteName is "http.PORT" (".BIND" added for a bound server):
+// the one route configuration of every plain-text HTTP server on a port.
+func gatewayHTTPRouteName(port uint32, bind string) string {
+	return "http." + strconv.FormatUint(uint64(port), 10) + bindSuffix(bind)
+}
+
+// gatewayHTTPSRouteName is "https.PORT.PORTNAME.GATEWAY.NAMESPACE": each
+// HTTPS server that terminates TLS has its own route configuration.
+func gatewayHTTPSRouteName(port uint32, portName, gateway, namespace, bind string) string {
+	return "https." + strconv.FormatUint(uint64(port), 10) + "." + portName + "." + gateway + "." + namespace + bindSuffix(bind)
+}
+
+func bindSuffix(bind string) string {
+	if bind == "" {
+		return ""
+	}
+	return "." + bind
+}
+
+// gatewayBlackholeVirtualHost names the virtual host of a gateway route
+// configuration that no VirtualService fills: every request gets a 404.
+func gatewayBlackholeVirtualHost(port uint32) string { return VirtualHostName("blackhole", port) }
+
+// Secret names of Gateway credentials, as Istio's SDS names them.
+const (
+	kubernetesSecretPrefix  = certs.CredentialPrefix
+	kubernetesGatewayPrefix = "kubernetes-gateway://"
+	configMapSecretPrefix   = "configmap://"
+	builtinSecretPrefix     = "builtin://"
+	credentialCASuffix      = certs.CredentialCASuffix
+)
+
+// credentialSecretName is the SDS secret holding the key pair of a
+// Gateway's credentialName: "kubernetes://NAME" unless the name already
+// says where it lives. "builtin://" stands for the workload's own
+// certificate.
+func credentialSecretName(credential string) string {
+	switch {
+	case strings.HasPrefix(credential, builtinSecretPrefix):
+		return certs.WorkloadSecretName
+	case strings.HasPrefix(credential, kubernetesSecretPrefix),
+		strings.HasPrefix(credential, kubernetesGatewayPrefix),
+		strings.HasPrefix(credential, configMapSecretPrefix):
+		return credential
+	}
+	return kubernetesSecretPrefix + credential
+}
+
+// credentialCASecretName is the SDS secret holding the CA certificates that
+// client certificates are checked against: the key pair's name with
+// "-cacert" appended, or the mesh roots for "builtin://".
+func credentialCASecretName(credential string) string {
+	if strings.HasPrefix(credential, builtinSecretPrefix) {
+		return certs.RootSecretName
+	}
+	return credentialSecretName(credential) + credentialCASuffix
 }

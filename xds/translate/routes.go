@@ -21,11 +21,11 @@ const maxDirectResponseBody = 1 << 20
 
 // buildRoutes builds one route configuration per outbound HTTP listener of
 // the proxy (see planOutbound): a virtual host per service on the port, then
-// the catch-all host of the outbound traffic policy. Gateways get none yet.
+// the catch-all host of the outbound traffic policy. Gateways get those of
+// their gateway listeners (see gatewayRoutes).
 func buildRoutes(idx *Index, p *model.Proxy, scope *Scope) []*routev3.RouteConfiguration {
 	if p.Type == model.RouterProxy {
-		// TODO: gateway routes.
-		return nil
+		return gatewayRoutes(idx, p)
 	}
 	var out []*routev3.RouteConfiguration
 	for _, e := range planOutbound(p, scope).HTTPEntries() {

@@ -183,7 +183,14 @@ type workloadResources struct {
 // buildWorkload builds the inbound part of a view with targets.
 func buildWorkload(idx *Index, v outboundView, scope *Scope, targets []inboundTarget) (*workloadResources, error) {
 	p := v.proxy()
-	res := &Resources{Clusters: inboundClusters(p, targets), Listeners: inboundListeners(idx, p, scope, targets)}
+	var authz inboundAuthz
+	if p.Type != model.RouterProxy { // gateways have no inbound listeners
+		authz = idx.inboundAuthz(p.Namespace, p.Labels)
+	}
+	res := &Resources{
+		Clusters:  append(inboundClusters(p, targets), authz.jwks...),
+		Listeners: inboundListeners(idx, p, scope, targets, authz),
+	}
 	sortResources(res)
 	if err := res.Validate(); err != nil {
 		return nil, err

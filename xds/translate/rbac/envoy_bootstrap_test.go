@@ -1,6 +1,7 @@
 package rbac
 
 import (
+	"slices"
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -100,6 +101,15 @@ func (tb *testBootstrap) addCluster(name string, port uint32) {
 			}}}},
 		},
 	})
+}
+
+// addClusters adds clusters whose names the bootstrap does not hold yet.
+func (tb *testBootstrap) addClusters(clusters ...*clusterv3.Cluster) {
+	for _, c := range clusters {
+		if !slices.ContainsFunc(tb.b.StaticResources.Clusters, func(have *clusterv3.Cluster) bool { return have.GetName() == c.GetName() }) {
+			tb.b.StaticResources.Clusters = append(tb.b.StaticResources.Clusters, c)
+		}
+	}
 }
 
 func (tb *testBootstrap) json(t *testing.T) []byte {

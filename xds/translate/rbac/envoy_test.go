@@ -86,7 +86,7 @@ spec:
   provider: {name: authz}
   rules:
   - to: [{operation: {paths: ["/admin*"]}}]`},
-		"jwt-deny-fails-closed": {policies: `
+		"jwt-deny-no-token": {policies: `
 spec:
   action: DENY
   rules:
@@ -116,8 +116,8 @@ spec:
 		{listener: "deny-dry-run", method: "GET", path: "/", want: 200},
 		{listener: "custom-fails-closed", method: "GET", path: "/admin/users", want: 403},
 		{listener: "custom-fails-closed", method: "GET", path: "/public", want: 200},
-		{listener: "jwt-deny-fails-closed", method: "GET", path: "/secure/data", want: 403},
-		{listener: "jwt-deny-fails-closed", method: "GET", path: "/open", want: 200},
+		{listener: "jwt-deny-no-token", method: "GET", path: "/secure/data", want: 403},
+		{listener: "jwt-deny-no-token", method: "GET", path: "/open", want: 200},
 		{listener: "seed-plaintext", method: "GET", path: "/api/v1/x", want: 403},
 		{listener: "seed-mtls", peer: frontendID, method: "GET", path: "/api/v1/x", want: 200},
 		{listener: "seed-mtls", peer: frontendID, method: "POST", path: "/api/v1/x", want: 403},
@@ -336,8 +336,9 @@ func listenerAddrs(body []byte) (map[string]string, error) {
 	return out, nil
 }
 
-// TestEnvoyValidatesGeneratedFilters loads the HTTP and TCP filters of every
-// golden input, and of the seed, into one bootstrap and has Envoy check it.
+// TestEnvoyValidatesGeneratedFilters loads the JWT, HTTP and TCP filters and
+// the JWKS clusters of every golden input, and of the seed, into one
+// bootstrap and has Envoy check it.
 func TestEnvoyValidatesGeneratedFilters(t *testing.T) {
 	bin, err := envoybin.Path()
 	if err != nil {
@@ -353,7 +354,13 @@ func TestEnvoyValidatesGeneratedFilters(t *testing.T) {
 	})
 	for _, c := range cases {
 		selected := For(c.config, c.workload.namespace, c.workload.labels)
-		tb.addHTTP(c.name+"-http", HTTPFilters(selected, c.workload.trustDomain), mtlsContext(pki))
+		authns := RequestAuthenticationsFor(c.config, c.workload.namespace, c.workload.labels)
+		var http []*hcmv3.HttpFilter
+		if f := JWTFilter(authns); f != nil {
+			http = append(http, f)
+		}
+		tb.addClusters(JWKSClusters(authns)...)
+		tb.addHTTP(c.name+"-http", append(http, HTTPFilters(selected, c.workload.trustDomain)...), mtlsContext(pki))
 		tb.addTCP(c.name+"-tcp", NetworkFilters(selected, c.workload.trustDomain), "upstream")
 	}
 	file := filepath.Join(t.TempDir(), "bootstrap.json")

@@ -16,13 +16,15 @@ import (
 	"github.com/isthmus-mesh/isthmus/policy"
 )
 
-// Golden tests: each testdata/in/NAME.yaml holds AuthorizationPolicies and a
-// first comment line naming the workload to translate for:
+// Golden tests: each testdata/in/NAME.yaml holds AuthorizationPolicies and
+// RequestAuthentications, and a first comment line naming the workload to
+// translate for:
 //
 //	# workload: namespace=foo labels=app=httpbin,version=v1 trustDomain=example.org
 //
-// testdata/out/NAME.yaml holds the selected policies and the HTTP and TCP
-// filters.
+// testdata/out/NAME.yaml holds the selected policies, the JWT filter and
+// JWKS clusters (when RequestAuthentications apply), and the HTTP and TCP
+// RBAC filters.
 //
 //	go test ./xds/translate/rbac -run TestGolden -update
 //
@@ -65,6 +67,15 @@ func TestGolden(t *testing.T) {
 func TestGoldenOutputsValidate(t *testing.T) {
 	for _, c := range goldenCases(t) {
 		selected := For(c.config, c.workload.namespace, c.workload.labels)
+		authns := RequestAuthenticationsFor(c.config, c.workload.namespace, c.workload.labels)
+		if f := JWTFilter(authns); f != nil {
+			validateFilter(t, c.name, f.GetTypedConfig())
+		}
+		for _, cl := range JWKSClusters(authns) {
+			if err := cl.Validate(); err != nil {
+				t.Errorf("%s: JWKS cluster %s is invalid: %v", c.name, cl.GetName(), err)
+			}
+		}
 		for _, f := range HTTPFilters(selected, c.workload.trustDomain) {
 			validateFilter(t, c.name, f.GetTypedConfig())
 		}
@@ -150,9 +161,12 @@ func readWorkload(t *testing.T, path string) workload {
 
 // goldenOutput is the YAML layout of an output file.
 type goldenOutput struct {
-	Selected []string `json:"selected"`
-	HTTP     []any    `json:"http"`
-	TCP      []any    `json:"tcp"`
+	Selected               []string `json:"selected"`
+	RequestAuthentications []string `json:"requestAuthentications,omitempty"`
+	JWT                    any      `json:"jwt,omitempty"`
+	JWKSClusters           []any    `json:"jwksClusters,omitempty"`
+	HTTP                   []any    `json:"http"`
+	TCP                    []any    `json:"tcp"`
 }
 
 func renderCase(t *testing.T, c goldenCase) []byte {
@@ -162,6 +176,7 @@ func renderCase(t *testing.T, c goldenCase) []byte {
 	for _, o := range selected {
 		out.Selected = append(out.Selected, o.Namespace+"/"+o.Name)
 	}
+	renderJWT(t, c, &out)
 	for _, f := range HTTPFilters(selected, c.workload.trustDomain) {
 		out.HTTP = append(out.HTTP, protoValue(t, f))
 	}
@@ -173,6 +188,21 @@ func renderCase(t *testing.T, c goldenCase) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// renderJWT adds the RequestAuthentications' filter and clusters.
+func renderJWT(t *testing.T, c goldenCase, out *goldenOutput) {
+	t.Helper()
+	authns := RequestAuthenticationsFor(c.config, c.workload.namespace, c.workload.labels)
+	for _, o := range authns {
+		out.RequestAuthentications = append(out.RequestAuthentications, o.Namespace+"/"+o.Name)
+	}
+	if f := JWTFilter(authns); f != nil {
+		out.JWT = protoValue(t, f)
+	}
+	for _, cl := range JWKSClusters(authns) {
+		out.JWKSClusters = append(out.JWKSClusters, protoValue(t, cl))
+	}
 }
 
 // protoValue is m as generic JSON data, for YAML rendering.

@@ -17,12 +17,9 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// Why a value cannot become an Envoy matcher. Both make the value
-// unevaluable: an ALLOW rule holding it is dropped, a DENY rule loses it.
-var (
-	errHTTPOnly    = errors.New("is an HTTP attribute, which a TCP filter cannot evaluate")
-	errRequestAuth = errors.New("needs request authentication (JWT), which Isthmus does not translate")
-)
+// errHTTPOnly makes a value unevaluable on TCP filters: an ALLOW rule
+// holding it is dropped, a DENY rule loses it.
+var errHTTPOnly = errors.New("is an HTTP attribute, which a TCP filter cannot evaluate")
 
 // spiffePrefix starts every peer identity in the mesh's certificates.
 const spiffePrefix = "spiffe://"
@@ -242,10 +239,4 @@ func httpOnly[T proto.Message](forTCP bool, match func(string) (T, error)) func(
 		var zero T
 		return zero, errHTTPOnly
 	}
-}
-
-// needsRequestAuth is the matcher of JWT attributes: always unevaluable.
-func needsRequestAuth[T proto.Message](string) (T, error) {
-	var zero T
-	return zero, errRequestAuth
 }

@@ -239,8 +239,9 @@ spec:
 	}
 }
 
-// JWT attributes cannot be evaluated on any chain.
-func TestRequestAuthenticationAttributesFailClosed(t *testing.T) {
+// JWT attributes are evaluated on HTTP chains only: on TCP an ALLOW rule
+// needing one is left out, a DENY rule only loses it.
+func TestRequestAuthenticationAttributesAreHTTPOnly(t *testing.T) {
 	cfg := decodePolicies(t, `
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -250,6 +251,7 @@ spec:
   - from: [{source: {requestPrincipals: ["*"]}}]
   - when: [{key: request.auth.audiences, values: [api]}]
   - to: [{operation: {paths: [/healthz]}}]
+  - to: [{operation: {ports: ["8080"]}}]
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -258,11 +260,23 @@ spec:
   action: DENY
   rules:
   - from: [{source: {notRequestPrincipals: ["*"]}}]
+    to: [{operation: {ports: ["9090"]}}]
 `)
 	checkRules(t, httpRules(t, cfg, "foo", nil), []filterRules{
 		{action: rbacv3.RBAC_DENY, rules: []string{"ns[foo]-policy[deny]-rule[0]"}},
-		{action: rbacv3.RBAC_ALLOW, rules: []string{"ns[foo]-policy[allow]-rule[2]"}},
+		{action: rbacv3.RBAC_ALLOW, rules: []string{
+			"ns[foo]-policy[allow]-rule[0]", "ns[foo]-policy[allow]-rule[1]",
+			"ns[foo]-policy[allow]-rule[2]", "ns[foo]-policy[allow]-rule[3]",
+		}},
 	})
+	checkRules(t, tcpRules(t, cfg, "foo", nil), []filterRules{
+		{action: rbacv3.RBAC_DENY, rules: []string{"ns[foo]-policy[deny]-rule[0]"}},
+		{action: rbacv3.RBAC_ALLOW, rules: []string{"ns[foo]-policy[allow]-rule[3]"}},
+	})
+	deny := tcpPolicy(t, cfg, 0, "ns[foo]-policy[deny]-rule[0]")
+	if !deny.GetPrincipals()[0].GetAny() {
+		t.Errorf("TCP DENY rule should lose its JWT principal, got principals %v", deny.GetPrincipals())
+	}
 }
 
 func TestPolicyWithoutRulesAllowsNothing(t *testing.T) {

@@ -194,7 +194,7 @@ func (t translator) sourceFields(s *security.Source) []field[*rbacv3.Principal] 
 		{"trustDomains", s.GetTrustDomains(), s.GetNotTrustDomains(), peerTrustDomain},
 		{"ipBlocks", s.GetIpBlocks(), s.GetNotIpBlocks(), directRemoteIP},
 		{"remoteIpBlocks", s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks(), remoteIP},
-		{"requestPrincipals", s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), needsRequestAuth[*rbacv3.Principal]},
+		{"requestPrincipals", s.GetRequestPrincipals(), s.GetNotRequestPrincipals(), httpOnly(t.forTCP, requestPrincipal)},
 	}
 	return nonEmpty(fields)
 }
@@ -245,9 +245,25 @@ func (t translator) principalCondition(key string) func(string) (*rbacv3.Princip
 	case strings.HasPrefix(key, "request.headers"):
 		return httpOnly(t.forTCP, requestHeader(key))
 	case strings.HasPrefix(key, "request.auth."):
-		return needsRequestAuth[*rbacv3.Principal]
+		return httpOnly(t.forTCP, requestAuthCondition(key))
 	}
 	return nil
+}
+
+// requestAuthCondition is the matcher of a "request.auth." key, read from
+// the verified JWT payload.
+func requestAuthCondition(key string) func(string) (*rbacv3.Principal, error) {
+	switch {
+	case key == "request.auth.principal":
+		return requestPrincipal
+	case key == "request.auth.audiences":
+		return claimMatch("aud")
+	case key == "request.auth.presenter":
+		return claimMatch("azp")
+	case strings.HasPrefix(key, claimsKeyPrefix):
+		return claimCondition(key)
+	}
+	return func(string) (*rbacv3.Principal, error) { return nil, fmt.Errorf("unknown attribute") }
 }
 
 // permissionCondition is the matcher of a when key about the destination;
