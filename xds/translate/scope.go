@@ -30,8 +30,12 @@ type EgressScope struct {
 
 // SidecarFor returns the Sidecar that applies to p: one in p's namespace whose
 // workloadSelector matches p's labels, else the namespace's selector-less one,
-// else the root namespace's selector-less one.
+// else the root namespace's selector-less one. Gateways have none, as in
+// Istio.
 func (idx *Index) SidecarFor(p *model.Proxy) *policy.Object {
+	if p.Type == model.RouterProxy {
+		return nil // Sidecar resources do not apply to gateways
+	}
 	var nsDefault *policy.Object
 	for _, o := range idx.sidecars[p.Namespace] {
 		sel := o.Spec.(*networking.Sidecar).GetWorkloadSelector()
