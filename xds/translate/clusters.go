@@ -26,7 +26,9 @@ func sharedClusters(idx *Index, p *model.Proxy, scope *Scope) ([]*clusterv3.Clus
 			loads = append(loads, l...)
 		}
 	}
-	clusters = append(clusters, fixedClusters(p)...)
+	dnatClusters, dnatLoads := sniDNATClusters(idx, p, clusters, loads)
+	clusters = append(append(clusters, dnatClusters...), fixedClusters(p)...)
+	loads = append(loads, dnatLoads...)
 	sort.SliceStable(clusters, func(i, j int) bool { return clusters[i].Name < clusters[j].Name })
 	sort.SliceStable(loads, func(i, j int) bool { return loads[i].ClusterName < loads[j].ClusterName })
 	return uniqueByName(clusters, (*clusterv3.Cluster).GetName),
