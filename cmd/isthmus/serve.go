@@ -17,13 +17,10 @@ import (
 	"time"
 
 	"github.com/isthmus-mesh/isthmus/certs"
-	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
-	"github.com/isthmus-mesh/isthmus/policy"
-	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -42,6 +39,7 @@ type serveOptions struct {
 	certTTL          time.Duration
 	memoryLimit      string
 	credentialsDir   string
+	kubeconfigs      kubeconfigFlag
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -91,6 +89,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); a self-signed root is created there when it holds none. Without it the root lives in memory only")
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
+	fs.Var(&opts.kubeconfigs, "kubeconfig", "`[CLUSTER_ID=]PATH` of a Kubernetes cluster whose services and endpoints join the mesh, repeatable (cluster id default \"Kubernetes\", as Istio's)")
 	fs.StringVar(&opts.credentialsDir, "credentials-dir", "", "directory of gateway TLS credentials, DIR/NAMESPACE/NAME/{tls.crt,tls.key,ca.crt}, served to gateways whose Gateway names NAME as credentialName; watched for changes")
 	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -198,7 +197,11 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	if onListening != nil {
 		onListening(xdsLis.Addr(), monLis.Addr())
 	}
-	go watchConfig(ctx, opts.configDir, ca.TrustDomain(), srv, logger)
+	pub := newSnapshotPublisher(srv, ca.TrustDomain(), logger)
+	if err := startClusters(ctx, opts.kubeconfigs, pub, logger); err != nil {
+		return err
+	}
+	go watchConfig(ctx, opts.configDir, pub, logger)
 
 	select {
 	case <-ctx.Done():
@@ -261,41 +264,4 @@ func shutdownHTTP(s *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	_ = s.Shutdown(ctx)
-}
-
-// watchConfig loads the configuration directory once, then on every change,
-// handing each result to srv. It returns when ctx ends.
-func watchConfig(ctx context.Context, dir, trustDomain string, srv *server.Server, logger *slog.Logger) {
-	store := policy.NewStore(dir, logger)
-	pub := &snapshotPublisher{srv: srv, logger: logger, trustDomain: trustDomain}
-	pub.publish(store.Load())
-	if err := store.Run(ctx, pub.publish); err != nil && ctx.Err() == nil {
-		logger.Error("configuration watch stopped; serving the last configuration", "dir", dir, "error", err)
-	}
-}
-
-// snapshotPublisher turns each loaded configuration into a snapshot for the
-// server. Calls must not overlap.
-type snapshotPublisher struct {
-	srv         *server.Server
-	logger      *slog.Logger
-	trustDomain string
-	version     uint64
-}
-
-// publish builds and hands over one snapshot. A failure to build it (a bug
-// reached by unusual configuration) is logged and the previous snapshot
-// stays in place: bad configuration never stops the server.
-func (p *snapshotPublisher) publish(cfg *policy.Config, problems []*policy.ConfigError) {
-	defer func() {
-		if r := recover(); r != nil {
-			p.logger.Error("configuration not applied: building the snapshot failed", "panic", r)
-		}
-	}()
-	p.srv.SetConfigErrors(len(problems))
-	snap := &model.Snapshot{Version: p.version + 1, Config: cfg, Catalog: serviceentry.Build(cfg), TrustDomain: p.trustDomain}
-	p.version++
-	p.srv.Update(snap)
-	p.logger.Info("configuration loaded", "version", snap.Version, "objects", cfg.Len(),
-		"services", len(snap.Catalog.Services()), "problems", len(problems))
 }
