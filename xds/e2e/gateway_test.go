@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,13 +73,14 @@ func (m *mesh) writeGatewayCredential(t *testing.T, name string, certPEM, keyPEM
 // TestIngressGatewayTerminatesTLS: an ingress gateway proxy (a "router"
 // Envoy) terminates HTTPS with the certificate its Gateway names by
 // credentialName, which Isthmus serves over SDS from --credentials-dir,
-// and routes by the bound VirtualService to the service.
+// and routes by the bound VirtualService to the service. While the
+// credential is missing the gateway still gets the rest of its
+// configuration; once the credential is written, HTTPS starts working.
 func TestIngressGatewayTerminatesTLS(t *testing.T) {
 	s := newScenario(t, "gateway", "v1")
 	gw := s.name + "-gw"
 	const host = "shop.example.com"
 	caPEM, certPEM, keyPEM := serverCertificate(t, host)
-	s.m.writeGatewayCredential(t, gw+"-cred", certPEM, keyPEM)
 	ip, err := localmesh.RandomLoopbackIP(gatewayPort)
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +116,11 @@ spec:
 	}
 	t.Cleanup(envoy.Close)
 	t.Cleanup(func() { checkEnvoyAccepted(t, gw, envoy) })
+	waitUntil(t, "the gateway's listener, waiting for its credential", func() bool {
+		dump, err := envoy.ConfigDump(ctx, "resource=dynamic_listeners")
+		return err == nil && strings.Contains(string(dump), "kubernetes://"+gw+"-cred")
+	})
+	s.m.writeGatewayCredential(t, gw+"-cred", certPEM, keyPEM)
 	addr := net.JoinHostPort(ip, strconv.Itoa(gatewayPort))
 	if err := envoy.WaitListener(ctx, addr); err != nil {
 		dump, _ := envoy.ConfigDump(ctx, "")

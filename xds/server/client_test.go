@@ -68,6 +68,11 @@ func startServerWith(t *testing.T, opts Options) *harness {
 
 // testSecrets issues proxies certificates from a fresh self-signed CA.
 func testSecrets(t testing.TB) SecretSource {
+	return testCertSecrets(t)
+}
+
+// testCertSecrets is testSecrets as its concrete type.
+func testCertSecrets(t testing.TB) *CertSecrets {
 	t.Helper()
 	ca, err := certs.NewSelfSignedCA(certs.DefaultTrustDomain, time.Hour)
 	if err != nil {

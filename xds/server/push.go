@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
@@ -143,6 +145,10 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 	}
 	ps.served = next
 	ps.markSet(changed, next, time.Now())
+	if missing := next.missingCredentials(); len(missing) > 0 && slices.Contains(changed, resource.ListenerType) {
+		s.log.Warn("gateway credentials not found; listeners using them wait for them", "proxy", ps.proxy.ID,
+			"secrets", missing)
+	}
 	for _, t := range changed {
 		s.metrics.pushes.WithLabelValues(typeLabel(t)).Inc()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
 )
 
@@ -229,19 +230,53 @@ func (pr *proxyResources) consistent() error {
 	return secretsServed(pr)
 }
 
-// secretsServed checks that every secret a cluster or listener references
-// is served: Envoy would otherwise wait for it forever.
+// secretsServed checks that every mesh secret a cluster or listener
+// references is served: Envoy would otherwise wait for it forever. A
+// gateway credential (credentialName) may be missing: the listener using
+// it waits for it, the rest is served (see missingCredentials).
 func secretsServed(pr *proxyResources) error {
+	for _, m := range pr.missingSecrets() {
+		if !isCredential(m.secret) {
+			return fmt.Errorf("secrets: %q is referenced by %s %q but not served", m.secret, typeLabel(m.typeURL), m.resource)
+		}
+	}
+	return nil
+}
+
+// missingSecret is a secret a resource references that is not served.
+type missingSecret struct {
+	secret, typeURL, resource string
+}
+
+func (pr *proxyResources) missingSecrets() []missingSecret {
+	var out []missingSecret
 	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
 		for _, r := range pr.types[t].list {
 			for _, name := range r.secrets {
 				if pr.types[resource.SecretType].get(name) == nil {
-					return fmt.Errorf("secrets: %q is referenced by %s %q but not served", name, typeLabel(t), r.name)
+					out = append(out, missingSecret{secret: name, typeURL: t, resource: r.name})
 				}
 			}
 		}
 	}
-	return nil
+	return out
+}
+
+// missingCredentials lists the gateway credentials pr references but
+// cannot serve.
+func (pr *proxyResources) missingCredentials() []string {
+	var out []string
+	for _, m := range pr.missingSecrets() {
+		if isCredential(m.secret) && !slices.Contains(out, m.secret) {
+			out = append(out, m.secret)
+		}
+	}
+	return out
+}
+
+// isCredential tells a gateway credential's secret from the mesh secrets.
+func isCredential(name string) bool {
+	return name != certs.WorkloadSecretName && name != certs.RootSecretName
 }
 
 func referencesMatch(from, to *typeResources) error {

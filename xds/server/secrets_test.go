@@ -4,15 +4,23 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	networking "istio.io/api/networking/v1alpha3"
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
 // fakeClock is a settable clock for the issuer.
@@ -126,4 +134,81 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// gatewaySnapshot is the test mesh plus a Gateway for routers labelled
+// istio=ingress, terminating HTTPS with the credential "shop-cred".
+func gatewaySnapshot(version uint64) *model.Snapshot {
+	snap := world{version: version, endpoints: []string{"10.1.0.1"}}.snapshot()
+	gw := &policy.Object{
+		Key: policy.Key{Kind: policy.KindGateway, Namespace: "default", Name: "ingress"},
+		Spec: &networking.Gateway{
+			Selector: map[string]string{"istio": "ingress"},
+			Servers: []*networking.Server{{
+				Port:  &networking.Port{Number: 8443, Name: "https", Protocol: "HTTPS"},
+				Hosts: []string{"shop.example.com"},
+				Tls:   &networking.ServerTLSSettings{Mode: networking.ServerTLSSettings_SIMPLE, CredentialName: "shop-cred"},
+			}},
+		},
+	}
+	snap.Config = policy.NewConfig(append(snap.Config.Objects(), gw))
+	return snap
+}
+
+func routerNode(t *testing.T) *corev3.Node {
+	t.Helper()
+	md, err := model.NodeMetadata(map[string]any{"NAMESPACE": "default", "LABELS": map[string]any{"istio": "ingress"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &corev3.Node{Id: "router~10.0.0.9~ingress-1.default~default.svc.cluster.local", Metadata: md}
+}
+
+// A gateway whose credential is missing still gets its configuration (the
+// listener that needs the credential waits for it); once the credential
+// appears it is served.
+func TestGatewayServedWhileItsCredentialIsMissing(t *testing.T) {
+	secrets := testCertSecrets(t)
+	h := startServerWith(t, Options{Secrets: secrets})
+	h.server.Update(gatewaySnapshot(1))
+	c := newSotwClient(t, h.dial(), routerNode(t))
+	c.subscribe(resource.ClusterType, nil)
+	c.subscribe(resource.ListenerType, nil)
+	for c.last[resource.ListenerType] == nil {
+		c.accept(c.next())
+	}
+	if names := c.names[resource.SecretType]; !slices.Contains(names, "kubernetes://shop-cred") {
+		t.Fatalf("gateway subscribed to secrets %v, want kubernetes://shop-cred", names)
+	}
+
+	dir := t.TempDir()
+	ca, _ := certs.NewSelfSignedCA(certs.DefaultTrustDomain, time.Hour)
+	cert, _ := ca.Issue(certs.Identity{TrustDomain: certs.DefaultTrustDomain, Namespace: "default", ServiceAccount: "x"}, time.Hour)
+	writeFile(t, filepath.Join(dir, "default", "shop-cred", "tls.crt"), cert.ChainPEM)
+	writeFile(t, filepath.Join(dir, "default", "shop-cred", "tls.key"), cert.KeyPEM)
+	creds, err := certs.LoadCredentials(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets.SetCredentials(creds)
+	h.server.Resync()
+	for {
+		resp := c.next()
+		c.accept(resp)
+		if resp.TypeUrl == resource.SecretType {
+			if _, ok := secretsByName(t, resp)["kubernetes://shop-cred"]; ok {
+				return
+			}
+		}
+	}
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
