@@ -10,6 +10,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/bench"
 	"github.com/isthmus-mesh/isthmus/bench/meshgen"
 	"github.com/isthmus-mesh/isthmus/bench/xdsload"
+	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
@@ -35,9 +36,15 @@ func startPushFixture(b *testing.B, spec meshgen.Spec, proxies int, delta bool) 
 	if err != nil {
 		b.Fatal(err)
 	}
+	ca, err := certs.NewSelfSignedCA(certs.DefaultTrustDomain, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	issuer := certs.NewIssuer(ca, certs.IssuerOptions{Logger: slog.New(slog.DiscardHandler)})
 	f := &pushFixture{mesh: mesh, srv: server.New(server.Options{
 		Debounce: time.Millisecond, DebounceMax: 5 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger:  slog.New(slog.DiscardHandler),
+		Secrets: server.IssuerSecrets(issuer, certs.DefaultTrustDomain),
 	})}
 	b.Cleanup(f.srv.Stop)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
