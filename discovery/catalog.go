@@ -1,6 +1,9 @@
 package discovery
 
-import "sort"
+import (
+	"reflect"
+	"sort"
+)
 
 // Catalog is an immutable set of services and their endpoints.
 type Catalog struct {
@@ -127,4 +130,18 @@ type Registry interface {
 	Catalog() *Catalog
 	// Changes receives a value after Catalog has changed. Sends coalesce.
 	Changes() <-chan struct{}
+}
+
+// Equal reports whether c and o hold the same services and endpoints, field
+// by field.
+func (c *Catalog) Equal(o *Catalog) bool {
+	if !reflect.DeepEqual(c.Services(), o.Services()) {
+		return false
+	}
+	for _, s := range c.Services() {
+		if !reflect.DeepEqual(c.AllEndpoints(s.ServiceKey), o.AllEndpoints(s.ServiceKey)) {
+			return false
+		}
+	}
+	return true
 }

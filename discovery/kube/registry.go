@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,7 +190,7 @@ func (r *Registry) rebuild() {
 		return
 	}
 	r.mu.Lock()
-	changed := !equalCatalogs(r.catalog, next)
+	changed := !r.catalog.Equal(next)
 	if changed {
 		r.catalog = next
 	}
@@ -201,17 +200,4 @@ func (r *Registry) rebuild() {
 	if changed {
 		signal(r.changes)
 	}
-}
-
-// equalCatalogs compares services and their endpoints field by field.
-func equalCatalogs(a, b *discovery.Catalog) bool {
-	if !reflect.DeepEqual(a.Services(), b.Services()) {
-		return false
-	}
-	for _, s := range a.Services() {
-		if !reflect.DeepEqual(a.AllEndpoints(s.ServiceKey), b.AllEndpoints(s.ServiceKey)) {
-			return false
-		}
-	}
-	return true
 }

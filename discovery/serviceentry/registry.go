@@ -1,7 +1,6 @@
 package serviceentry
 
 import (
-	"reflect"
 	"sync"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
@@ -42,7 +41,7 @@ func (r *Registry) Changes() <-chan struct{} { return r.changes }
 func (r *Registry) Update(cfg *policy.Config) {
 	next := Build(cfg)
 	r.mu.Lock()
-	changed := !equalCatalogs(r.catalog, next)
+	changed := !r.catalog.Equal(next)
 	if changed {
 		r.catalog = next
 	}
@@ -57,17 +56,4 @@ func (r *Registry) notify() {
 	case r.changes <- struct{}{}:
 	default: // a signal is already pending
 	}
-}
-
-// equalCatalogs compares services and their endpoints field by field.
-func equalCatalogs(a, b *discovery.Catalog) bool {
-	if !reflect.DeepEqual(a.Services(), b.Services()) {
-		return false
-	}
-	for _, s := range a.Services() {
-		if !reflect.DeepEqual(a.AllEndpoints(s.ServiceKey), b.AllEndpoints(s.ServiceKey)) {
-			return false
-		}
-	}
-	return true
 }
