@@ -1,7 +1,9 @@
 package discovery
 
 import (
+	"cmp"
 	"reflect"
+	"slices"
 	"sort"
 )
 
@@ -11,6 +13,42 @@ type Catalog struct {
 	byKey     map[ServiceKey]*Service
 	byHost    map[string][]*Service
 	endpoints map[ServiceKey][]*Endpoint
+	gateways  []NetworkGateway // sorted by network, address, port
+}
+
+// NetworkGateway is where traffic for a network's endpoints enters it from
+// other networks: an east-west gateway passing mesh mTLS through by SNI
+// (Istio's AUTO_PASSTHROUGH on port 15443).
+type NetworkGateway struct {
+	Network string
+	Address string // IP or hostname reachable from other networks
+	Port    uint32
+	Cluster string // registry the gateway was found in
+}
+
+// WithGateways returns a catalog with c's services and endpoints and the
+// given network gateways.
+func (c *Catalog) WithGateways(gateways []NetworkGateway) *Catalog {
+	out := *c
+	out.gateways = slices.Clone(gateways)
+	slices.SortStableFunc(out.gateways, compareGateways)
+	out.gateways = slices.Compact(out.gateways)
+	return &out
+}
+
+func compareGateways(a, b NetworkGateway) int {
+	return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Address, b.Address), cmp.Compare(a.Port, b.Port))
+}
+
+// NetworkGateways lists the gateways into network. The slice must not be
+// modified.
+func (c *Catalog) NetworkGateways(network string) []NetworkGateway {
+	i, _ := slices.BinarySearchFunc(c.gateways, network, func(g NetworkGateway, n string) int { return cmp.Compare(g.Network, n) })
+	j := i
+	for j < len(c.gateways) && c.gateways[j].Network == network {
+		j++
+	}
+	return c.gateways[i:j]
 }
 
 // NewCatalog builds a catalog. It takes ownership of its arguments. Services
@@ -109,17 +147,19 @@ func (c *Catalog) AllEndpoints(k ServiceKey) []*Endpoint {
 // endpoints of both are joined, as a service spanning clusters.
 func Merge(catalogs ...*Catalog) *Catalog {
 	var services []*Service
+	var gateways []NetworkGateway
 	endpoints := map[ServiceKey][]*Endpoint{}
 	for _, c := range catalogs {
 		if c == nil {
 			continue
 		}
 		services = append(services, c.services...)
+		gateways = append(gateways, c.gateways...)
 		for k, eps := range c.endpoints {
 			endpoints[k] = append(endpoints[k], eps...)
 		}
 	}
-	return NewCatalog(services, endpoints)
+	return NewCatalog(services, endpoints).WithGateways(gateways)
 }
 
 // Registry is a source of services and endpoints.
@@ -135,7 +175,7 @@ type Registry interface {
 // Equal reports whether c and o hold the same services and endpoints, field
 // by field.
 func (c *Catalog) Equal(o *Catalog) bool {
-	if !reflect.DeepEqual(c.Services(), o.Services()) {
+	if !reflect.DeepEqual(c.Services(), o.Services()) || !slices.Equal(c.gateways, o.gateways) {
 		return false
 	}
 	for _, s := range c.Services() {

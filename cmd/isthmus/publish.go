@@ -29,6 +29,8 @@ type snapshotPublisher struct {
 	srv         snapshotSink
 	logger      *slog.Logger
 	trustDomain string
+	// networkGateways are the east-west gateways given by flag.
+	networkGateways []discovery.NetworkGateway
 
 	mu         sync.Mutex
 	version    uint64
@@ -71,7 +73,7 @@ func (p *snapshotPublisher) addRegistry(ctx context.Context, r discovery.Registr
 // setConfig takes a newly loaded configuration.
 func (p *snapshotPublisher) setConfig(cfg *policy.Config, problems []*policy.ConfigError) {
 	p.srv.SetConfigErrors(len(problems))
-	files := serviceentry.Build(cfg)
+	files := serviceentry.Build(cfg).WithGateways(p.networkGateways)
 	p.mu.Lock()
 	p.cfg, p.files = cfg, files
 	p.mu.Unlock()

@@ -20,7 +20,7 @@ import (
 type snapshots chan *model.Snapshot
 
 func (s snapshots) Update(snap *model.Snapshot) { s <- snap }
-func (s snapshots) SetConfigErrors(int)          {}
+func (s snapshots) SetConfigErrors(int)         {}
 
 func (s snapshots) waitFor(t *testing.T, what string, ok func(*model.Snapshot) bool) *model.Snapshot {
 	t.Helper()

@@ -20,7 +20,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -40,6 +40,7 @@ type serveOptions struct {
 	memoryLimit      string
 	credentialsDir   string
 	kubeconfigs      kubeconfigFlag
+	networkGateways  networkGatewayFlag
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -90,6 +91,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
 	fs.Var(&opts.kubeconfigs, "kubeconfig", "`[CLUSTER_ID=]PATH` of a Kubernetes cluster whose services and endpoints join the mesh, repeatable (cluster id default \"Kubernetes\", as Istio's)")
+	fs.Var(&opts.networkGateways, "network-gateway", "`NETWORK=HOST:PORT` of an east-west gateway (AUTO_PASSTHROUGH, usually port 15443) through which other networks reach NETWORK's endpoints, repeatable (as Istio's meshNetworks gateways)")
 	fs.StringVar(&opts.credentialsDir, "credentials-dir", "", "directory of gateway TLS credentials, DIR/NAMESPACE/NAME/{tls.crt,tls.key,ca.crt}, served to gateways whose Gateway names NAME as credentialName; watched for changes")
 	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -198,6 +200,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		onListening(xdsLis.Addr(), monLis.Addr())
 	}
 	pub := newSnapshotPublisher(srv, ca.TrustDomain(), logger)
+	pub.networkGateways = opts.networkGateways
 	if err := startClusters(ctx, opts.kubeconfigs, pub, logger); err != nil {
 		return err
 	}

@@ -33,9 +33,12 @@ type proxy struct {
 type mesh struct {
 	dir     string // the config directory isthmus serves
 	credDir string // the gateway credentials isthmus serves
-	logDir  string
-	isthmus *localmesh.Isthmus
-	proxies []*proxy
+	// eastWestIP is where the east-west gateway of network "gcp" listens
+	// (on eastWestPort); isthmus is told so by --network-gateway.
+	eastWestIP string
+	logDir     string
+	isthmus    *localmesh.Isthmus
+	proxies    []*proxy
 	// ready backs the service "ready": an egress listener exists only once
 	// it admits a service, so the mesh starts with one.
 	ready *localmesh.Upstream
@@ -132,7 +135,8 @@ func (m *mesh) start() error {
 		return err
 	}
 	if m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: bin, ConfigDir: m.dir, LogDir: m.logDir,
-		ExtraArgs: []string{"--credentials-dir", m.credDir}}); err != nil {
+		ExtraArgs: []string{"--credentials-dir", m.credDir,
+			"--network-gateway", fmt.Sprintf("%s=%s:%d", remoteNetwork, m.eastWestIP, eastWestPort)}}); err != nil {
 		return err
 	}
 	return m.startEnvoys(ctx)
@@ -147,7 +151,9 @@ func (m *mesh) pickProxies() error {
 		}
 		m.proxies = append(m.proxies, &proxy{name: name, bindIP: ip})
 	}
-	return nil
+	var err error
+	m.eastWestIP, err = localmesh.RandomLoopbackIP(eastWestPort)
+	return err
 }
 
 // baseYAML gives each Envoy a Sidecar (no capture, an HTTP egress listener

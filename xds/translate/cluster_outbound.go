@@ -32,7 +32,10 @@ func outboundClusters(idx *Index, p *model.Proxy, svc *discovery.Service, port d
 	rule := idx.DestinationRule(p.Namespace, svc)
 	rulePolicy := rule.trafficPolicy()
 	eps := idx.Catalog().Endpoints(svc.ServiceKey, port.Number)
-	base := outboundCluster{svc: svc, port: port, endpoints: eps, proxyIPs: p.IPAddresses,
+	reachable := func(eps []*discovery.Endpoint) []*discovery.Endpoint {
+		return viaNetworkGateways(eps, p.Network, idx.Catalog())
+	}
+	base := outboundCluster{svc: svc, port: port, endpoints: reachable(eps), proxyIPs: p.IPAddresses,
 		sidecar: p.Type != model.RouterProxy, mesh: idx.meshIdentity(svc), locality: p.Locality}
 
 	var clusters []*clusterv3.Cluster
@@ -56,7 +59,7 @@ func outboundClusters(idx *Index, p *model.Proxy, svc *discovery.Service, port d
 		sc.name = ClusterName(Outbound, port.Number, subset.GetName(), svc.Hostname)
 		sc.subset = subset.GetName()
 		sc.policy = subsetTrafficPolicy(rulePolicy, subset.GetTrafficPolicy(), port.Number)
-		sc.endpoints = subsetEndpoints(eps, subset.GetLabels())
+		sc.endpoints = reachable(subsetEndpoints(eps, subset.GetLabels()))
 		add(sc)
 	}
 	return clusters, loads

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/model"
@@ -43,11 +44,32 @@ const (
 //	id: sidecar~10.0.0.5~client-1.default~default.svc.cluster.local
 //	metadata: {NAMESPACE: default, LABELS: {app: client}}
 //	locality: us-east-1/us-east-1a   # optional, node.locality
+//	networkGateways: [{network: gcp, address: 192.0.2.1, port: 15443}]   # optional, in the catalog
 type testProxy struct {
-	Kind     string         `json:"kind"`
-	ID       string         `json:"id"`
-	Metadata map[string]any `json:"metadata"`
-	Locality string         `json:"locality"`
+	Kind            string               `json:"kind"`
+	ID              string               `json:"id"`
+	Metadata        map[string]any       `json:"metadata"`
+	Locality        string               `json:"locality"`
+	NetworkGateways []testNetworkGateway `json:"networkGateways"`
+}
+
+type testNetworkGateway struct {
+	Network string `json:"network"`
+	Address string `json:"address"`
+	Port    uint32 `json:"port"`
+}
+
+// networkGateways reads the network gateways of a TestProxy document.
+func networkGateways(doc []byte) ([]discovery.NetworkGateway, error) {
+	var tp testProxy
+	if err := yaml.Unmarshal(doc, &tp); err != nil {
+		return nil, err
+	}
+	var out []discovery.NetworkGateway
+	for _, g := range tp.NetworkGateways {
+		out = append(out, discovery.NetworkGateway{Network: g.Network, Address: g.Address, Port: g.Port})
+	}
+	return out, nil
 }
 
 func TestGolden(t *testing.T) {
@@ -128,7 +150,11 @@ func translateGoldenInput(t *testing.T, path string) *Resources {
 		t.FailNow()
 	}
 	cfg := policy.NewConfig(objs)
-	idx := NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg)})
+	gateways, err := networkGateways(proxyDoc)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	idx := NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg).WithGateways(gateways)})
 	res, err := Translate(idx, proxy)
 	if err != nil {
 		t.Fatalf("translate: %v", err)

@@ -31,6 +31,7 @@ type outboundView struct {
 	ipv4, ipv6   bool   // families of the proxy's addresses
 	labels       string // the proxy's relevant labels (see Index.relevantLabels), encoded
 	locality     string // where the proxy runs, for locality load balancing
+	network      string // the proxy's network, for multi-network endpoints
 }
 
 // Stand-in addresses of a view's proxy: only their family means anything.
@@ -50,6 +51,7 @@ func viewOf(idx *Index, p *model.Proxy) outboundView {
 		unprivileged: proxyUnprivileged(p),
 		labels:       encodeLabels(idx.relevantLabels(p.Namespace, p.Labels)),
 		locality:     p.Locality,
+		network:      p.Network,
 	}
 	for _, ip := range p.IPAddresses {
 		addr, err := netip.ParseAddr(ip)
@@ -74,6 +76,7 @@ func (v outboundView) proxy() *model.Proxy {
 		InterceptionMode: v.interception,
 		Labels:           decodeLabels(v.labels),
 		Locality:         v.locality,
+		Network:          v.network,
 	}
 	if v.ipv4 {
 		p.IPAddresses = append(p.IPAddresses, viewIPv4)
