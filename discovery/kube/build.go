@@ -43,7 +43,7 @@ func (b builder) build() (*discovery.Catalog, error) {
 			endpoints[s.ServiceKey] = eps
 		}
 	}
-	return discovery.NewCatalog(out, endpoints), nil
+	return discovery.NewCatalog(out, endpoints).WithGateways(networkGateways(services, b.opts.ClusterID)), nil
 }
 
 func serviceName(svc *corev1.Service) types.NamespacedName {

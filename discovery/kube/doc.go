@@ -50,4 +50,8 @@
 //     node), topology.istio.io/network and the locality labels when known.
 //   - ExternalName services have one endpoint per port: the external name
 //     at the port's number, with the service's labels.
+//   - A Service labelled topology.istio.io/network with the gateway port
+//     (15443, or its networking.istio.io/gatewayPort annotation) is that
+//     network's east-west gateway, at its load balancer's IPs or hostnames
+//     (else its external IPs): Catalog.NetworkGateways.
 package kube

@@ -532,3 +532,40 @@ current-context: east
 		t.Error("NewFromKubeconfig with a missing file: no error")
 	}
 }
+
+// An east-west gateway Service (network label, port 15443) becomes its
+// network's gateway at its load balancer's address; a Service with the
+// label but without the port does not; the address follows status changes.
+func TestEastWestGatewayServicesAreNetworkGateways(t *testing.T) {
+	c := startCluster(t, Options{ClusterID: "gke"}, `
+kind: Service
+metadata: {name: istio-eastwestgateway, namespace: istio-system, labels: {topology.istio.io/network: gcp}}
+spec:
+  type: LoadBalancer
+  ports: [{name: tls, port: 15443}, {name: status-port, port: 15021}]
+status:
+  loadBalancer: {ingress: [{ip: 192.0.2.10}]}
+---
+kind: Service
+metadata: {name: other, namespace: istio-system, labels: {topology.istio.io/network: gcp}}
+spec:
+  ports: [{name: http, port: 80}]
+`)
+	want := []discovery.NetworkGateway{{Network: "gcp", Address: "192.0.2.10", Port: 15443, Cluster: "gke"}}
+	if got := c.reg.Catalog().NetworkGateways("gcp"); !slices.Equal(got, want) {
+		t.Fatalf("gateways of gcp %v, want %v", got, want)
+	}
+	c.apply(`
+kind: Service
+metadata: {name: istio-eastwestgateway, namespace: istio-system, labels: {topology.istio.io/network: gcp}}
+spec:
+  type: LoadBalancer
+  ports: [{name: tls, port: 15443}]
+status:
+  loadBalancer: {ingress: [{hostname: ew.gcp.example.com}]}
+`)
+	c.waitFor("the new gateway address", func(cat *discovery.Catalog) bool {
+		got := cat.NetworkGateways("gcp")
+		return len(got) == 1 && got[0].Address == "ew.gcp.example.com"
+	})
+}
