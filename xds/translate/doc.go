@@ -1,6 +1,8 @@
 // Package translate turns a model.Snapshot and one model.Proxy into the Envoy
-// resources that proxy is served: listeners, route configurations, clusters,
-// endpoints (and, later, secrets).
+// resources that proxy is served: listeners, route configurations, clusters
+// and endpoints. Secrets are referenced by name (SDS over ADS: the
+// workload's "default" and "ROOTCA", a gateway's "kubernetes://NAME"); the
+// server supplies their content.
 //
 // Contract:
 //   - Translation is a pure function: the same snapshot and proxy give
@@ -9,10 +11,17 @@
 //     it is immutable and safe for concurrent use.
 //   - Translation reads a proxy only through its outbound view (namespace,
 //     Sidecar, the labels some selector tells apart, capture mode, address
-//     families...; see outboundView) and, for its inbound side, its inbound
-//     targets. A Translator (one per snapshot, safe for concurrent use)
+//     families, locality, network...; see outboundView) and, for its
+//     inbound side, its inbound targets. A Translator (one per snapshot, safe for concurrent use)
 //     gives the same resources as Translate, building each part once per
 //     distinct view (and targets) and handing proxies the same objects.
 //   - Resource names follow Istio's conventions and are built only in names.go.
 //   - Every resource returned passes Validate() (see Resources.Validate).
+//   - Sidecars: outbound clusters, routes and listeners from VirtualService,
+//     DestinationRule (with automatic or ISTIO_MUTUAL mTLS, locality load
+//     balancing) and Sidecar; endpoints on other networks through their
+//     east-west gateways; inbound listeners whose chains follow
+//     PeerAuthentication and run RequestAuthentication and
+//     AuthorizationPolicy filters (package rbac). Gateways (router proxies):
+//     the listeners and routes of the Gateways selecting them.
 package translate
