@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"cmp"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -149,17 +150,89 @@ func Merge(catalogs ...*Catalog) *Catalog {
 	var services []*Service
 	var gateways []NetworkGateway
 	endpoints := map[ServiceKey][]*Endpoint{}
+	merged := map[ServiceKey]int{} // position in services
 	for _, c := range catalogs {
 		if c == nil {
 			continue
 		}
-		services = append(services, c.services...)
+		for _, s := range c.services {
+			if i, ok := merged[s.ServiceKey]; ok {
+				services[i] = mergeService(services[i], s)
+				continue
+			}
+			merged[s.ServiceKey] = len(services)
+			services = append(services, s)
+		}
 		gateways = append(gateways, c.gateways...)
 		for k, eps := range c.endpoints {
 			endpoints[k] = append(endpoints[k], eps...)
 		}
 	}
 	return NewCatalog(services, endpoints).WithGateways(gateways)
+}
+
+// mergeService joins a later definition of a service into the first: the
+// first's fields win, but ports only the later one has are added and each
+// cluster keeps its own addresses. Neither argument is modified.
+func mergeService(first, later *Service) *Service {
+	if !addsTo(first, later) {
+		return first
+	}
+	out := *first
+	for _, p := range later.Ports {
+		if out.Port(p.Number) == nil {
+			out.Ports = append(slices.Clip(out.Ports), p)
+		}
+	}
+	if len(later.ClusterAddresses) > 0 {
+		out.ClusterAddresses = maps.Clone(first.ClusterAddresses)
+		if out.ClusterAddresses == nil {
+			out.ClusterAddresses = map[string][]string{}
+		}
+		for id, addrs := range later.ClusterAddresses {
+			if _, ok := out.ClusterAddresses[id]; !ok {
+				out.ClusterAddresses[id] = addrs
+			}
+		}
+	}
+	return &out
+}
+
+// addsTo reports whether later has ports or cluster addresses first lacks.
+func addsTo(first, later *Service) bool {
+	for _, p := range later.Ports {
+		if first.Port(p.Number) == nil {
+			return true
+		}
+	}
+	for id := range later.ClusterAddresses {
+		if _, ok := first.ClusterAddresses[id]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ForCluster is the catalog as a proxy in cluster id sees it: each service
+// with that cluster's own addresses where the cluster has some. It is c
+// itself when no service differs.
+func (c *Catalog) ForCluster(id string) *Catalog {
+	var services []*Service
+	changed := false
+	for _, s := range c.services {
+		if addrs, ok := s.ClusterAddresses[id]; ok && !slices.Equal(addrs, s.Addresses) {
+			local := *s
+			local.Addresses = addrs
+			services = append(services, &local)
+			changed = true
+			continue
+		}
+		services = append(services, s)
+	}
+	if !changed {
+		return c
+	}
+	return NewCatalog(services, c.endpoints).WithGateways(c.gateways)
 }
 
 // Registry is a source of services and endpoints.

@@ -72,3 +72,29 @@ func TestParseProtocol(t *testing.T) {
 		}
 	}
 }
+
+// Merging one service from two clusters keeps each cluster's own addresses
+// and adds ports only the later one has; ForCluster shows each cluster's.
+func TestMergeKeepsEachClustersAddressesAndAllPorts(t *testing.T) {
+	east := svc("reviews.default.svc.cluster.local", "default")
+	east.Addresses, east.ClusterAddresses = []string{"10.96.0.1"}, map[string][]string{"east": {"10.96.0.1"}}
+	west := svc("reviews.default.svc.cluster.local", "default")
+	west.Addresses, west.ClusterAddresses = []string{"10.100.0.9"}, map[string][]string{"west": {"10.100.0.9"}}
+	west.Ports = append(west.Ports, Port{Name: "grpc", Number: 9090, Protocol: ProtocolGRPC})
+	m := Merge(NewCatalog([]*Service{east}, nil), NewCatalog([]*Service{west}, nil))
+	got := m.Services()[0]
+	if got.Port(9090) == nil || got.Port(80) == nil {
+		t.Errorf("merged ports %v, want both clusters' ports", got.Ports)
+	}
+	if east.Port(9090) != nil || len(east.ClusterAddresses) != 1 {
+		t.Error("merge modified its input")
+	}
+	for id, want := range map[string]string{"east": "10.96.0.1", "west": "10.100.0.9", "elsewhere": "10.96.0.1"} {
+		if a := m.ForCluster(id).Services()[0].Addresses; len(a) != 1 || a[0] != want {
+			t.Errorf("cluster %s sees %v, want [%s]", id, a, want)
+		}
+	}
+	if m.ForCluster("east") != m {
+		t.Error("ForCluster copied a catalog the cluster sees unchanged")
+	}
+}

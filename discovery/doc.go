@@ -7,6 +7,11 @@
 //   - A Catalog is immutable once built and safe to share between goroutines.
 //   - Services are keyed by (hostname, namespace); endpoints by service key and
 //     service port number.
+//   - Merge joins catalogs: a service defined by several registries is the
+//     first's definition plus the ports only later ones have, with every
+//     registry's endpoints and each cluster's own addresses
+//     (Service.ClusterAddresses; Catalog.ForCluster shows one cluster's
+//     view). Network gateways are joined too.
 //   - A Registry's Changes channel coalesces: one receive may stand for many
 //     changes, after which Catalog returns the newest state.
 package discovery

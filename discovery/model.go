@@ -86,6 +86,10 @@ type Service struct {
 	Labels   map[string]string
 	// Registry names the registry that produced the service (e.g. "file", a cluster id).
 	Registry string
+	// ClusterAddresses are the service's addresses in each cluster that
+	// defines it (a Kubernetes ClusterIP is the cluster's own), by cluster
+	// id; nil when it comes from one source only.
+	ClusterAddresses map[string][]string
 }
 
 // Port returns the port with the given number, or nil.

@@ -128,11 +128,12 @@ func TestCatalogHasServicesWithTheirPodsEndpoints(t *testing.T) {
 			{Name: "grpc-web-ui", Number: 8081, Protocol: discovery.ProtocolGRPC},
 			{Name: "custom", Number: 7000, Protocol: discovery.ProtocolUnknown},
 		},
-		Resolution: discovery.ResolutionStatic,
-		Location:   discovery.MeshInternal,
-		ExportTo:   []string{".", "istio-system"},
-		Labels:     map[string]string{"app": "reviews"},
-		Registry:   "east",
+		Resolution:       discovery.ResolutionStatic,
+		Location:         discovery.MeshInternal,
+		ExportTo:         []string{".", "istio-system"},
+		Labels:           map[string]string{"app": "reviews"},
+		Registry:         "east",
+		ClusterAddresses: map[string][]string{"east": {"10.96.0.10"}},
 	}
 	if got := cat.Service(reviewsKey); !reflect.DeepEqual(got, want) {
 		t.Errorf("service:\ngot  %+v\nwant %+v", got, want)
@@ -436,7 +437,8 @@ spec: {serviceAccountName: reviews, containers: [{name: app, image: reviews}]}
 `
 	}
 	east := startCluster(t, Options{ClusterID: "east", Network: "net-east"}, slice("10.1.0.1"))
-	west := startCluster(t, Options{ClusterID: "west", Network: "net-west"}, slice("10.8.0.1"))
+	west := startCluster(t, Options{ClusterID: "west", Network: "net-west"},
+		strings.Replace(slice("10.8.0.1"), "10.96.0.10", "10.100.0.7", 1))
 
 	merged := discovery.Merge(east.reg.Catalog(), west.reg.Catalog())
 	if n := len(merged.ServicesByHost(reviewsHost)); n != 1 {
@@ -446,6 +448,13 @@ spec: {serviceAccountName: reviews, containers: [{name: app, image: reviews}]}
 		reviewsHost + ":80 -> 10.1.0.1:9080 cluster=east network=net-east sa=reviews",
 		reviewsHost + ":80 -> 10.8.0.1:9080 cluster=west network=net-west sa=reviews",
 	})
+	// Each cluster's proxies see the service at their own ClusterIP.
+	for id, want := range map[string]string{"east": "10.96.0.10", "west": "10.100.0.7"} {
+		got := merged.ForCluster(id).ServicesByHost(reviewsHost)[0].Addresses
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("%s sees reviews at %v, want [%s]", id, got, want)
+		}
+	}
 }
 
 func TestPortProtocolFollowsIstioSelectionRules(t *testing.T) {

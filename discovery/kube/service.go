@@ -30,13 +30,14 @@ func convertService(svc *corev1.Service, opts Options) *discovery.Service {
 			Hostname:  Hostname(svc.Name, svc.Namespace, opts.DomainSuffix),
 			Namespace: svc.Namespace,
 		},
-		Addresses:  serviceAddresses(svc),
-		Ports:      servicePorts(svc),
-		Resolution: serviceResolution(svc),
-		Location:   serviceLocation(svc),
-		ExportTo:   exportTo(svc.Annotations[exportToAnnotation]),
-		Labels:     maps.Clone(svc.Labels),
-		Registry:   opts.ClusterID,
+		Addresses:        serviceAddresses(svc),
+		Ports:            servicePorts(svc),
+		Resolution:       serviceResolution(svc),
+		Location:         serviceLocation(svc),
+		ExportTo:         exportTo(svc.Annotations[exportToAnnotation]),
+		Labels:           maps.Clone(svc.Labels),
+		Registry:         opts.ClusterID,
+		ClusterAddresses: map[string][]string{opts.ClusterID: serviceAddresses(svc)},
 	}
 }
 

@@ -27,6 +27,7 @@ type Index struct {
 	sidecars          map[string][]*policy.Object      // by namespace
 	workloads         map[string][]workloadEndpoint    // by endpoint address
 	identities        sync.Map                         // discovery.ServiceKey → meshIdentity
+	clusters          sync.Map                         // cluster id → *Index (see ForCluster)
 }
 
 // VirtualServiceRef is a VirtualService with its hosts resolved to FQDNs.
@@ -65,6 +66,26 @@ func NewIndex(snap *model.Snapshot) *Index {
 	idx.workloads = workloadsByAddress(snap.Catalog)
 	idx.workloadSelectors = workloadSelectorsByNamespace(snap.Config)
 	return idx
+}
+
+// ForCluster is the index as a proxy in cluster id sees the mesh: each
+// service at that cluster's own addresses (see discovery.Catalog.ForCluster).
+// It is idx itself when nothing differs; each cluster's is built once.
+func (idx *Index) ForCluster(id string) *Index {
+	if id == "" {
+		return idx
+	}
+	if v, ok := idx.clusters.Load(id); ok {
+		return v.(*Index)
+	}
+	local := idx
+	if cat := idx.Catalog().ForCluster(id); cat != idx.Catalog() {
+		snap := *idx.Snapshot
+		snap.Catalog = cat
+		local = NewIndex(&snap)
+	}
+	v, _ := idx.clusters.LoadOrStore(id, local)
+	return v.(*Index)
 }
 
 // addVirtualService resolves a VirtualService's hosts and indexes it by

@@ -29,6 +29,7 @@ type Resources struct {
 // view (see outboundView), the inbound part through that view and p's
 // inbound targets (see inboundTargets).
 func Translate(idx *Index, p *model.Proxy) (*Resources, error) {
+	idx = idx.ForCluster(p.ClusterID)
 	v := viewOf(idx, p)
 	shared, err := buildShared(idx, v)
 	if err != nil {

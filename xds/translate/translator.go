@@ -78,15 +78,16 @@ func (t *Translator) Views() int {
 
 // Translate builds the resources of proxy p.
 func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
-	v := viewOf(t.idx, p)
+	idx := t.idx.ForCluster(p.ClusterID)
+	v := viewOf(idx, p)
 	e := t.entry(v)
-	e.once.Do(func() { e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(t.idx, v) }) })
+	e.once.Do(func() { e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(idx, v) }) })
 	if e.err != nil {
 		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, e.err)
 	}
-	w := e.workload(inboundTargets(t.idx, p, e.res.scope))
+	w := e.workload(inboundTargets(idx, p, e.res.scope))
 	w.once.Do(func() {
-		w.res, w.err = safely(func() (*workloadResources, error) { return buildWorkload(t.idx, v, e.res.scope, w.targets) })
+		w.res, w.err = safely(func() (*workloadResources, error) { return buildWorkload(idx, v, e.res.scope, w.targets) })
 		if w.err == nil {
 			w.all = combine(e.res, w.res)
 		}

@@ -22,6 +22,7 @@ import (
 // Index.relevantLabels); a new kind of selector matched against proxy
 // labels must be listed there.
 type outboundView struct {
+	index        *Index // the proxy's cluster's view of the mesh (see Index.ForCluster)
 	proxyType    model.ProxyType
 	namespace    string
 	dnsDomain    string
@@ -43,6 +44,7 @@ const (
 // viewOf derives the outbound view of p.
 func viewOf(idx *Index, p *model.Proxy) outboundView {
 	v := outboundView{
+		index:        idx,
 		proxyType:    p.Type,
 		namespace:    p.Namespace,
 		dnsDomain:    p.DNSDomain,
