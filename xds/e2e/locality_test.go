@@ -88,14 +88,5 @@ spec:
     loadBalancer:
       localityLbSetting:
         failover: [{from: us-east-1, to: us-central1}]`, s.name, s.host),
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: %[1]s, namespace: default}
-spec:
-  workloadSelector: {labels: {app: %[1]s}}
-  egress:
-  - port: {number: %[2]d, protocol: HTTP, name: http}
-    bind: %[3]s
-    captureMode: NONE
-    hosts: ["./*"]`, client, servicePort, ip)}
+		clientSidecarYAML(client, ip)}
 }

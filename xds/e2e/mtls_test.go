@@ -30,7 +30,7 @@ func (s *scenario) startServerSidecar(t *testing.T, upstream *localmesh.Upstream
 		t.Fatal(err)
 	}
 	srv := &serverSidecar{name: s.name + "-server", ip: ip}
-	s.apply(t, s.serverSidecarYAML(srv, upstream, "")...)
+	s.apply(t, s.serverWithSidecarYAML(srv, upstream, "")...)
 	node := localmesh.SidecarNode(srv.name, "default", ip, map[string]string{"app": srv.name}, false)
 	node.Meta["SERVICE_ACCOUNT"] = srv.name
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
@@ -48,38 +48,13 @@ func (s *scenario) startServerSidecar(t *testing.T, upstream *localmesh.Upstream
 
 func (srv *serverSidecar) addr() string { return net.JoinHostPort(srv.ip, strconv.Itoa(servicePort)) }
 
-// serverSidecarYAML declares the scenario's service with the server sidecar
+// serverWithSidecarYAML declares the scenario's service with the server sidecar
 // as its endpoint, the sidecar's ingress, and any extra documents.
-func (s *scenario) serverSidecarYAML(srv *serverSidecar, upstream *localmesh.Upstream, extra string) []string {
+func (s *scenario) serverWithSidecarYAML(srv *serverSidecar, upstream *localmesh.Upstream, extra string) []string {
 	docs := []string{
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: %[1]s, namespace: default}
-spec:
-  hosts: [%[2]s]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: %[3]d, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: %[4]s}}`, s.name, s.host, servicePort, srv.name),
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: %[1]s, namespace: default}
-spec:
-  address: %[2]s
-  serviceAccount: %[1]s
-  labels: {app: %[1]s, security.istio.io/tlsMode: istio}`, srv.name, srv.ip),
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: %[1]s, namespace: default}
-spec:
-  workloadSelector: {labels: {app: %[1]s}}
-  ingress:
-  - port: {number: %[2]d, protocol: HTTP, name: http}
-    bind: %[3]s
-    captureMode: NONE
-    defaultEndpoint: %[4]s
-  egress:
-  - hosts: ["istio-system/*"]`, srv.name, servicePort, srv.ip, upstream.Addr),
+		s.selectedServiceYAML(srv.name),
+		sidecarWorkloadYAML(srv.name, srv.ip, ""),
+		serverSidecarYAML(srv.name, srv.ip, upstream.Addr),
 	}
 	if extra != "" {
 		docs = append(docs, extra)
@@ -147,7 +122,7 @@ metadata: {name: %[1]s, namespace: default}
 spec:
   selector: {matchLabels: {app: %[1]s}}
   mtls: {mode: STRICT}`, srv.name)
-	s.apply(t, s.serverSidecarYAML(srv, app, strict)...)
+	s.apply(t, s.serverWithSidecarYAML(srv, app, strict)...)
 	waitUntil(t, "STRICT refuses plaintext", func() bool { _, err := plainGet(srv, s.host); return err != nil })
 	s.eachProxy(t, func(t *testing.T, p *proxy) {
 		if r := s.get(t, p, "/", nil); r.Upstream != app.Name {
@@ -203,7 +178,7 @@ spec:
   - from: [{source: {principals: [%[2]q]}}]
     to: [{operation: {methods: [GET], paths: ["/api/*"]}}]`, srv.name, principal)
 	}
-	s.apply(t, s.serverSidecarYAML(srv, app, policy("cluster.local/ns/default/sa/default"))...)
+	s.apply(t, s.serverWithSidecarYAML(srv, app, policy("cluster.local/ns/default/sa/default"))...)
 	s.eachProxy(t, func(t *testing.T, p *proxy) {
 		waitUntil(t, "the policy to refuse POST", func() bool { return send(t, p, http.MethodPost, s.host, "/api/x") == http.StatusForbidden })
 		if code := send(t, p, http.MethodGet, s.host, "/api/x"); code != http.StatusOK {
@@ -213,7 +188,7 @@ spec:
 			t.Errorf("GET /other = %d, want 403", code)
 		}
 	})
-	s.apply(t, s.serverSidecarYAML(srv, app, policy("cluster.local/ns/default/sa/someone-else"))...)
+	s.apply(t, s.serverWithSidecarYAML(srv, app, policy("cluster.local/ns/default/sa/someone-else"))...)
 	s.eachProxy(t, func(t *testing.T, p *proxy) {
 		waitUntil(t, "another principal to refuse GET", func() bool { return send(t, p, http.MethodGet, s.host, "/api/x") == http.StatusForbidden })
 	})

@@ -101,45 +101,10 @@ func TestMultiNetworkThroughEastWestGateway(t *testing.T) {
 // gateway passing mesh mTLS through.
 func (s *scenario) networkYAML(server, serverIP, client, clientIP, gw, appAddr string) []string {
 	return []string{
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: %[1]s, namespace: default}
-spec:
-  hosts: [%[2]s]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: %[3]d, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: %[4]s}}`, s.name, s.host, servicePort, server),
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: %[1]s, namespace: default}
-spec:
-  address: %[2]s
-  network: %[3]s
-  serviceAccount: %[1]s
-  labels: {app: %[1]s, security.istio.io/tlsMode: istio}`, server, serverIP, remoteNetwork),
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: %[1]s, namespace: default}
-spec:
-  workloadSelector: {labels: {app: %[1]s}}
-  ingress:
-  - port: {number: %[2]d, protocol: HTTP, name: http}
-    bind: %[3]s
-    captureMode: NONE
-    defaultEndpoint: %[4]s
-  egress:
-  - hosts: ["istio-system/*"]`, server, servicePort, serverIP, appAddr),
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: %[1]s, namespace: default}
-spec:
-  workloadSelector: {labels: {app: %[1]s}}
-  egress:
-  - port: {number: %[2]d, protocol: HTTP, name: http}
-    bind: %[3]s
-    captureMode: NONE
-    hosts: ["./*"]`, client, servicePort, clientIP),
+		s.selectedServiceYAML(server),
+		sidecarWorkloadYAML(server, serverIP, remoteNetwork),
+		serverSidecarYAML(server, serverIP, appAddr),
+		clientSidecarYAML(client, clientIP),
 		fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: %[1]s, namespace: default}
