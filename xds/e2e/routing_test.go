@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,6 +167,38 @@ func TestHeaderRoute(t *testing.T) {
 		}
 		if counts := s.tally(t, p, 50, nil); counts[s.up("v1")] != 50 {
 			t.Fatalf("without end-user, replies %v; want all from header-v1\n%s", counts, s.debugInfo(p))
+		}
+	})
+}
+
+// TestDelegateVirtualService: the root VirtualService hands /api to a
+// delegate VirtualService; the delegate's /api/v2 route goes to v2, the rest
+// of /api to v1 (its catch-all, narrowed to /api), and a delegate route
+// outside /api is not taken: those requests follow the root's own rule.
+func TestDelegateVirtualService(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, "delegate", "v1", "v2", "v3")
+	delegate := strings.ReplaceAll(fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: %s-api, namespace: default}
+spec:
+  http:
+  - match: [{uri: {prefix: /api/v2}}]
+    route: [{destination: {host: HOST, subset: v2}}]
+  - match: [{uri: {prefix: /elsewhere}}]
+    route: [{destination: {host: HOST, subset: v2}}]
+  - route: [{destination: {host: HOST, subset: v1}}]`, s.name), "HOST", s.host)
+	s.apply(t, s.serviceEntry(), s.destinationRule(""), delegate, s.virtualService(fmt.Sprintf(`
+- match: [{uri: {prefix: /api}}]
+  delegate: {name: %s-api}
+- route: [{destination: {host: HOST, subset: v3}}]
+`, s.name)))
+	s.eachProxy(t, func(t *testing.T, p *proxy) {
+		s.waitFor(t, p, "/api/v2/x", nil, func(r localmesh.Reply) bool { return r.Upstream == s.up("v2") })
+		for path, want := range map[string]string{"/api/v2/x": "v2", "/api/other": "v1", "/elsewhere": "v3", "/": "v3"} {
+			if r := s.get(t, p, path, nil); r.Upstream != s.up(want) {
+				t.Errorf("%s went to %q, want %s", path, r.Upstream, s.up(want))
+			}
 		}
 	})
 }

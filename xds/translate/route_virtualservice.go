@@ -87,6 +87,12 @@ func bestHostMatch(patterns []string, hostname string) int {
 func (c *routeContext) virtualServiceRoutes(vs *VirtualServiceRef) []*routev3.Route {
 	var out []*routev3.Route
 	for _, rule := range vs.Spec.GetHttp() {
+		if rule.GetDelegate() != nil {
+			if c.appendDelegateRoutes(&out, vs, rule) {
+				break
+			}
+			continue
+		}
 		if len(rule.GetMatch()) == 0 {
 			if r := c.translateRoute(vs, rule, nil); r != nil {
 				out = append(out, r)
@@ -202,8 +208,7 @@ func (c *routeContext) setAction(out *routev3.Route, vs *VirtualServiceRef, rule
 		out.Action = &routev3.Route_DirectResponse{DirectResponse: directResponseAction(rule.GetDirectResponse())}
 	case len(rule.GetRoute()) > 0:
 		out.Action = &routev3.Route_Route{Route: c.forwardAction(out, rule, vs.Object.Namespace, authority)}
-	default:
-		// TODO: delegate VirtualServices.
+	default: // a delegating rule: see appendDelegateRoutes
 		return false
 	}
 	return true
