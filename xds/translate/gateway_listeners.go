@@ -26,22 +26,24 @@ const gatewayTLSHandshakeTimeout = 15 * time.Second
 // A port none of whose servers yields a filter chain (a TCP server without
 // a matching tcp route, say) has no listener; an unprivileged proxy gets
 // none below 1024.
-func gatewayListeners(idx *Index, p *model.Proxy, scope *Scope) []*listenerv3.Listener {
+func gatewayListeners(idx *Index, p *model.Proxy, scope *Scope, targetPorts string) []*listenerv3.Listener {
 	var out []*listenerv3.Listener
 	for _, gp := range planGateways(idx, p) {
-		if proxyUnprivileged(p) && gp.port < 1024 {
+		if proxyUnprivileged(p) && listenPort(targetPorts, gp.port) < 1024 {
 			continue
 		}
-		if l := gatewayListener(idx, p, scope, gp); l != nil {
+		if l := gatewayListener(idx, p, scope, gp, listenPort(targetPorts, gp.port)); l != nil {
 			out = append(out, l)
 		}
 	}
 	return out
 }
 
-func gatewayListener(idx *Index, p *model.Proxy, scope *Scope, gp *gatewayPort) *listenerv3.Listener {
+// gatewayListener listens on port (the servers' port, or the target port
+// the gateway's Service maps it to) for the servers of gp.
+func gatewayListener(idx *Index, p *model.Proxy, scope *Scope, gp *gatewayPort, port uint32) *listenerv3.Listener {
 	address := gatewayBindAddress(p, gp.bind)
-	name := ListenerName(address, gp.port)
+	name := ListenerName(address, port)
 	b := &gatewayChainBuilder{
 		c:     &routeContext{idx: idx, proxy: p, port: gp.port},
 		scope: scope, port: gp, statPrefix: "outbound_" + name, sniSeen: map[string]bool{},
@@ -52,7 +54,7 @@ func gatewayListener(idx *Index, p *model.Proxy, scope *Scope, gp *gatewayPort) 
 	}
 	l := &listenerv3.Listener{
 		Name:             name,
-		Address:          gatewayListenAddress(address, gp.port),
+		Address:          gatewayListenAddress(address, port),
 		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
 	}
 	for _, c := range chains {

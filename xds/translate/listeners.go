@@ -11,9 +11,9 @@ import (
 // virtualOutbound when its traffic is captured. The proxy's inbound
 // listeners (see inboundListeners) come on top. Gateways get the listeners
 // of the Gateways that select them (see gatewayListeners).
-func sharedListeners(idx *Index, p *model.Proxy, scope *Scope) []*listenerv3.Listener {
+func sharedListeners(idx *Index, p *model.Proxy, scope *Scope, targetPorts string) []*listenerv3.Listener {
 	if p.Type == model.RouterProxy {
-		return gatewayListeners(idx, p, scope)
+		return gatewayListeners(idx, p, scope, targetPorts)
 	}
 	out := outboundListeners(idx, p, scope)
 	if !proxyCaptureNone(p) {

@@ -158,7 +158,7 @@ func buildShared(idx *Index, v outboundView) (*sharedResources, error) {
 		Clusters:  clusters,
 		Endpoints: endpoints,
 		Routes:    buildRoutes(idx, p, scope),
-		Listeners: sharedListeners(idx, p, scope),
+		Listeners: sharedListeners(idx, p, scope, v.targetPorts),
 	}
 	sortResources(res)
 	if err := res.Validate(); err != nil {

@@ -33,6 +33,7 @@ type outboundView struct {
 	labels       string // the proxy's relevant labels (see Index.relevantLabels), encoded
 	locality     string // where the proxy runs, for locality load balancing
 	network      string // the proxy's network, for multi-network endpoints
+	targetPorts  string // a gateway's Service port mapping (see gatewayTargetPorts)
 }
 
 // Stand-in addresses of a view's proxy: only their family means anything.
@@ -54,6 +55,7 @@ func viewOf(idx *Index, p *model.Proxy) outboundView {
 		labels:       encodeLabels(idx.relevantLabels(p.Namespace, p.Labels)),
 		locality:     p.Locality,
 		network:      p.Network,
+		targetPorts:  gatewayTargetPorts(idx, p),
 	}
 	for _, ip := range p.IPAddresses {
 		addr, err := netip.ParseAddr(ip)
