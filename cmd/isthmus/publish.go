@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
 	"github.com/isthmus-mesh/isthmus/policy"
@@ -31,6 +33,8 @@ type snapshotPublisher struct {
 	trustDomain string
 	// networkGateways are the east-west gateways given by flag.
 	networkGateways []discovery.NetworkGateway
+	// mesh is the mesh configuration given by flag; nil for Istio's defaults.
+	mesh *meshv1alpha1.MeshConfig
 
 	mu         sync.Mutex
 	version    uint64
@@ -99,7 +103,7 @@ func (p *snapshotPublisher) publish(cause string) {
 		catalogs = append(catalogs, r.Catalog())
 	}
 	p.version++
-	snap := &model.Snapshot{Version: p.version, Config: p.cfg, Catalog: discovery.Merge(catalogs...), TrustDomain: p.trustDomain}
+	snap := &model.Snapshot{Version: p.version, Config: p.cfg, Catalog: discovery.Merge(catalogs...), TrustDomain: p.trustDomain, Mesh: p.mesh}
 	p.srv.Update(snap)
 	p.logger.Info("snapshot published", "cause", cause, "version", snap.Version, "objects", p.cfg.Len(),
 		"services", len(snap.Catalog.Services()))

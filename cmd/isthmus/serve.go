@@ -17,10 +17,11 @@ import (
 	"time"
 
 	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -41,6 +42,7 @@ type serveOptions struct {
 	credentialsDir   string
 	kubeconfigs      kubeconfigFlag
 	networkGateways  networkGatewayFlag
+	meshConfig       string
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -92,6 +94,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
 	fs.Var(&opts.kubeconfigs, "kubeconfig", "`[CLUSTER_ID=]PATH` of a Kubernetes cluster whose services and endpoints join the mesh, repeatable (cluster id default \"Kubernetes\", as Istio's)")
 	fs.Var(&opts.networkGateways, "network-gateway", "`NETWORK=HOST:PORT` of an east-west gateway (AUTO_PASSTHROUGH, usually port 15443) through which other networks reach NETWORK's endpoints, repeatable (as Istio's meshNetworks gateways)")
+	fs.StringVar(&opts.meshConfig, "mesh-config", "", "`FILE` of Istio mesh configuration (istiod's \"mesh\" ConfigMap key: extensionProviders, defaultProviders, defaultConfig.tracing...)")
 	fs.StringVar(&opts.credentialsDir, "credentials-dir", "", "directory of gateway TLS credentials, DIR/NAMESPACE/NAME/{tls.crt,tls.key,ca.crt}, served to gateways whose Gateway names NAME as credentialName; watched for changes")
 	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -201,6 +204,11 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	}
 	pub := newSnapshotPublisher(srv, ca.TrustDomain(), logger)
 	pub.networkGateways = opts.networkGateways
+	if opts.meshConfig != "" {
+		if pub.mesh, err = policy.LoadMeshConfig(opts.meshConfig); err != nil {
+			return fmt.Errorf("--mesh-config: %w", err)
+		}
+	}
 	if err := startClusters(ctx, opts.kubeconfigs, pub, logger); err != nil {
 		return err
 	}

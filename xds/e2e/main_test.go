@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,12 +131,16 @@ func (m *mesh) start() error {
 	if err := localmesh.WriteFileAtomic(m.dir, "00-base.yaml", []byte(m.baseYAML())); err != nil {
 		return err
 	}
+	meshConfig := filepath.Join(m.logDir, "mesh.yaml")
+	if err := os.WriteFile(meshConfig, []byte(meshConfigYAML), 0o644); err != nil {
+		return err
+	}
 	bin, err := localmesh.BuildIsthmus(m.logDir)
 	if err != nil {
 		return err
 	}
 	if m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: bin, ConfigDir: m.dir, LogDir: m.logDir,
-		ExtraArgs: []string{"--credentials-dir", m.credDir,
+		ExtraArgs: []string{"--credentials-dir", m.credDir, "--mesh-config", meshConfig,
 			"--network-gateway", fmt.Sprintf("%s=%s:%d", remoteNetwork, m.eastWestIP, eastWestPort)}}); err != nil {
 		return err
 	}

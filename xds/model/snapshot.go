@@ -1,6 +1,8 @@
 package model
 
 import (
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
 	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/policy"
@@ -14,6 +16,9 @@ type Snapshot struct {
 	Config *policy.Config
 	// Catalog holds every registry's services and endpoints, merged.
 	Catalog *discovery.Catalog
+	// Mesh is Istio's mesh configuration (tracing providers and defaults);
+	// nil for Istio's defaults.
+	Mesh *meshv1alpha1.MeshConfig
 	// TrustDomain is the SPIFFE trust domain of the mesh's identities;
 	// certs.DefaultTrustDomain when empty.
 	TrustDomain string

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
@@ -51,6 +53,21 @@ type testProxy struct {
 	Metadata        map[string]any       `json:"metadata"`
 	Locality        string               `json:"locality"`
 	NetworkGateways []testNetworkGateway `json:"networkGateways"`
+	MeshConfig      map[string]any       `json:"meshConfig"`
+}
+
+// meshConfig reads the mesh config of a TestProxy document; nil for none.
+func meshConfig(doc []byte) (*meshv1alpha1.MeshConfig, error) {
+	var tp testProxy
+	if err := yaml.Unmarshal(doc, &tp); err != nil || tp.MeshConfig == nil {
+		return nil, err
+	}
+	js, err := json.Marshal(tp.MeshConfig)
+	if err != nil {
+		return nil, err
+	}
+	mc := &meshv1alpha1.MeshConfig{}
+	return mc, protojson.Unmarshal(js, mc)
 }
 
 type testNetworkGateway struct {
@@ -154,7 +171,11 @@ func translateGoldenInput(t *testing.T, path string) *Resources {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	idx := NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg).WithGateways(gateways)})
+	mesh, err := meshConfig(proxyDoc)
+	if err != nil {
+		t.Fatalf("%s: meshConfig: %v", path, err)
+	}
+	idx := NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg).WithGateways(gateways), Mesh: mesh})
 	res, err := Translate(idx, proxy)
 	if err != nil {
 		t.Fatalf("translate: %v", err)

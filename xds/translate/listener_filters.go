@@ -31,6 +31,8 @@ type hcmOptions struct {
 	inbound    bool
 	// authz are the workload's RBAC filters, run first.
 	authz []*hcmv3.HttpFilter
+	// tracing reports spans of the requests, when set.
+	tracing *hcmv3.HttpConnectionManager_Tracing
 }
 
 // httpConnectionManager builds the HTTP filter of a listener. Fault and CORS
@@ -46,6 +48,7 @@ func httpConnectionManager(opts hcmOptions) *listenerv3.Filter {
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_KEEP_UNCHANGED,
 		StreamIdleTimeout:            durationpb.New(0),
 		UpgradeConfigs:               []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
+		Tracing:                      opts.tracing,
 	}
 	if opts.inbound {
 		hcm.ServerName = inboundServerName

@@ -219,6 +219,7 @@ func inboundChain(ip inboundPort, socket *corev3.TransportSocket, match *listene
 			routes:     inboundRouteConfig(ip.Port, cluster),
 			inbound:    true,
 			authz:      authz.http,
+			tracing:    authz.tracing,
 		})}
 	} else {
 		chain.Filters = authz.tcpFilters(tcpProxy(cluster, cluster))
@@ -232,6 +233,8 @@ type inboundAuthz struct {
 	http []*hcmv3.HttpFilter // JWT authentication, then RBAC
 	tcp  []*listenerv3.Filter
 	jwks []*clusterv3.Cluster
+	// tracing of inbound requests (Telemetry), set on HTTP chains.
+	tracing *hcmv3.HttpConnectionManager_Tracing
 }
 
 // inboundAuthz builds the authentication and authorization filters for a

@@ -3,8 +3,11 @@ package translate
 import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	telemetry "istio.io/api/telemetry/v1alpha1"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
@@ -16,14 +19,15 @@ const passthroughFilterChain = "PassthroughFilterChain"
 // outboundListeners builds the listeners of the outbound plan.
 func outboundListeners(idx *Index, p *model.Proxy, scope *Scope) []*listenerv3.Listener {
 	policy := outboundPolicyOf(scope)
+	tracing := idx.tracingFor(p.Namespace, p.Labels, scope, telemetry.WorkloadMode_CLIENT)
 	var out []*listenerv3.Listener
 	for _, e := range planOutbound(p, scope).entries {
-		out = append(out, outboundListener(idx, p, e, policy))
+		out = append(out, outboundListener(idx, p, e, policy, tracing))
 	}
 	return out
 }
 
-func outboundListener(idx *Index, p *model.Proxy, e *outboundEntry, policy outboundPolicy) *listenerv3.Listener {
+func outboundListener(idx *Index, p *model.Proxy, e *outboundEntry, policy outboundPolicy, tracing *hcmv3.HttpConnectionManager_Tracing) *listenerv3.Listener {
 	l := &listenerv3.Listener{
 		Name:                             e.Name(),
 		Address:                          socketAddress(e.Address, e.Port),
@@ -34,7 +38,7 @@ func outboundListener(idx *Index, p *model.Proxy, e *outboundEntry, policy outbo
 	if !e.BindToPort {
 		l.BindToPort = wrapperspb.Bool(false)
 	}
-	chains := outboundChains(idx, p, e)
+	chains := outboundChains(idx, p, e, tracing)
 	l.ListenerFilters = inspectorsFor(chains)
 	placeChains(l, chains, policy)
 	return l
@@ -43,7 +47,7 @@ func outboundListener(idx *Index, p *model.Proxy, e *outboundEntry, policy outbo
 // outboundChains gives the TCP chains of the listener's services, first
 // match kept, then its HTTP chain. When both kinds share the listener the
 // HTTP chain is chosen by the HTTP inspector.
-func outboundChains(idx *Index, p *model.Proxy, e *outboundEntry) []chainSpec {
+func outboundChains(idx *Index, p *model.Proxy, e *outboundEntry, tracing *hcmv3.HttpConnectionManager_Tracing) []chainSpec {
 	c := &routeContext{idx: idx, proxy: p, port: e.Port}
 	var chains []chainSpec
 	for _, con := range e.TCP {
@@ -53,6 +57,7 @@ func outboundChains(idx *Index, p *model.Proxy, e *outboundEntry) []chainSpec {
 		http := chainSpec{filters: []*listenerv3.Filter{httpConnectionManager(hcmOptions{
 			statPrefix: "outbound_" + e.Name(),
 			rds:        e.RouteName,
+			tracing:    tracing,
 		})}}
 		if e.Sniffed() {
 			http.appProtocols, http.transport = plaintextHTTPProtocols, rawBufferTransport

@@ -10,6 +10,8 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	telemetry "istio.io/api/telemetry/v1alpha1"
+
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
@@ -187,6 +189,7 @@ func buildWorkload(idx *Index, v outboundView, scope *Scope, targets []inboundTa
 	var authz inboundAuthz
 	if p.Type != model.RouterProxy { // gateways have no inbound listeners
 		authz = idx.inboundAuthz(p.Namespace, p.Labels)
+		authz.tracing = idx.tracingFor(p.Namespace, p.Labels, scope, telemetry.WorkloadMode_SERVER)
 	}
 	res := &Resources{
 		Clusters:  append(inboundClusters(p, targets), authz.jwks...),
