@@ -69,6 +69,9 @@ func TestTelemetryTracingReportsSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := s.name + "-client"
+	// The collector's service has a fixed name (the mesh config's): a rerun
+	// (go test -count=N) must not find this run's definition of it.
+	t.Cleanup(func() { _ = localmesh.RemoveFile(s.m.dir, s.name+".yaml") })
 	s.apply(t, s.serviceEntry(), clientSidecarYAML(client, ip), fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: zipkin, namespace: default}
