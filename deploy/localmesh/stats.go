@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -95,8 +96,9 @@ func (e *Envoy) RejectedUpdates(ctx context.Context) (Stats, error) {
 	return stats.Matching(".update_rejected").NonZero(), nil
 }
 
-// ListenerAddresses returns the local addresses of the active listeners.
-func (e *Envoy) ListenerAddresses(ctx context.Context) ([]string, error) {
+// ListenerAddresses returns the local address of each active listener, by
+// listener name.
+func (e *Envoy) ListenerAddresses(ctx context.Context) (map[string]string, error) {
 	body, err := e.Admin(ctx, "/listeners?format=json")
 	if err != nil {
 		return nil, err
@@ -115,10 +117,10 @@ func (e *Envoy) ListenerAddresses(ctx context.Context) ([]string, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("decode envoy listeners: %w", err)
 	}
-	var out []string
+	out := make(map[string]string, len(doc.ListenerStatuses))
 	for _, l := range doc.ListenerStatuses {
 		sa := l.LocalAddress.SocketAddress
-		out = append(out, net.JoinHostPort(sa.Address, strconv.Itoa(sa.PortValue)))
+		out[l.Name] = net.JoinHostPort(sa.Address, strconv.Itoa(sa.PortValue))
 	}
 	return out, nil
 }
@@ -137,7 +139,7 @@ func (e *Envoy) WaitListener(ctx context.Context, addr string) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(addrs, addr) {
+		if !slices.Contains(slices.Collect(maps.Values(addrs)), addr) {
 			return fmt.Errorf("active listeners are %v", addrs)
 		}
 		conn, err := net.DialTimeout("tcp", addr, time.Second)

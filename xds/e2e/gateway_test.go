@@ -104,18 +104,9 @@ spec:
   http:
   - route: [{destination: {host: %[3]s}}]`, gw, host, s.host))
 
-	node := localmesh.Node{
-		ID:   fmt.Sprintf("router~%s~%s.default~default.svc.cluster.local", ip, gw),
-		Meta: map[string]string{"NAMESPACE": "default", "LABELS": fmt.Sprintf(`{"istio":%q}`, gw)},
-	}
+	envoy := s.startEnvoy(t, gw, gatewayNode(gw, ip), "")
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
-	envoy, err := localmesh.StartSidecar(ctx, s.m.isthmus, gw, node, s.m.logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(envoy.Close)
-	t.Cleanup(func() { checkEnvoyAccepted(t, gw, envoy) })
 	waitUntil(t, "the gateway's listener, waiting for its credential", func() bool {
 		dump, err := envoy.ConfigDump(ctx, "resource=dynamic_listeners")
 		return err == nil && strings.Contains(string(dump), "kubernetes://"+gw+"-cred")

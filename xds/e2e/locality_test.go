@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
 	"testing"
 
 	"github.com/isthmus-mesh/isthmus/deploy/localmesh"
@@ -23,26 +21,9 @@ func TestLocalityFailover(t *testing.T) {
 	}
 	client := s.name + "-client"
 	s.apply(t, s.localityYAML(client, ip)...)
-	node := localmesh.SidecarNode(client, "default", ip, map[string]string{"app": client}, false)
+	node := clientNode(client, ip)
 	node.Locality = "us-east-1/us-east-1a"
-	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
-	defer cancel()
-	envoy, err := localmesh.StartSidecar(ctx, s.m.isthmus, client, node, s.m.logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(envoy.Close)
-	t.Cleanup(func() { checkEnvoyAccepted(t, client, envoy) })
-	addr := net.JoinHostPort(ip, strconv.Itoa(servicePort))
-	if err := envoy.WaitListener(ctx, addr); err != nil {
-		t.Fatal(err)
-	}
-	c, err := localmesh.NewClient(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p := &proxy{name: client, bindIP: ip, envoy: envoy, client: c}
+	p := s.startClient(t, client, ip, node)
 
 	s.waitFor(t, p, "/", nil, func(r localmesh.Reply) bool { return r.Upstream == s.up("near") })
 	if counts := s.tally(t, p, 50, nil); counts[s.up("near")] != 50 {
@@ -50,7 +31,7 @@ func TestLocalityFailover(t *testing.T) {
 	}
 	s.upstreams["near"].Handle("/", localmesh.Behavior{Status: http.StatusServiceUnavailable})
 	waitUntil(t, "traffic to fail over", func() bool {
-		r, err := c.Get(context.Background(), s.host, "/", nil)
+		r, err := p.client.Get(context.Background(), s.host, "/", nil)
 		return err == nil && r.Upstream == s.up("failover")
 	})
 	if counts := s.tally(t, p, 50, nil); counts[s.up("failover")] != 50 {

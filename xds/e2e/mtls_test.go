@@ -31,18 +31,9 @@ func (s *scenario) startServerSidecar(t *testing.T, upstream *localmesh.Upstream
 	}
 	srv := &serverSidecar{name: s.name + "-server", ip: ip}
 	s.apply(t, s.serverWithSidecarYAML(srv, upstream, "")...)
-	node := localmesh.SidecarNode(srv.name, "default", ip, map[string]string{"app": srv.name}, false)
+	node := clientNode(srv.name, ip)
 	node.Meta["SERVICE_ACCOUNT"] = srv.name
-	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
-	defer cancel()
-	if srv.envoy, err = localmesh.StartSidecar(ctx, s.m.isthmus, srv.name, node, s.m.logDir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.envoy.Close)
-	t.Cleanup(func() { checkEnvoyAccepted(t, srv.name, srv.envoy) })
-	if err := srv.envoy.WaitListener(ctx, srv.addr()); err != nil {
-		t.Fatalf("%v\nisthmus log:\n%s", err, s.m.isthmus.LogTail(20))
-	}
+	srv.envoy = s.startEnvoy(t, srv.name, node, srv.addr())
 	return srv
 }
 

@@ -39,40 +39,17 @@ func TestMultiNetworkThroughEastWestGateway(t *testing.T) {
 	server, client, gw := s.name+"-server", s.name+"-client", s.name+"-eastwest"
 	s.apply(t, s.networkYAML(server, serverIP, client, clientIP, gw, app.Addr)...)
 
-	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
-	defer cancel()
-	start := func(name string, node localmesh.Node, listen string) *localmesh.Envoy {
-		t.Helper()
-		e, err := localmesh.StartSidecar(ctx, s.m.isthmus, name, node, s.m.logDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Close)
-		t.Cleanup(func() { checkEnvoyAccepted(t, name, e) })
-		if err := e.WaitListener(ctx, listen); err != nil {
-			dump, _ := e.ConfigDump(ctx, "resource=dynamic_listeners")
-			t.Fatalf("%s: %v\n%.2000s", name, err, dump)
-		}
-		return e
-	}
 	withNetwork := func(n localmesh.Node, network, sa string) localmesh.Node {
 		n.Meta["NETWORK"], n.Meta["SERVICE_ACCOUNT"] = network, sa
 		return n
 	}
-	start(server, withNetwork(localmesh.SidecarNode(server, "default", serverIP, map[string]string{"app": server}, false), remoteNetwork, server),
+	s.startEnvoy(t, server, withNetwork(clientNode(server, serverIP), remoteNetwork, server),
 		net.JoinHostPort(serverIP, strconv.Itoa(servicePort)))
-	gwNode := localmesh.Node{ID: fmt.Sprintf("router~%s~%s.default~default.svc.cluster.local", s.m.eastWestIP, gw),
-		Meta: map[string]string{"NAMESPACE": "default", "LABELS": fmt.Sprintf(`{"istio":%q}`, gw)}}
-	gateway := start(gw, withNetwork(gwNode, remoteNetwork, gw), net.JoinHostPort(s.m.eastWestIP, strconv.Itoa(eastWestPort)))
-	clientAddr := net.JoinHostPort(clientIP, strconv.Itoa(servicePort))
-	clientEnvoy := start(client, withNetwork(localmesh.SidecarNode(client, "default", clientIP, map[string]string{"app": client}, false), localNetwork, client), clientAddr)
-
-	c, err := localmesh.NewClient(clientAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p := &proxy{name: client, bindIP: clientIP, envoy: clientEnvoy, client: c}
+	gateway := s.startEnvoy(t, gw, withNetwork(gatewayNode(gw, s.m.eastWestIP), remoteNetwork, gw),
+		net.JoinHostPort(s.m.eastWestIP, strconv.Itoa(eastWestPort)))
+	p := s.startClient(t, client, clientIP, withNetwork(clientNode(client, clientIP), localNetwork, client))
+	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+	defer cancel()
 	s.waitFor(t, p, "/", nil, func(r localmesh.Reply) bool { return r.Upstream == app.Name })
 
 	reqs := app.Requests()
@@ -80,7 +57,7 @@ func TestMultiNetworkThroughEastWestGateway(t *testing.T) {
 	if want := "URI=spiffe://cluster.local/ns/default/sa/" + client; !strings.Contains(xfcc, want) {
 		t.Errorf("x-forwarded-client-cert %q, want %s: mTLS must pass through the gateway", xfcc, want)
 	}
-	eds, err := clientEnvoy.ConfigDump(ctx, "include_eds")
+	eds, err := p.envoy.ConfigDump(ctx, "include_eds")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -91,29 +90,11 @@ spec:
     customTags:
       cluster_name: {literal: {value: aws-east}}`, client))
 
-	node := localmesh.SidecarNode(client, "default", ip, map[string]string{"app": client}, false)
-	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
-	defer cancel()
-	envoy, err := localmesh.StartSidecar(ctx, s.m.isthmus, client, node, s.m.logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(envoy.Close)
-	t.Cleanup(func() { checkEnvoyAccepted(t, client, envoy) })
-	addr := net.JoinHostPort(ip, strconv.Itoa(servicePort))
-	if err := envoy.WaitListener(ctx, addr); err != nil {
-		t.Fatal(err)
-	}
-	c, err := localmesh.NewClient(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	p := &proxy{name: client, bindIP: ip, envoy: envoy, client: c}
+	p := s.startClient(t, client, ip, clientNode(client, ip))
 	s.waitFor(t, p, "/", nil, func(r localmesh.Reply) bool { return r.Upstream == s.up("v1") })
 	waitUntil(t, "a span tagged cluster_name=aws-east at the collector", func() bool {
 		for range 5 { // Envoy reports in batches of 5 spans, or every 5 s
-			_, _ = c.Get(context.Background(), s.host, "/traced", nil)
+			_, _ = p.client.Get(context.Background(), s.host, "/traced", nil)
 		}
 		return z.spanWithTag("cluster_name", "aws-east")
 	})

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -146,11 +145,11 @@ func startGatewayEnvoy(t *testing.T, res *Resources) map[string]string {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	body, err := e.Admin(ctx, "/listeners?format=json")
+	addrs, err := e.ListenerAddresses(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return activeListenerAddrs(t, body)
+	return addrs
 }
 
 // staticGatewayBootstrap holds res statically, as described on
@@ -213,30 +212,6 @@ func staticCluster(c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment) 
 	out.LoadAssignment = &endpointv3.ClusterLoadAssignment{ClusterName: out.GetName()}
 	if cla != nil {
 		out.LoadAssignment.Endpoints = cla.GetEndpoints()
-	}
-	return out
-}
-
-func activeListenerAddrs(t *testing.T, body []byte) map[string]string {
-	t.Helper()
-	var doc struct {
-		ListenerStatuses []struct {
-			Name         string `json:"name"`
-			LocalAddress struct {
-				SocketAddress struct {
-					Address   string `json:"address"`
-					PortValue int    `json:"port_value"`
-				} `json:"socket_address"`
-			} `json:"local_address"`
-		} `json:"listener_statuses"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatalf("envoy listeners: %v", err)
-	}
-	out := map[string]string{}
-	for _, l := range doc.ListenerStatuses {
-		sa := l.LocalAddress.SocketAddress
-		out[l.Name] = net.JoinHostPort(sa.Address, strconv.Itoa(sa.PortValue))
 	}
 	return out
 }

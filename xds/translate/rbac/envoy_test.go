@@ -3,7 +3,6 @@ package rbac
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -297,11 +295,7 @@ func startEnvoy(t *testing.T, tb *testBootstrap) map[string]string {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	body, err := e.Admin(ctx, "/listeners?format=json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := listenerAddrs(body)
+	addrs, err := e.ListenerAddresses(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,29 +305,6 @@ func startEnvoy(t *testing.T, tb *testBootstrap) map[string]string {
 		}
 	}
 	return addrs
-}
-
-func listenerAddrs(body []byte) (map[string]string, error) {
-	var doc struct {
-		ListenerStatuses []struct {
-			Name         string `json:"name"`
-			LocalAddress struct {
-				SocketAddress struct {
-					Address   string `json:"address"`
-					PortValue int    `json:"port_value"`
-				} `json:"socket_address"`
-			} `json:"local_address"`
-		} `json:"listener_statuses"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("decode envoy listeners: %w", err)
-	}
-	out := map[string]string{}
-	for _, l := range doc.ListenerStatuses {
-		sa := l.LocalAddress.SocketAddress
-		out[l.Name] = net.JoinHostPort(sa.Address, strconv.Itoa(sa.PortValue))
-	}
-	return out, nil
 }
 
 // TestEnvoyValidatesGeneratedFilters loads the JWT, HTTP and TCP filters and
