@@ -144,6 +144,19 @@ func messages[T proto.Message](list []T) []proto.Message {
 // translateGoldenInput loads an input file and translates it for its proxy.
 func translateGoldenInput(t *testing.T, path string) *Resources {
 	t.Helper()
+	idx, proxy := loadGoldenInput(t, path)
+	res, err := Translate(idx, proxy)
+	if err != nil {
+		t.Fatalf("translate: %v", err)
+	}
+	return res
+}
+
+// loadGoldenInput reads an input file: the index of its objects (with the
+// TestProxy document's network gateways and mesh config) and its proxy.
+// Invalid objects fail the test.
+func loadGoldenInput(t *testing.T, path string) (*Index, *model.Proxy) {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -175,12 +188,7 @@ func translateGoldenInput(t *testing.T, path string) *Resources {
 	if err != nil {
 		t.Fatalf("%s: meshConfig: %v", path, err)
 	}
-	idx := NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg).WithGateways(gateways), Mesh: mesh})
-	res, err := Translate(idx, proxy)
-	if err != nil {
-		t.Fatalf("translate: %v", err)
-	}
-	return res
+	return NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg).WithGateways(gateways), Mesh: mesh}), proxy
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	typev1beta1 "istio.io/api/type/v1beta1"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
-	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
@@ -29,25 +27,6 @@ func TestTranslatorMatchesTranslateOnGoldenInputs(t *testing.T) {
 			assertSameAsTranslate(t, NewTranslator(idx), p)
 		})
 	}
-}
-
-func loadGoldenInput(t *testing.T, path string) (*Index, *model.Proxy) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxyDoc, rest, err := splitTestProxy(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := parseTestProxy(proxyDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, _ := policy.Decode(path, rest)
-	cfg := policy.NewConfig(objs)
-	return NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg)}), p
 }
 
 // assertSameAsTranslate checks tr.Translate(p) against Translate and
