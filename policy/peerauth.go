@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"sort"
-
 	security "istio.io/api/security/v1beta1"
 )
 
@@ -75,7 +73,9 @@ func (w WorkloadMTLS) ForPort(port uint32) MTLSMode {
 // wins (Istio takes the oldest; files carry no creation time).
 func PeerMTLS(cfg *Config, ns string, labels map[string]string) WorkloadMTLS {
 	var mesh, namespace, workload *security.PeerAuthentication
-	for _, o := range sortedPeerAuthentications(cfg) {
+	// List is sorted by namespace, then name: within each level the first
+	// policy met is the first by name.
+	for _, o := range cfg.List(KindPeerAuthentication) {
 		pa := o.Spec.(*security.PeerAuthentication)
 		selector := pa.GetSelector().GetMatchLabels()
 		switch {
@@ -108,16 +108,6 @@ func PeerMTLS(cfg *Config, ns string, labels map[string]string) WorkloadMTLS {
 // picks: what clients can expect of a service in ns.
 func NamespaceMTLS(cfg *Config, ns string) MTLSMode {
 	return PeerMTLS(cfg, ns, nil).Mode
-}
-
-func sortedPeerAuthentications(cfg *Config) []*Object {
-	list := cfg.List(KindPeerAuthentication)
-	if sort.SliceIsSorted(list, func(i, j int) bool { return list[i].Name < list[j].Name }) {
-		return list
-	}
-	sorted := append([]*Object(nil), list...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	return sorted
 }
 
 // SelectorMatches reports whether labels carry every key and value of
