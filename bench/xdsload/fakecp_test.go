@@ -2,18 +2,10 @@ package xdsload
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,6 +34,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"sigs.k8s.io/yaml"
+
+	"github.com/isthmus-mesh/isthmus/deploy/localmesh"
 )
 
 // fakeControlPlane is a minimal ADS server for testing the load generator
@@ -519,38 +513,20 @@ func (f *fakeControlPlane) secrets() ([]types.Resource, error) {
 
 var selfSignedCerts sync.Map // generation -> [2][]byte{cert, key}
 
-// selfSignedCert returns, PEM-encoded, a self-signed certificate and its
-// key; each generation has its own.
+// selfSignedCert returns, PEM-encoded, a workload certificate and its key
+// from a throwaway CA; each generation has its own.
 func selfSignedCert(gen int) (cert, key []byte, err error) {
 	if pair, ok := selfSignedCerts.Load(gen); ok {
 		return pair.([2][]byte)[0], pair.([2][]byte)[1], nil
 	}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := localmesh.NewTestCA()
 	if err != nil {
 		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(int64(gen) + 1),
-		Subject:               pkix.Name{CommonName: "xdsload test workload"},
-		URIs:                  []*url.URL{{Scheme: "spiffe", Host: "cluster.local", Path: "/ns/ns-0/sa/default"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	cert, key, err = ca.Issue(nil, []string{"spiffe://cluster.local/ns/ns-0/sa/default"})
 	if err != nil {
 		return nil, nil, err
 	}
-	keyDER, err := x509.MarshalECPrivateKey(priv)
-	if err != nil {
-		return nil, nil, err
-	}
-	pair := [2][]byte{
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}
-	actual, _ := selfSignedCerts.LoadOrStore(gen, pair)
+	actual, _ := selfSignedCerts.LoadOrStore(gen, [2][]byte{cert, key})
 	return actual.([2][]byte)[0], actual.([2][]byte)[1], nil
 }

@@ -2,20 +2,12 @@ package translate
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -23,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/isthmus-mesh/isthmus/deploy/envoybin"
+	"github.com/isthmus-mesh/isthmus/deploy/localmesh"
 )
 
 // envoyBinary finds Envoy (see envoybin.Path); a missing Envoy fails the
@@ -103,38 +96,19 @@ func envoyValidate(t *testing.T, bin string, b *bootstrapv3.Bootstrap) {
 	}
 }
 
-// writeTestCerts writes ca.pem, client.pem and client-key.pem: a throwaway
-// self-signed certificate standing for each.
+// writeTestCerts writes ca.pem, client.pem and client-key.pem: a
+// throwaway CA and a certificate it issued.
 func writeTestCerts(t *testing.T, dir string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := localmesh.NewTestCA()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "isthmus-test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	certPEM, keyPEM, err := ca.Issue([]string{"isthmus-test"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	files := map[string][]byte{
-		"ca.pem":         cert,
-		"client.pem":     cert,
-		"client-key.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
-	for name, data := range files {
+	for name, data := range map[string][]byte{"ca.pem": ca.PEM, "client.pem": certPEM, "client-key.pem": keyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
