@@ -192,6 +192,10 @@ func (r *runner) createProxies() error {
 			// An idle stream holds no write buffer: thousands of them do not
 			// keep 32 KiB each.
 			grpc.WithSharedWriteBuffer(true),
+			// Envoy re-opens a failed stream itself; gRPC's transparent
+			// retry would keep a replay buffer of every request sent.
+			grpc.WithDisableRetry(),
+			grpc.WithDisableServiceConfig(),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 		if err != nil {
 			return fmt.Errorf("client for %s: %w", r.opts.Target, err)
