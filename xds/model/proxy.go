@@ -104,23 +104,50 @@ func ParseLocality(s string) (*corev3.Locality, error) {
 	return &corev3.Locality{Region: parts[0], Zone: parts[1], SubZone: parts[2]}, nil
 }
 
+// Node metadata fields ParseNode reads into Proxy fields.
+const (
+	metaNamespace        = "NAMESPACE"
+	metaLabels           = "LABELS"
+	metaServiceAccount   = "SERVICE_ACCOUNT"
+	metaClusterID        = "CLUSTER_ID"
+	metaNetwork          = "NETWORK"
+	metaIstioVersion     = "ISTIO_VERSION"
+	metaInterceptionMode = "INTERCEPTION_MODE"
+	metaInstanceIPs      = "INSTANCE_IPS"
+)
+
+// readMetadataFields is every node metadata field ParseNode reads.
+var readMetadataFields = func() map[string]bool {
+	read := map[string]bool{}
+	for _, key := range append([]string{metaNamespace, metaLabels, metaServiceAccount, metaClusterID,
+		metaNetwork, metaIstioVersion, metaInterceptionMode, metaInstanceIPs}, keptMetadataFields...) {
+		read[key] = true
+	}
+	return read
+}()
+
+// ReadsMetadataField reports whether ParseNode reads the node metadata
+// field key. A decoder may drop the other fields of a node's metadata
+// before ParseNode without changing the Proxy it builds.
+func ReadsMetadataField(key string) bool { return readMetadataFields[key] }
+
 func applyMetadata(p *Proxy, md map[string]*structpb.Value, idIP string) {
-	if ns := stringField(md, "NAMESPACE"); ns != "" {
+	if ns := stringField(md, metaNamespace); ns != "" {
 		p.Namespace = ns
 	}
 	if p.Namespace == "" {
 		p.Namespace = "default"
 	}
-	p.Labels = stringMap(md["LABELS"])
-	p.ServiceAccount = stringField(md, "SERVICE_ACCOUNT")
-	p.ClusterID = stringField(md, "CLUSTER_ID")
-	p.Network = stringField(md, "NETWORK")
-	p.IstioVersion = stringField(md, "ISTIO_VERSION")
-	p.InterceptionMode = InterceptionMode(strings.ToUpper(stringField(md, "INTERCEPTION_MODE")))
+	p.Labels = stringMap(md[metaLabels])
+	p.ServiceAccount = stringField(md, metaServiceAccount)
+	p.ClusterID = stringField(md, metaClusterID)
+	p.Network = stringField(md, metaNetwork)
+	p.IstioVersion = stringField(md, metaIstioVersion)
+	p.InterceptionMode = InterceptionMode(strings.ToUpper(stringField(md, metaInterceptionMode)))
 	if p.InterceptionMode == "" {
 		p.InterceptionMode = InterceptRedirect
 	}
-	if ips := stringField(md, "INSTANCE_IPS"); ips != "" {
+	if ips := stringField(md, metaInstanceIPs); ips != "" {
 		p.IPAddresses = strings.Split(ips, ",")
 	} else if idIP != "" {
 		p.IPAddresses = []string{idIP}

@@ -56,12 +56,15 @@ func (c xdsCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.proto.Marshal(v)
 }
 
-// Unmarshal decodes with the proto codec, then interns the strings of a
-// discovery request that streams keep and that recur across proxies (see
-// intern).
+// Unmarshal decodes with the proto codec, keeping of a discovery request's
+// node metadata only what model.ParseNode reads (see unmarshalLean), then
+// interns the strings of a discovery request that streams keep and that
+// recur across proxies (see intern).
 func (c xdsCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if err := c.proto.Unmarshal(data, v); err != nil {
-		return err
+	if !c.unmarshalLean(data, v) {
+		if err := c.proto.Unmarshal(data, v); err != nil {
+			return err
+		}
 	}
 	switch m := v.(type) {
 	case *discoveryv3.DiscoveryRequest:
@@ -73,6 +76,27 @@ func (c xdsCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		internAll(m.ResourceNamesSubscribe)
 	}
 	return nil
+}
+
+// unmarshalLean decodes a discovery request that carries node metadata
+// with unmarshalLean; false for any other message, or when it must be
+// decoded whole.
+func (c xdsCodec) unmarshalLean(data mem.BufferSlice, v any) bool {
+	switch m := v.(type) {
+	case *discoveryv3.DiscoveryRequest:
+		return unmarshalLean(contiguous(data), m, requestNodeField)
+	case *discoveryv3.DeltaDiscoveryRequest:
+		return unmarshalLean(contiguous(data), m, deltaRequestNodeField)
+	}
+	return false
+}
+
+// contiguous returns data's bytes, copied only when in several buffers.
+func contiguous(data mem.BufferSlice) []byte {
+	if len(data) == 1 {
+		return data[0].ReadOnlyData()
+	}
+	return data.Materialize()
 }
 
 // intern returns the canonical copy of s. go-control-plane keeps each
@@ -184,12 +208,13 @@ func encodeResponse(m *discoveryv3.DiscoveryResponse) (mem.BufferSlice, bool) {
 // to the proto codec.
 func encodeDeltaResponse(m *discoveryv3.DeltaDiscoveryResponse) (mem.BufferSlice, bool) {
 	size := sharingEncoder{measuring: true}
-	size.deltaResponse(m)
+	prepared := preparedEncodings(m.Resources)
+	size.deltaResponse(m, prepared)
 	if size.failed {
 		return nil, false
 	}
 	e := size.writer()
-	e.deltaResponse(m)
+	e.deltaResponse(m, prepared)
 	return e.finish()
 }
 
@@ -270,14 +295,20 @@ func (e *sharingEncoder) response(m *discoveryv3.DiscoveryResponse) {
 	e.unknown(m)
 }
 
-func (e *sharingEncoder) deltaResponse(m *discoveryv3.DeltaDiscoveryResponse) {
+// deltaResponse writes m; prepared holds the prepared encoding of each of
+// its resources that has one (see preparedEncodings).
+func (e *sharingEncoder) deltaResponse(m *discoveryv3.DeltaDiscoveryResponse, prepared []*aroundValue) {
 	e.string(deltaSystemVersionInfo, m.SystemVersionInfo)
-	for _, r := range m.Resources {
-		if r == nil {
+	for i, r := range m.Resources {
+		switch {
+		case r == nil:
 			e.failed = true
 			return
+		case prepared[i] != nil:
+			e.prepared(prepared[i])
+		default:
+			e.resource(r)
 		}
-		e.resource(r)
 	}
 	e.string(deltaTypeURL, m.TypeUrl)
 	e.string(deltaNonce, m.Nonce)

@@ -241,7 +241,7 @@ func FuzzCodecWritesResponsesAsTheProtoCodec(f *testing.F) {
 		} else {
 			m := g.delta()
 			wantSameAsProtoCodec(t, m, &discoveryv3.DeltaDiscoveryResponse{})
-			wantMeasuredExactly(t, func(e *sharingEncoder) { e.deltaResponse(m) })
+			wantMeasuredExactly(t, func(e *sharingEncoder) { e.deltaResponse(m, preparedEncodings(m.Resources)) })
 		}
 	})
 }
@@ -330,6 +330,11 @@ func (g responseGen) delta() *discoveryv3.DeltaDiscoveryResponse {
 	}
 	typeURL := g.str()
 	for range g.r.IntN(6) {
+		if g.r.IntN(3) == 0 { // as the server prepares them
+			a := g.any(typeURL)
+			m.Resources = append(m.Resources, newPreparedDelta(g.str(), g.str(), a))
+			continue
+		}
 		m.Resources = append(m.Resources, g.resource(typeURL))
 	}
 	for range g.r.IntN(3) {

@@ -15,15 +15,19 @@ import (
 
 // preparedResource is one resource as it is sent: validated, marshalled
 // once, and versioned by its content. Every response that carries the
-// resource, on any stream, shares its Any. Immutable.
+// resource, on any stream, shares its Any. Immutable once prepared (delta
+// is made once, on first use).
 type preparedResource struct {
 	name    string
 	sum     [sha256.Size]byte // of the deterministic encoding
 	version string            // the resource's delta version: a prefix of sum, in hex
 	any     *anypb.Any
-	delta   *discoveryv3.Resource // the resource in delta responses
-	refs    []string              // EDS (of a cluster) or RDS (of a listener) names it references
-	secrets []string              // SDS names a cluster or listener references
+	// delta is the resource in delta responses, made at its first
+	// (deltaOnce): state-of-the-world streams never need it.
+	deltaOnce sync.Once
+	delta     *discoveryv3.Resource
+	refs      []string // EDS (of a cluster) or RDS (of a listener) names it references
+	secrets   []string // SDS names a cluster or listener references
 }
 
 // prepareResult is the outcome of preparing one resource object.
@@ -160,10 +164,15 @@ func prepare(typeURL string, r types.Resource, validated bool) (*preparedResourc
 	}
 	res := &preparedResource{name: name, sum: sha256.Sum256(b), any: &anypb.Any{TypeUrl: typeURL, Value: b}}
 	res.version = hex.EncodeToString(res.sum[:8])
-	res.delta = &discoveryv3.Resource{Name: name, Version: res.version, Resource: res.any}
 	res.refs = references(typeURL, name, r)
 	res.secrets = secretReferences(r)
 	return res, nil
+}
+
+// deltaResource is r in delta responses, one object for every response.
+func (r *preparedResource) deltaResource() *discoveryv3.Resource {
+	r.deltaOnce.Do(func() { r.delta = newPreparedDelta(r.name, r.version, r.any) })
+	return r.delta
 }
 
 // references lists the EDS names a cluster, or the RDS names a listener,

@@ -126,7 +126,7 @@ func wildcardDiff(t *typeResources, returned map[string]string) deltaDiff {
 	for _, r := range list {
 		d.next[r.name] = r.version
 		if v, ok := returned[r.name]; !ok || v != r.version {
-			d.resources = append(d.resources, r.delta)
+			d.resources = append(d.resources, r.deltaResource())
 		}
 	}
 	for name := range returned {
@@ -149,7 +149,7 @@ func subscribedDiff(t *typeResources, sub cache.Subscription) deltaDiff {
 			d.removed = append(d.removed, name)
 		case r == nil:
 		case !held || v != r.version:
-			d.resources = append(d.resources, r.delta)
+			d.resources = append(d.resources, r.deltaResource())
 			fallthrough
 		default:
 			d.next[name] = r.version
