@@ -62,7 +62,7 @@ func (s *Server) attach(p *model.Proxy) *proxyState {
 	s.mu.Unlock()
 	s.log.Info("proxy connected", "proxy", p.ID, "namespace", p.Namespace)
 	if tr != nil {
-		s.refresh(ps, tr, gen)
+		s.onWorker(func() { s.refresh(ps, tr, gen) })
 	}
 	return ps
 }

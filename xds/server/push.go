@@ -3,9 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -98,24 +96,6 @@ func (s *Server) retainSecrets(proxies []*proxyState) {
 		list[i] = ps.proxy
 	}
 	r.Retain(list)
-}
-
-// refreshAll refreshes proxies on as many goroutines as there are CPUs.
-func (s *Server) refreshAll(proxies []*proxyState, tr *snapshotTranslator, gen uint64) {
-	work := make(chan *proxyState)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(proxies)) {
-		wg.Go(func() {
-			for ps := range work {
-				s.refresh(ps, tr, gen)
-			}
-		})
-	}
-	for _, ps := range proxies {
-		work <- ps
-	}
-	close(work)
-	wg.Wait()
 }
 
 // refresh translates ps with tr (generation gen) and serves the result.

@@ -51,6 +51,9 @@ type Server struct {
 	streamsMu sync.Mutex
 	streams   map[streamKey]*streamState
 
+	// work hands translations to the workers (see startWorkers).
+	work chan func()
+
 	pushed   atomic.Bool // a snapshot has been pushed
 	serving  atomic.Bool // Serve is accepting connections
 	stopOnce sync.Once
@@ -72,9 +75,11 @@ func New(opts Options) *Server {
 		loopDone: make(chan struct{}),
 		proxies:  map[string]*proxyState{},
 		streams:  map[streamKey]*streamState{},
+		work:     make(chan func()),
 	}
 	s.grpc = newGRPCServer(serverv3.NewServer(ctx, s.cache, callbacks{s},
 		sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger))))
+	s.startWorkers()
 	go s.debounceLoop()
 	return s
 }
