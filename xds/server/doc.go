@@ -13,7 +13,9 @@
 //     "TYPE~IP~POD.NAMESPACE~DOMAIN"), parsed from the first request of its
 //     first stream. A node id that does not parse ends the stream with
 //     InvalidArgument. A newly connected proxy is translated at once from the
-//     latest pushed snapshot.
+//     latest pushed snapshot, on the same workers as pushes, in the order
+//     proxies connect. Of the node metadata only the fields
+//     model.ParseNode reads are decoded.
 //   - Each xDS type carries a version that is a hash of its resources'
 //     content, so a type whose resources did not change is not sent again;
 //     in delta xDS each resource carries the hash of its own content.
@@ -23,8 +25,9 @@
 //     while it does not change. Responses are built from these encodings
 //     (go-control-plane's pass-through responses), never marshalled per
 //     stream: a gRPC codec writes them referring to the prepared encodings
-//     of large resources (512 B and more) instead of copying them, and
-//     interns the resource names requests carry.
+//     of large resources (512 B and more) instead of copying them (in
+//     delta responses, the wrapper around each prepared resource is
+//     encoded once too), and interns the resource names requests carry.
 //   - Watches follow go-control-plane's snapshot cache: a state-of-the-world
 //     watch is answered when the version differs from the request's or a
 //     subscribed resource was not sent on the stream yet; EDS and RDS answer
