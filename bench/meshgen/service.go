@@ -16,7 +16,10 @@ type Service struct {
 	Port            uint32
 	Subsets         int
 	WorkloadEntries bool
-	Endpoints       []Endpoint
+	// Kubernetes: the service and its endpoints live in an API server
+	// (KubeMesh); YAML leaves out the ServiceEntry and WorkloadEntries.
+	Kubernetes bool
+	Endpoints  []Endpoint
 	// Weights are the VirtualService weights of subsets v1 and v2; nil when
 	// the service has no VirtualService.
 	Weights []int
@@ -42,6 +45,7 @@ func (s Spec) Service(i int) *Service {
 		Port:            s.Port,
 		Subsets:         s.Subsets,
 		WorkloadEntries: s.WorkloadEntries,
+		Kubernetes:      s.Kubernetes,
 	}
 	svc.Endpoints = endpoints(i, s.EndpointsPerService, s.Subsets, 0)
 	if s.hasVirtualService(i) {

@@ -32,6 +32,10 @@ type Spec struct {
 	// Sidecars writes one Sidecar per namespace scoping egress to the
 	// namespace itself and istio-system.
 	Sidecars bool `json:"sidecars"`
+	// Kubernetes makes services and endpoints Kubernetes objects (Services,
+	// Pods, EndpointSlices; see KubeMesh) instead of ServiceEntries: the
+	// files then hold only DestinationRules, VirtualServices and Sidecars.
+	Kubernetes bool `json:"kubernetes"`
 }
 
 // DefaultSpec is a small mesh: 10 services in 2 namespaces.
@@ -67,6 +71,9 @@ func (s Spec) Validate() error {
 	}
 	if s.VirtualServicesPerNamespace != 0 && s.Subsets < 2 {
 		errs = append(errs, errors.New("virtual services route 80/20 between subsets v1 and v2: want at least 2 subsets"))
+	}
+	if s.Kubernetes && s.WorkloadEntries {
+		errs = append(errs, errors.New("workload entries: in Kubernetes mode endpoints are pods"))
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,8 @@ package meshgen
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -37,23 +39,41 @@ func (w *yamlWriter) header(apiVersion, kind, namespace, name string, labels map
 	}
 }
 
-// labels writes the app and version labels in a fixed order.
+// labels writes labels in a fixed order: app and version first, as users
+// write them, then the others (such as the sidecar mark) sorted.
 func (w *yamlWriter) labels(indent int, field string, labels map[string]string) {
 	w.line(indent, "%s:", field)
-	for _, k := range []string{"app", "version"} {
-		if v, ok := labels[k]; ok {
-			w.line(indent+1, "%s: %s", k, v)
-		}
+	for _, k := range labelOrder(labels) {
+		w.line(indent+1, "%s: %s", k, labels[k])
 	}
 }
 
-// YAML renders every object of the service: ServiceEntry, its
-// WorkloadEntries when the spec asks for them, DestinationRule and
-// VirtualService.
+func labelOrder(labels map[string]string) []string {
+	first := []string{"app", "version"}
+	var out []string
+	for _, k := range first {
+		if _, ok := labels[k]; ok {
+			out = append(out, k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if !slices.Contains(first, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// YAML renders every object of the service: ServiceEntry (unless the
+// service lives in Kubernetes), its WorkloadEntries when the spec asks for
+// them, DestinationRule and VirtualService. A Kubernetes service without
+// subsets or weights renders nothing.
 func (svc *Service) YAML() []byte {
 	var w yamlWriter
-	svc.writeServiceEntry(&w)
-	if svc.WorkloadEntries {
+	if !svc.Kubernetes {
+		svc.writeServiceEntry(&w)
+	}
+	if svc.WorkloadEntries && !svc.Kubernetes {
 		for _, ep := range svc.Endpoints {
 			svc.writeWorkloadEntry(&w, ep)
 		}
