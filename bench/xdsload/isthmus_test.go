@@ -74,8 +74,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // startIsthmus runs `isthmus serve` on dir and waits until it is ready. It
-// returns the xDS address and the process.
-func startIsthmus(t *testing.T, dir string) (string, *exec.Cmd) {
+// returns the xDS address, the process and its monitoring address.
+func startIsthmus(t *testing.T, dir string) (string, *exec.Cmd, string) {
 	t.Helper()
 	bin, err := isthmusBinary()
 	if err != nil {
@@ -96,7 +96,7 @@ func startIsthmus(t *testing.T, dir string) (string, *exec.Cmd) {
 		}
 	})
 	waitReady(t, "http://"+monAddr+"/readyz")
-	return xdsAddr, cmd
+	return xdsAddr, cmd, monAddr
 }
 
 func waitReady(t *testing.T, url string) {
@@ -126,9 +126,10 @@ func TestScenariosConvergeAgainstIsthmus(t *testing.T) {
 			if err := meshgen.Write(dir, spec); err != nil {
 				t.Fatal(err)
 			}
-			addr, cmd := startIsthmus(t, dir)
+			addr, cmd, monAddr := startIsthmus(t, dir)
 			opts := smallRun(addr, dir, spec, delta)
 			opts.PID = cmd.Process.Pid
+			opts.MetricsURL = "http://" + monAddr + "/metrics"
 			opts.Changes, opts.SettleTimeout = 1, 5*time.Second
 			report, err := Run(context.Background(), opts)
 			if err != nil {
@@ -141,6 +142,36 @@ func TestScenariosConvergeAgainstIsthmus(t *testing.T) {
 			if report.ControlPlane == nil || report.ControlPlane.PeakRSSBytes == 0 {
 				t.Errorf("control plane cost not measured: %+v (notes %v)", report.ControlPlane, report.Notes)
 			}
+			checkIsthmusMetrics(t, report)
 		})
+	}
+}
+
+// checkIsthmusMetrics checks the control plane's own metrics as the report
+// gives them: after the storm every proxy is connected, and the mesh-wide
+// change set a new listener version for each.
+func checkIsthmusMetrics(t *testing.T, report *Report) {
+	t.Helper()
+	metric := func(scenario, series string) (Metric, bool) {
+		for _, s := range report.Scenarios {
+			if s.Name != scenario {
+				continue
+			}
+			for _, m := range s.Metrics {
+				if m.Series == series {
+					return m, true
+				}
+			}
+		}
+		return Metric{}, false
+	}
+	if m, ok := metric(ScenarioConnectStorm, "isthmus_xds_connected_proxies"); !ok || m.Value != float64(report.Proxies) {
+		t.Errorf("connect storm: isthmus_xds_connected_proxies %+v (reported: %v), want %d", m, ok, report.Proxies)
+	}
+	if m, ok := metric(ScenarioMeshWideChange, `isthmus_xds_pushes_total{type="lds"}`); !ok || m.Value < float64(report.Proxies) {
+		t.Errorf("mesh-wide change: listener pushes %+v (reported: %v), want at least one per proxy (%d)", m, ok, report.Proxies)
+	}
+	if m, ok := metric(ScenarioMeshWideChange, "isthmus_xds_push_duration_seconds"); !ok || m.Count < 1 || m.P99 <= 0 {
+		t.Errorf("mesh-wide change: push duration %+v (reported: %v), want at least one push observed", m, ok)
 	}
 }

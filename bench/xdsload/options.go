@@ -50,6 +50,11 @@ type Options struct {
 	PprofURL       string
 	ProfileDir     string
 	ProfileSeconds time.Duration
+	// MetricsURL, when set, is where the control plane serves its
+	// Prometheus metrics (http://127.0.0.1:PORT/metrics): each scenario
+	// reports what the series named MetricsPrefix... did during it.
+	MetricsURL    string
+	MetricsPrefix string
 	// PerProxy adds each proxy's figures to the report.
 	PerProxy bool
 	// Progress receives progress output (nil for none); Terminal redraws
@@ -72,6 +77,7 @@ func DefaultOptions() Options {
 		SettleTimeout:  30 * time.Second,
 		ProfileDir:     "profiles",
 		ProfileSeconds: 30 * time.Second,
+		MetricsPrefix:  "isthmus_",
 	}
 }
 

@@ -59,7 +59,10 @@ type ScenarioResult struct {
 	// Cost of the control plane during the scenario, when it is measured.
 	CPUSeconds   *float64 `json:"cpuSeconds,omitempty"`
 	PeakRSSBytes *int64   `json:"peakRSSBytes,omitempty"`
-	Error        string   `json:"error,omitempty"`
+	// Metrics is what the control plane's own metrics did during the
+	// scenario, when they are read (Options.MetricsURL).
+	Metrics []Metric `json:"metrics,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // Percentiles summarise latencies, in milliseconds.
@@ -117,6 +120,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "Load generator (pid %d): %.2f CPU-seconds, peak RSS %s.\n",
 			lg.PID, lg.CPUSeconds, fmtBytes(lg.PeakRSSBytes))
 	}
+	writeMetricsTable(&b, r.Scenarios)
 	for _, s := range r.Scenarios {
 		if s.Error != "" {
 			fmt.Fprintf(&b, "\n%s: %s\n", s.Name, s.Error)

@@ -53,8 +53,12 @@ type runner struct {
 	costAt procSample
 	selfAt procSample // this process at the start
 	prof   *profiler
-	profWG sync.WaitGroup
-	profMu sync.Mutex // guards report.Profiles
+	// metrics reads the control plane's metrics; metricsAt is the last
+	// reading.
+	metrics   *metricsScraper
+	metricsAt metricsSample
+	profWG    sync.WaitGroup
+	profMu    sync.Mutex // guards report.Profiles
 	// profiling is set while a CPU profile is being recorded.
 	profiling atomic.Bool
 	progress  *progress
@@ -88,6 +92,9 @@ func (r *runner) connect(ctx context.Context) error {
 	}
 	r.startCost()
 	if err := r.startProfiler(); err != nil {
+		return err
+	}
+	if err := r.startMetrics(ctx); err != nil {
 		return err
 	}
 	if err := r.createProxies(); err != nil {
@@ -157,6 +164,37 @@ func (r *runner) startProfiler() error {
 	}
 	r.prof = pr
 	return nil
+}
+
+// startMetrics takes the first reading of the control plane's metrics.
+func (r *runner) startMetrics(ctx context.Context) error {
+	if r.opts.MetricsURL == "" {
+		return nil
+	}
+	m, err := newMetricsScraper(r.opts.MetricsURL, r.opts.MetricsPrefix)
+	if err != nil {
+		return err
+	}
+	if r.metricsAt, err = m.scrape(ctx); err != nil {
+		return err
+	}
+	r.metrics = m
+	return nil
+}
+
+// measureMetrics fills what the control plane's metrics did since the last
+// reading.
+func (r *runner) measureMetrics(res *ScenarioResult) {
+	if r.metrics == nil {
+		return
+	}
+	now, err := r.metrics.scrape(context.Background())
+	if err != nil {
+		r.note("%s: control plane metrics not read: %v", res.Name, err)
+		return
+	}
+	res.Metrics = metricsBetween(r.metricsAt, now)
+	r.metricsAt = now
 }
 
 // profileCPU records a CPU profile in the background, unless one is still
@@ -231,6 +269,7 @@ func (r *runner) measure(res *ScenarioResult, before counters) {
 	res.Responses = after.responses - before.responses
 	res.NACKs = after.nacks - before.nacks
 	res.Disconnects = after.disconnects - before.disconnects
+	r.measureMetrics(res)
 	if r.cost == nil {
 		return
 	}

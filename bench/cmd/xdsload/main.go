@@ -89,6 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (xdsload.Options, string, error
 	fs.DurationVar(&opts.SettleTimeout, "settle-timeout", opts.SettleTimeout, "how long a scenario waits for its changes to reach every proxy")
 	fs.IntVar(&opts.PID, "pid", opts.PID, "control plane process id (default: the process listening on the target port)")
 	fs.StringVar(&opts.PprofURL, "pprof", opts.PprofURL, "fetch CPU and heap profiles from this http://127.0.0.1:PORT (serving /debug/pprof)")
+	fs.StringVar(&opts.MetricsURL, "metrics", opts.MetricsURL, "read the control plane's Prometheus metrics from this http://127.0.0.1:PORT/metrics before and after each scenario")
+	fs.StringVar(&opts.MetricsPrefix, "metrics-prefix", opts.MetricsPrefix, "report the metric families whose names start with this (istiod's: pilot_)")
 	fs.StringVar(&opts.ProfileDir, "profile-dir", opts.ProfileDir, "where profiles are written")
 	fs.DurationVar(&opts.ProfileSeconds, "profile-duration", opts.ProfileSeconds, "length of each CPU profile")
 	fs.BoolVar(&opts.PerProxy, "per-proxy", opts.PerProxy, "include each proxy's figures in the JSON report")
