@@ -27,7 +27,17 @@ func (a *accumulator) add(r run, hops []HopCount) {
 // result merges the rounds into the scenario's result.
 func (a *accumulator) result(name string) Result {
 	m, from := mergeRuns(a.runs)
-	return Result{Scenario: name, Description: descriptions[name], Measurement: m, Rounds: len(a.runs), PercentilesFrom: from, Hops: a.hops}
+	return Result{Scenario: name, Description: descriptions[name], Measurement: m, Rounds: len(a.runs), RoundP90Ms: roundP90s(a.runs),
+		PercentilesFrom: from, Hops: a.hops}
+}
+
+// roundP90s is each run's p90 in milliseconds, in measuring order.
+func roundP90s(runs []run) []float64 {
+	out := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, ms(r.Latency.P90))
+	}
+	return out
 }
 
 // mergeRuns adds up requests and errors, computes the rate over the time

@@ -33,5 +33,9 @@
 //     scenario cannot be set up or loaded (a missing Envoy included).
 //   - Latency figures are measurements, never assertions: the report states
 //     the Isthmus-to-static p90 ratio against the 10 % target without
-//     failing on it.
+//     failing on it. The verdict is the median over the rounds of the
+//     ratio of the two scenarios' p90s in the same round, with the middle
+//     half of the rounds' ratios as its spread and the ratio of the p90s
+//     pooled over every request beside it (a few rounds hit by a busy
+//     spell move the pooled ratio, not the median).
 package dataplane

@@ -144,6 +144,29 @@ func TestCheckTargetComparesP90(t *testing.T) {
 	}
 }
 
+func TestOneContendedRoundDoesNotDecideTheTarget(t *testing.T) {
+	results := []Result{
+		{Scenario: ScenarioIsthmus, RoundP90Ms: []float64{1.02, 1.05, 3.0, 1.01, 1.04},
+			Measurement: Measurement{Latency: Percentiles{P90: 1500 * time.Microsecond}}},
+		{Scenario: ScenarioStatic, RoundP90Ms: []float64{1, 1, 1, 1, 1},
+			Measurement: Measurement{Latency: Percentiles{P90: time.Millisecond}}},
+	}
+	got := checkTarget(results)
+	if got == nil || !got.Met || got.ExcessPercent != 4 || got.PairedRounds != 5 || got.PooledExcessPercent != 50 {
+		t.Fatalf("rounds +2, +5, +200, +1, +4%%: %+v, want met on the median +4%% with the pooled +50%% kept", got)
+	}
+	if got.ExcessQ1Percent != 2 || got.ExcessQ3Percent != 5 {
+		t.Errorf("middle half %v..%v, want 2..5", got.ExcessQ1Percent, got.ExcessQ3Percent)
+	}
+	if f := got.Figures(); !strings.Contains(f, "+4.0% over static (median of 5 paired rounds") || !strings.Contains(f, "+50.0%") {
+		t.Errorf("figures %q lack the median and the pooled excess", f)
+	}
+	results[0].RoundP90Ms = []float64{1.2, 1.15, 1.0, 1.3, 1.12}
+	if got := checkTarget(results); got == nil || got.Met || got.ExcessPercent != 15 {
+		t.Errorf("most rounds above +10%%: %+v, want missed at +15%%", got)
+	}
+}
+
 func TestMarkdownHasARowPerScenario(t *testing.T) {
 	r := &Report{
 		LoadGenerator: "fortio v1.75.3 (Go library)",

@@ -2,17 +2,12 @@ package dataplane
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/isthmus-mesh/isthmus/bench/xdsload"
 	"github.com/isthmus-mesh/isthmus/deploy/envoybin"
 )
-
-// targetExcess is the data-plane target: the Isthmus scenario's p90 at most
-// this much above the static scenario's.
-const targetExcess = 0.10
 
 // Report is the outcome of a run, as written to JSON.
 type Report struct {
@@ -43,17 +38,9 @@ type Result struct {
 	Description string `json:"description"`
 	Measurement
 	Rounds          int        `json:"rounds"`
-	PercentilesFrom string     `json:"percentilesFrom"` // "every request", or how rounds were combined
+	RoundP90Ms      []float64  `json:"roundP90Ms,omitempty"` // each round's p90, in measuring order
+	PercentilesFrom string     `json:"percentilesFrom"`      // "every request", or how rounds were combined
 	Hops            []HopCount `json:"hops"`
-}
-
-// TargetCheck compares the Isthmus scenario's p90 with the static one's.
-type TargetCheck struct {
-	Goal          string  `json:"goal"`
-	IsthmusP90Ms  float64 `json:"isthmusP90Ms"`
-	StaticP90Ms   float64 `json:"staticP90Ms"`
-	ExcessPercent float64 `json:"excessPercent"` // how much higher Isthmus's p90 is, in percent (negative: lower)
-	Met           bool    `json:"met"`
 }
 
 func newReport(opts Options, gen loadGenerator, envoyBin string) *Report {
@@ -67,30 +54,6 @@ func newReport(opts Options, gen loadGenerator, envoyBin string) *Report {
 			QPS: opts.QPS, Connections: opts.Connections, PayloadBytes: opts.PayloadBytes,
 			DurationS: opts.Duration.Seconds(), WarmupS: opts.Warmup.Seconds(), Rounds: opts.Rounds,
 		},
-	}
-}
-
-// checkTarget compares the isthmus and static results; nil unless both ran.
-func checkTarget(results []Result) *TargetCheck {
-	var isthmus, static *Result
-	for i := range results {
-		switch results[i].Scenario {
-		case ScenarioIsthmus:
-			isthmus = &results[i]
-		case ScenarioStatic:
-			static = &results[i]
-		}
-	}
-	if isthmus == nil || static == nil || static.Latency.P90 <= 0 {
-		return nil
-	}
-	excess := float64(isthmus.Latency.P90)/float64(static.Latency.P90) - 1
-	return &TargetCheck{
-		Goal:          fmt.Sprintf("isthmus p90 within %.0f%% of static p90", targetExcess*100),
-		IsthmusP90Ms:  ms(isthmus.Latency.P90),
-		StaticP90Ms:   ms(static.Latency.P90),
-		ExcessPercent: math.Round(excess*1000) / 10,
-		Met:           excess <= targetExcess,
 	}
 }
 
@@ -119,11 +82,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "Machine: %s; load average %s at the start (%s).\n\n", r.Machine, r.LoadAverage, r.Date.Format(time.RFC3339))
 	b.WriteString(r.table())
 	if t := r.Target; t != nil {
-		verdict := "met"
-		if !t.Met {
-			verdict = "missed"
-		}
-		fmt.Fprintf(&b, "\nTarget (%s): isthmus p90 %.3f ms vs static %.3f ms, %+.1f%% — %s.\n", t.Goal, t.IsthmusP90Ms, t.StaticP90Ms, t.ExcessPercent, verdict)
+		fmt.Fprintf(&b, "\nTarget (%s): %s — %s.\n", t.Goal, t.Figures(), t.Verdict())
 	}
 	return b.String()
 }

@@ -10,7 +10,8 @@
 //     ports, and simulated sidecars (500) over state-of-the-world and then
 //     delta xDS through every xdsload scenario, with the control plane's
 //     CPU seconds and peak RSS; a fresh Isthmus process per protocol;
-//  3. the data-plane latency benchmark, short (10 s per scenario).
+//  3. the data-plane latency benchmark, short (20 s per scenario, in 1 s
+//     rounds, the target judged on the median of the rounds' p90 ratios).
 //
 // The results replace what lies between the markers
 // `<!-- make bench: begin -->` and `<!-- make bench: end -->` in the output

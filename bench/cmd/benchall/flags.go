@@ -53,7 +53,7 @@ func defaultConfig() config {
 		Rate:              1,
 		ConfigTimeout:     2 * time.Minute,
 		SettleTimeout:     10 * time.Second,
-		DataplaneDuration: 10 * time.Second,
+		DataplaneDuration: 20 * time.Second,
 		DataplaneWarmup:   2 * time.Second,
 		DataplaneQPS:      1000,
 	}

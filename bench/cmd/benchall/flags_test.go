@@ -13,7 +13,7 @@ func TestDefaultsAreTheSmallRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Out != "bench/RESULTS.md" || cfg.Proxies != 500 || cfg.Services != 1000 || cfg.Namespaces != 100 || cfg.DataplaneDuration != 10*time.Second {
+	if cfg.Out != "bench/RESULTS.md" || cfg.Proxies != 500 || cfg.Services != 1000 || cfg.Namespaces != 100 || cfg.DataplaneDuration != 20*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	if cfg.SkipGoBench || cfg.SkipXDS || cfg.SkipDataplane {

@@ -144,7 +144,7 @@ func dataplaneTarget(r *dataplane.Report) targetCheck {
 		c.Measured, c.Verdict = "not measured (the isthmus or static scenario did not run)", "not measured"
 		return c
 	}
-	c.Measured = fmt.Sprintf("isthmus %.3f ms vs static %.3f ms, %+.1f%% (%v measured per scenario)", t.IsthmusP90Ms, t.StaticP90Ms, t.ExcessPercent, time.Duration(r.Settings.DurationS*float64(time.Second)))
+	c.Measured = fmt.Sprintf("%s (%v measured per scenario)", t.Figures(), time.Duration(r.Settings.DurationS*float64(time.Second)))
 	c.Verdict = "**missed**"
 	if t.Met {
 		c.Verdict = "**met**"
