@@ -221,6 +221,10 @@ func (r *runner) keepProfile(path string, err error) {
 	r.profMu.Unlock()
 }
 
+// envoyWindowSize is Envoy's default initial HTTP/2 stream and connection
+// window (http2_protocol_options), which its gRPC clients use.
+const envoyWindowSize = 256 << 20
+
 // createProxies makes one gRPC client connection per simulated sidecar, as
 // each Envoy has its own.
 func (r *runner) createProxies() error {
@@ -234,6 +238,12 @@ func (r *runner) createProxies() error {
 			// retry would keep a replay buffer of every request sent.
 			grpc.WithDisableRetry(),
 			grpc.WithDisableServiceConfig(),
+			// Envoy's HTTP/2 windows (256 MiB for a stream and for the
+			// connection): the server never waits for window updates, and
+			// with a fixed window gRPC does not send the bandwidth-probing
+			// pings that Envoy never sends.
+			grpc.WithInitialWindowSize(envoyWindowSize),
+			grpc.WithInitialConnWindowSize(envoyWindowSize),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 		if err != nil {
 			return fmt.Errorf("client for %s: %w", r.opts.Target, err)
