@@ -99,12 +99,18 @@ const (
 	// sends its headers once per stream and its streams live long, and a
 	// table costs each connection up to 4 KiB.
 	headerTableSize = 0
+	// receiveWindow is the HTTP/2 window, per stream and per connection,
+	// for the requests proxies send: fixed, so that gRPC does not probe
+	// each connection's bandwidth with a ping as its requests arrive (a
+	// write and a read per connection in a connect storm). Requests are a
+	// few KiB and read at once, so the window is never what they wait on.
+	receiveWindow = 1 << 20
 )
 
 // newGRPCServer registers ADS and the per-type discovery services; each
 // serves state of the world and delta. Responses are written by xdsCodec,
-// without copying their large resources. HTTP/2 flow control keeps gRPC's
-// defaults (dynamic windows), and write buffers are shared between
+// without copying their large resources. The windows for what proxies
+// send are fixed (receiveWindow), and write buffers are shared between
 // connections, as is gRPC's default.
 func newGRPCServer(xds serverv3.Server) *grpc.Server {
 	g := grpc.NewServer(
@@ -114,6 +120,8 @@ func newGRPCServer(xds serverv3.Server) *grpc.Server {
 		grpc.WriteBufferSize(connBufferSize),
 		grpc.ReadBufferSize(connBufferSize),
 		grpc.HeaderTableSize(headerTableSize),
+		grpc.InitialWindowSize(receiveWindow),
+		grpc.InitialConnWindowSize(receiveWindow),
 	)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	clusterservice.RegisterClusterDiscoveryServiceServer(g, xds)
