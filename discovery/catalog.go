@@ -248,13 +248,21 @@ type Registry interface {
 // Equal reports whether c and o hold the same services and endpoints, field
 // by field.
 func (c *Catalog) Equal(o *Catalog) bool {
+	changed, ok := c.EndpointChanges(o)
+	return ok && len(changed) == 0
+}
+
+// EndpointChanges lists the services whose endpoints differ between c and
+// o, when that is all that differs: the same services, field by field, in
+// the same order, and the same network gateways. ok is false otherwise.
+func (c *Catalog) EndpointChanges(o *Catalog) (changed []ServiceKey, ok bool) {
 	if !reflect.DeepEqual(c.Services(), o.Services()) || !slices.Equal(c.gateways, o.gateways) {
-		return false
+		return nil, false
 	}
 	for _, s := range c.Services() {
 		if !reflect.DeepEqual(c.AllEndpoints(s.ServiceKey), o.AllEndpoints(s.ServiceKey)) {
-			return false
+			changed = append(changed, s.ServiceKey)
 		}
 	}
-	return true
+	return changed, true
 }

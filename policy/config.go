@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"sort"
 )
 
@@ -72,4 +73,27 @@ func (c *Config) Objects() []*Object {
 		out = append(out, c.byKind[Kind(k)]...)
 	}
 	return out
+}
+
+// EquivalentExcept reports whether c and o hold equivalent objects of
+// every kind but the given ones: the very same *Object (as a Store keeps
+// for files it did not decode again), or one equal in key, API version,
+// labels, annotations and spec. False when either is nil.
+func (c *Config) EquivalentExcept(o *Config, ignored ...Kind) bool {
+	if c == nil || o == nil {
+		return false
+	}
+	kinds := map[Kind]bool{}
+	for k := range c.byKind {
+		kinds[k] = true
+	}
+	for k := range o.byKind {
+		kinds[k] = true
+	}
+	for k := range kinds {
+		if !slices.Contains(ignored, k) && !slices.EqualFunc(c.byKind[k], o.byKind[k], (*Object).Equivalent) {
+			return false
+		}
+	}
+	return true
 }

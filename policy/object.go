@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -61,6 +62,17 @@ type Object struct {
 	Annotations map[string]string
 	Spec        proto.Message
 	Source      Source
+}
+
+// Equivalent reports whether o and p are the same object, or equal in key,
+// API version, labels, annotations and spec (where they were read from
+// aside).
+func (o *Object) Equivalent(p *Object) bool {
+	if o == p {
+		return true
+	}
+	return o.Key == p.Key && o.APIVersion == p.APIVersion && maps.Equal(o.Labels, p.Labels) &&
+		maps.Equal(o.Annotations, p.Annotations) && proto.Equal(o.Spec, p.Spec)
 }
 
 // ConfigError is a problem with one object or document. Every field that is

@@ -46,10 +46,10 @@ func (s *CertSecrets) Secrets(p *model.Proxy) (string, []*tlsv3.Secret, error) {
 	}
 	secrets := []*tlsv3.Secret{workload, root}
 	if p.Type != model.RouterProxy {
-		return fmt.Sprintf("%s@%p", id, workload), secrets, nil
+		return fmt.Sprintf("%s@%p/%p", id, workload, root), secrets, nil
 	}
 	creds := s.credentials.Load()
-	return fmt.Sprintf("%s@%p+%p", id, workload, creds), append(secrets, creds.Namespace(p.Namespace)...), nil
+	return fmt.Sprintf("%s@%p/%p+%p", id, workload, root, creds), append(secrets, creds.Namespace(p.Namespace)...), nil
 }
 
 // Retain keeps the certificates of the identities of proxies only.

@@ -58,6 +58,10 @@ func (s *Server) push(snap *model.Snapshot) {
 	}
 	tr := s.newSnapshotTranslator(idx)
 	s.mu.Lock()
+	prev := s.translator
+	s.mu.Unlock()
+	inherited := tr.inheritFrom(prev)
+	s.mu.Lock()
 	s.translator = tr
 	s.gen++
 	gen := s.gen
@@ -69,7 +73,8 @@ func (s *Server) push(snap *model.Snapshot) {
 	s.metrics.pushDuration.Observe(time.Since(start).Seconds())
 	s.metrics.snapshotVersion.Set(float64(snap.Version))
 	s.pushed.Store(true)
-	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start), "proxies", len(proxies), "views", tr.views())
+	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start), "proxies", len(proxies),
+		"views", tr.views(), "endpointsOnly", inherited)
 }
 
 // Resync pushes the latest snapshot again, after the debounce, for changes

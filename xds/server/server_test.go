@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -27,23 +26,7 @@ import (
 // resources.
 func endpointIPs(t *testing.T, resources []*anypb.Any) []string {
 	t.Helper()
-	var ips []string
-	for _, a := range resources {
-		cla := &endpointv3.ClusterLoadAssignment{}
-		if err := a.UnmarshalTo(cla); err != nil {
-			t.Fatal(err)
-		}
-		if cla.ClusterName != reviewsCluster {
-			continue
-		}
-		for _, l := range cla.Endpoints {
-			for _, e := range l.LbEndpoints {
-				ips = append(ips, e.GetEndpoint().GetAddress().GetSocketAddress().GetAddress())
-			}
-		}
-	}
-	slices.Sort(ips)
-	return ips
+	return clusterEndpoints(t, resources, reviewsCluster)
 }
 
 func routeTimeouts(t *testing.T, resources []*anypb.Any) []time.Duration {

@@ -3,6 +3,11 @@ package server
 import (
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/policy"
+
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
 )
@@ -20,6 +25,9 @@ type snapshotTranslator struct {
 
 	mu       sync.Mutex
 	prepared map[preparedKey]*preparedEntry
+	// wanted holds the keys of prepared that proxies asked for (see
+	// inheritFrom).
+	wanted map[preparedKey]bool
 }
 
 // preparedKey identifies what a proxy is served: a translation result and
@@ -37,7 +45,8 @@ type preparedEntry struct {
 }
 
 func (s *Server) newSnapshotTranslator(idx *translate.Index) *snapshotTranslator {
-	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate, prepared: map[preparedKey]*preparedEntry{}}
+	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate,
+		prepared: map[preparedKey]*preparedEntry{}, wanted: map[preparedKey]bool{}}
 	if st.custom == nil {
 		st.shared = translate.NewTranslator(idx)
 	}
@@ -67,6 +76,7 @@ func (st *snapshotTranslator) prepare(key preparedKey, build func() (*proxyResou
 		e = &preparedEntry{}
 		st.prepared[key] = e
 	}
+	st.wanted[key] = true
 	st.mu.Unlock()
 	e.once.Do(func() { e.res, e.err = build() })
 	return e.res, e.err
@@ -79,4 +89,42 @@ func (st *snapshotTranslator) views() int {
 		return -1
 	}
 	return st.shared.Views()
+}
+
+// inheritFrom takes over from prev, the translator of the previous push,
+// what the change between their snapshots cannot touch, when that change
+// is to endpoints only (see endpointChangesOnly): the translations of the
+// views that do not see a changed service (translate.Translator.Inherit),
+// and the prepared results proxies asked prev for. The proxies of those
+// views are then given the very resources they are served, and nothing
+// is translated, prepared or sent for them. It must be called before st
+// translates anything; false when nothing is inherited.
+func (st *snapshotTranslator) inheritFrom(prev *snapshotTranslator) bool {
+	if prev == nil || st.shared == nil || prev.shared == nil {
+		return false
+	}
+	changed, ok := endpointChangesOnly(prev.idx.Snapshot, st.idx.Snapshot)
+	if !ok {
+		return false
+	}
+	st.shared.Inherit(prev.shared, changed)
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	for key := range prev.wanted {
+		st.prepared[key] = prev.prepared[key]
+	}
+	return true
+}
+
+// endpointChangesOnly lists the services whose endpoints differ between
+// the snapshots, when nothing else that translation reads does: the same
+// mesh settings and trust domain, equivalent configuration objects (but
+// ServiceEntries and WorkloadEntries, which only make the catalog), the
+// same services and network gateways.
+func endpointChangesOnly(prev, next *model.Snapshot) ([]discovery.ServiceKey, bool) {
+	if prev == nil || next == nil || prev.TrustDomain != next.TrustDomain || !proto.Equal(prev.Mesh, next.Mesh) ||
+		!prev.Config.EquivalentExcept(next.Config, policy.KindServiceEntry, policy.KindWorkloadEntry) {
+		return nil, false
+	}
+	return prev.Catalog.EndpointChanges(next.Catalog)
 }

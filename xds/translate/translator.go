@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -42,6 +43,8 @@ type sharedEntry struct {
 	once sync.Once
 	res  *sharedResources
 	err  error
+	// built is set once res and err are (see Inherit).
+	built atomic.Bool
 
 	mu        sync.Mutex
 	workloads map[workloadKey][]*workloadEntry
@@ -61,6 +64,8 @@ type workloadEntry struct {
 	res     *workloadResources
 	err     error
 	all     *Resources
+	// wanted is set when a proxy looks the entry up (see Inherit).
+	wanted atomic.Bool
 }
 
 // NewTranslator starts translating proxies from idx.
@@ -83,7 +88,10 @@ func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
 	idx := t.idx.ForCluster(p.ClusterID)
 	v := viewOf(idx, p)
 	e := t.entry(v)
-	e.once.Do(func() { e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(idx, v) }) })
+	e.once.Do(func() {
+		e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(idx, v) })
+		e.built.Store(true)
+	})
 	if e.err != nil {
 		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, e.err)
 	}
@@ -121,10 +129,12 @@ func (e *sharedEntry) workload(targets []inboundTarget) *workloadEntry {
 	defer e.mu.Unlock()
 	for _, w := range e.workloads[key] {
 		if slices.Equal(w.targets, targets) {
+			w.wanted.Store(true)
 			return w
 		}
 	}
 	w := &workloadEntry{targets: targets}
+	w.wanted.Store(true)
 	e.workloads[key] = append(e.workloads[key], w)
 	return w
 }
