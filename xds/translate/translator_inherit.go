@@ -2,6 +2,7 @@ package translate
 
 import (
 	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/policy"
 )
 
 // Inherit takes over from prev, the Translator of the previous snapshot,
@@ -21,6 +22,24 @@ import (
 // moved. Views built with an error, or not built, are not inherited.
 // Inherit must be called before t translates anything.
 func (t *Translator) Inherit(prev *Translator, changed []discovery.ServiceKey) {
+	t.inherit(prev, changed, true)
+}
+
+// InboundPolicyKinds are the kinds of configuration that only the inbound
+// part of a proxy's resources reads (its inbound listeners, and the JWKS
+// clusters they need); the outbound part of a view does not depend on them.
+var InboundPolicyKinds = []policy.Kind{policy.KindPeerAuthentication, policy.KindAuthorizationPolicy, policy.KindRequestAuthentication}
+
+// InheritOutbound is Inherit for a snapshot whose configuration may also
+// differ from prev's in objects of InboundPolicyKinds: the outbound parts
+// of the views are inherited, their inbound parts are built again. (A
+// policy that selects workloads by new labels gives proxies new views,
+// which are built whole: see Index.relevantLabels.)
+func (t *Translator) InheritOutbound(prev *Translator, changed []discovery.ServiceKey) {
+	t.inherit(prev, changed, false)
+}
+
+func (t *Translator) inherit(prev *Translator, changed []discovery.ServiceKey, inbound bool) {
 	if prev == nil {
 		return
 	}
@@ -39,17 +58,20 @@ func (t *Translator) Inherit(prev *Translator, changed []discovery.ServiceKey) {
 			continue
 		}
 		v.index = t.idx.ForCluster(id)
-		t.shared[v] = e.inherited()
+		t.shared[v] = e.inherited(inbound)
 	}
 }
 
-// inherited is a copy of the built entry e for the next Translator, with
-// the inbound parts of e that proxies looked up since e was made or
-// inherited (those of proxies gone are dropped).
-func (e *sharedEntry) inherited() *sharedEntry {
+// inherited is a copy of the built entry e for the next Translator; with
+// inbound, it keeps the inbound parts of e that proxies looked up since e
+// was made or inherited (those of proxies gone are dropped).
+func (e *sharedEntry) inherited(inbound bool) *sharedEntry {
 	out := &sharedEntry{res: e.res, workloads: map[workloadKey][]*workloadEntry{}}
 	out.once.Do(func() {}) // built already
 	out.built.Store(true)
+	if !inbound {
+		return out
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for key, list := range e.workloads {

@@ -2,7 +2,10 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	security "istio.io/api/security/v1beta1"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/policy"
@@ -33,9 +36,9 @@ egress: [{hosts: ["./*"]}]`)
 	return &inheritWorld{t: t, objects: w.objects}
 }
 
-func (iw *inheritWorld) build(gen int) *Index {
+func (iw *inheritWorld) build(gen int, extra ...*policy.Object) *Index {
 	w := newMeshWorld(iw.t)
-	w.objects = iw.objects
+	w.objects = append(slices.Clip(iw.objects), extra...)
 	for n, ns := range []string{"shop", "pay", "open"} {
 		for s, name := range []string{"cart", "orders"} {
 			svc := w.service(name+"."+ns+".svc.cluster.local", ns, []string{fmt.Sprintf("10.96.%d.%d", n, s)}, httpPort(8080))
@@ -110,5 +113,30 @@ func TestInheritedViewRebuildsAMovedWorkload(t *testing.T) {
 	next.Inherit(prev, changed)
 	if got := assertSameAsTranslate(t, next, p); got == before {
 		t.Error("the proxy whose inbound endpoint moved kept its previous resources")
+	}
+}
+
+// After a mesh-wide PeerAuthentication, a Translator that inherits the
+// outbound parts gives every proxy what a fresh translation gives, sharing
+// the previous outbound resources and building the inbound ones again.
+func TestInheritedOutboundMatchesAFreshTranslation(t *testing.T) {
+	world := newInheritWorld(t)
+	prev := NewTranslator(world.build(0))
+	before := map[string]*Resources{}
+	for _, p := range inheritProxies() {
+		before[p.ID] = assertSameAsTranslate(t, prev, p)
+	}
+	strict := &policy.Object{Key: policy.Key{Kind: policy.KindPeerAuthentication, Namespace: "istio-system", Name: "default"},
+		Spec: &security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_STRICT}}}
+	next := NewTranslator(world.build(0, strict))
+	next.InheritOutbound(prev, nil)
+	for _, p := range inheritProxies() {
+		got := assertSameAsTranslate(t, next, p)
+		if got.Routes[0] != before[p.ID].Routes[0] {
+			t.Errorf("proxy %s: outbound routes built again", p.ID)
+		}
+		if slices.Equal(got.Listeners, before[p.ID].Listeners) {
+			t.Errorf("proxy %s: inbound listeners not built again under STRICT mTLS", p.ID)
+		}
 	}
 }
