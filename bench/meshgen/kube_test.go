@@ -65,20 +65,15 @@ func startRegistry(t *testing.T, client *fake.Clientset) *kube.Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- reg.Run(ctx) }()
+	stop, err := reg.Start(context.Background(), waitLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	waitCtx, stop := context.WithTimeout(ctx, waitLimit)
-	defer stop()
-	if err := reg.WaitForSync(waitCtx); err != nil {
-		t.Fatalf("WaitForSync: %v", err)
-	}
 	return reg
 }
 

@@ -12,7 +12,8 @@
 //     (discovery.k8s.io/v1), Pods, Nodes and Namespaces and returns after
 //     ctx ends and they have stopped. Catalog is empty, never nil, until
 //     every informer has synced; then the first catalog is built at once
-//     and HasSynced turns true (WaitForSync blocks for it). Later events
+//     and HasSynced turns true (WaitForSync blocks for it; Start runs Run in the
+//     background and waits for it). Later events
 //     rebuild the whole catalog once they have been quiet for Debounce (or
 //     DebounceMax after the first), and Changes is signalled, coalescing,
 //     only when the new catalog differs. Pod status and node or namespace

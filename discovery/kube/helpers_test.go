@@ -84,20 +84,15 @@ func startCluster(t *testing.T, opts Options, manifests string) *cluster {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- reg.Run(ctx) }()
+	stop, err := reg.Start(context.Background(), waitLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	waitCtx, stop := context.WithTimeout(ctx, waitLimit)
-	defer stop()
-	if err := reg.WaitForSync(waitCtx); err != nil {
-		t.Fatalf("WaitForSync: %v", err)
-	}
 	return &cluster{t: t, client: client, reg: reg}
 }
 

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -200,4 +201,23 @@ func (r *Registry) rebuild() {
 	if changed {
 		signal(r.changes)
 	}
+}
+
+// Start runs r in the background (see Run) and waits, at most syncTimeout,
+// for its first catalog. stop ends it and returns once Run has returned,
+// with Run's error.
+func (r *Registry) Start(ctx context.Context, syncTimeout time.Duration) (stop func() error, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	stop = func() error {
+		cancel()
+		return <-done
+	}
+	wait, waitDone := context.WithTimeout(ctx, syncTimeout)
+	defer waitDone()
+	if err := r.WaitForSync(wait); err != nil {
+		return nil, errors.Join(err, stop())
+	}
+	return stop, nil
 }
