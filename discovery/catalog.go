@@ -248,19 +248,25 @@ type Registry interface {
 // Equal reports whether c and o hold the same services and endpoints, field
 // by field.
 func (c *Catalog) Equal(o *Catalog) bool {
-	changed, ok := c.EndpointChanges(o)
+	changed, ok := c.ChangedServices(o)
 	return ok && len(changed) == 0
 }
 
-// EndpointChanges lists the services whose endpoints differ between c and
-// o, when that is all that differs: the same services, field by field, in
-// the same order, and the same network gateways. ok is false otherwise.
-func (c *Catalog) EndpointChanges(o *Catalog) (changed []ServiceKey, ok bool) {
-	if !reflect.DeepEqual(c.Services(), o.Services()) || !slices.Equal(c.gateways, o.gateways) {
+// ChangedServices lists the services that differ between c and o: added,
+// removed, changed in any field, or with other endpoints. ok is false when
+// the network gateways differ, which concerns every service.
+func (c *Catalog) ChangedServices(o *Catalog) (changed []ServiceKey, ok bool) {
+	if !slices.Equal(c.gateways, o.gateways) {
 		return nil, false
 	}
 	for _, s := range c.Services() {
-		if !reflect.DeepEqual(c.AllEndpoints(s.ServiceKey), o.AllEndpoints(s.ServiceKey)) {
+		if other := o.Service(s.ServiceKey); other == nil || !reflect.DeepEqual(s, other) ||
+			!reflect.DeepEqual(c.AllEndpoints(s.ServiceKey), o.AllEndpoints(s.ServiceKey)) {
+			changed = append(changed, s.ServiceKey)
+		}
+	}
+	for _, s := range o.Services() {
+		if c.Service(s.ServiceKey) == nil {
 			changed = append(changed, s.ServiceKey)
 		}
 	}

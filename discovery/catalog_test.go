@@ -1,6 +1,9 @@
 package discovery
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func svc(host, ns string, exportTo ...string) *Service {
 	return &Service{ServiceKey: ServiceKey{Hostname: host, Namespace: ns}, ExportTo: exportTo,
@@ -96,5 +99,37 @@ func TestMergeKeepsEachClustersAddressesAndAllPorts(t *testing.T) {
 	}
 	if m.ForCluster("east") != m {
 		t.Error("ForCluster copied a catalog the cluster sees unchanged")
+	}
+}
+
+// ChangedServices names the services added, removed, changed or with other
+// endpoints, and refuses when the network gateways differ.
+func TestChangedServices(t *testing.T) {
+	cart, orders, api := svc("cart.shop.svc.cluster.local", "shop"), svc("orders.shop.svc.cluster.local", "shop"), svc("api.pay.svc.cluster.local", "pay")
+	ep := func(addr string) []*Endpoint { return []*Endpoint{{Address: addr, ServicePort: 80}} }
+	before := NewCatalog([]*Service{cart, orders}, map[ServiceKey][]*Endpoint{cart.ServiceKey: ep("10.0.0.1"), orders.ServiceKey: ep("10.0.0.2")})
+	relabelled := *orders
+	relabelled.Labels = map[string]string{"team": "b"}
+	after := NewCatalog([]*Service{cart, &relabelled, api}, map[ServiceKey][]*Endpoint{cart.ServiceKey: ep("10.0.0.9"), orders.ServiceKey: ep("10.0.0.2")})
+	changed, ok := before.ChangedServices(after)
+	if !ok {
+		t.Fatal("refused with the same network gateways")
+	}
+	var hosts []string
+	for _, k := range changed {
+		hosts = append(hosts, k.Hostname)
+	}
+	slices.Sort(hosts)
+	if want := []string{"api.pay.svc.cluster.local", "cart.shop.svc.cluster.local", "orders.shop.svc.cluster.local"}; !slices.Equal(hosts, want) {
+		t.Errorf("changed %v, want %v", hosts, want)
+	}
+	if changed, ok := before.ChangedServices(before); !ok || len(changed) > 0 {
+		t.Errorf("a catalog against itself: changed %v (ok %v)", changed, ok)
+	}
+	if _, ok := before.ChangedServices(before.WithGateways([]NetworkGateway{{Network: "gcp", Address: "192.0.2.1", Port: 15443}})); ok {
+		t.Error("other network gateways are not refused")
+	}
+	if after.Equal(before) || !before.Equal(NewCatalog([]*Service{orders, cart}, map[ServiceKey][]*Endpoint{cart.ServiceKey: ep("10.0.0.1"), orders.ServiceKey: ep("10.0.0.2")})) {
+		t.Error("Equal disagrees with ChangedServices")
 	}
 }

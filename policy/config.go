@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"slices"
 	"sort"
 )
 
@@ -75,25 +74,20 @@ func (c *Config) Objects() []*Object {
 	return out
 }
 
-// EquivalentExcept reports whether c and o hold equivalent objects of
-// every kind but the given ones: the very same *Object (as a Store keeps
-// for files it did not decode again), or one equal in key, API version,
-// labels, annotations and spec. False when either is nil.
-func (c *Config) EquivalentExcept(o *Config, ignored ...Kind) bool {
-	if c == nil || o == nil {
-		return false
-	}
-	kinds := map[Kind]bool{}
-	for k := range c.byKind {
-		kinds[k] = true
-	}
-	for k := range o.byKind {
-		kinds[k] = true
-	}
-	for k := range kinds {
-		if !slices.Contains(ignored, k) && !slices.EqualFunc(c.byKind[k], o.byKind[k], (*Object).Equivalent) {
-			return false
+// Changed lists the keys of the objects that differ between c and o:
+// present in one only, or not equivalent (see Object.Equivalent). A nil
+// Config holds nothing.
+func (c *Config) Changed(o *Config) []Key {
+	var out []Key
+	for _, obj := range c.Objects() {
+		if other := o.Get(obj.Key); other == nil || !obj.Equivalent(other) {
+			out = append(out, obj.Key)
 		}
 	}
-	return true
+	for _, obj := range o.Objects() {
+		if c.Get(obj.Key) == nil {
+			out = append(out, obj.Key)
+		}
+	}
+	return out
 }

@@ -8,11 +8,9 @@
 //     translate.Index and one translate.Translator per snapshot, which builds
 //     what proxies share once; every connected proxy is translated with it,
 //     on GOMAXPROCS workers. With Options.Translate, that function
-//     translates each proxy instead. When a snapshot differs from the last
-//     pushed one only in endpoints (or also in PeerAuthentication,
-//     AuthorizationPolicy and RequestAuthentication objects), the proxies
-//     whose view sees no changed service keep what they were built
-//     (translate.Translator.Inherit): an endpoint change is translated,
+//     translates each proxy instead. The proxies whose view a change cannot
+//     reach (translate.Translator.InheritFrom) keep the very resources they
+//     are served: an endpoint, service or routing change is translated,
 //     prepared and sent only for the proxies it concerns.
 //   - A proxy is identified by its node id (istio-proxy's
 //     "TYPE~IP~POD.NAMESPACE~DOMAIN"), parsed from the first request of its

@@ -73,10 +73,9 @@ func (h *harness) servedTo(nodeID string) *proxyResources {
 	return ps.served
 }
 
-// An endpoint change reaches the proxies that see the service, while the
-// proxies of other views keep the very resources they are served: nothing
-// is translated or prepared again for them. A configuration change is
-// translated for every proxy.
+// An endpoint or routing change reaches the proxies that see the service,
+// while the proxies of other views keep the very resources they are
+// served: nothing is translated or prepared again for them.
 func TestEndpointChangeLeavesOtherViewsAlone(t *testing.T) {
 	h := startServer(t, nil)
 	w := newScopedWorld(false)
@@ -104,11 +103,16 @@ func TestEndpointChangeLeavesOtherViewsAlone(t *testing.T) {
 		t.Error("the pay proxy, which cannot see cart, was given new resources")
 	}
 
-	// The same catalog with another configuration: every view is new.
+	// A VirtualService in pay, with every object decoded again: pay's
+	// proxy is given new resources, shop's keeps its own.
+	shopBefore = h.servedTo(shopNode.Id)
 	h.server.Update(newScopedWorld(true).snapshot(3, "10.1.0.1", "10.1.0.2"))
 	h.waitPushed(3)
 	if h.servedTo(payNode.Id) == payBefore {
-		t.Error("a configuration change left the pay proxy's resources alone")
+		t.Error("a VirtualService in pay left the pay proxy's resources alone")
+	}
+	if h.servedTo(shopNode.Id) != shopBefore {
+		t.Error("a VirtualService in pay gave the shop proxy new resources")
 	}
 }
 

@@ -74,7 +74,7 @@ func (s *Server) push(snap *model.Snapshot) {
 	s.metrics.snapshotVersion.Set(float64(snap.Version))
 	s.pushed.Store(true)
 	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start), "proxies", len(proxies),
-		"views", tr.views(), "endpointsOnly", inherited)
+		"views", tr.views(), "inherited", inherited)
 }
 
 // Resync pushes the latest snapshot again, after the debounce, for changes

@@ -3,11 +3,6 @@ package server
 import (
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/isthmus-mesh/isthmus/discovery"
-	"github.com/isthmus-mesh/isthmus/policy"
-
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
 )
@@ -92,26 +87,14 @@ func (st *snapshotTranslator) views() int {
 }
 
 // inheritFrom takes over from prev, the translator of the previous push,
-// what the change between their snapshots cannot touch (see changeBetween).
-// When only endpoints changed: the translations of the views that do not
-// see a changed service (translate.Translator.Inherit), and the prepared
-// results proxies asked prev for, so that the proxies of those views are
-// given the very resources they are served and nothing is translated,
-// prepared or sent for them. When inbound policies changed too: the
-// outbound parts of those views (Translator.InheritOutbound). It must be
-// called before st translates anything; false when nothing is inherited.
+// what the change between their snapshots cannot touch: the translations
+// of the views it cannot reach (translate.Translator.InheritFrom), and the
+// prepared results proxies asked prev for, so that the proxies of those
+// views are given the very resources they are served and nothing is
+// translated, prepared or sent for them. It must be called before st
+// translates anything; false when nothing is inherited.
 func (st *snapshotTranslator) inheritFrom(prev *snapshotTranslator) bool {
-	if prev == nil || st.shared == nil || prev.shared == nil {
-		return false
-	}
-	change := changeBetween(prev.idx.Snapshot, st.idx.Snapshot)
-	switch change.kind {
-	case endpointChange:
-		st.shared.Inherit(prev.shared, change.services)
-	case inboundPolicyChange:
-		st.shared.InheritOutbound(prev.shared, change.services)
-		return true
-	default:
+	if prev == nil || st.shared == nil || prev.shared == nil || !st.shared.InheritFrom(prev.shared) {
 		return false
 	}
 	prev.mu.Lock()
@@ -120,47 +103,4 @@ func (st *snapshotTranslator) inheritFrom(prev *snapshotTranslator) bool {
 		st.prepared[key] = prev.prepared[key]
 	}
 	return true
-}
-
-// snapshotChange is what differs between two snapshots, as far as what
-// translation built for one can serve the other.
-type snapshotChange struct {
-	kind     changeKind
-	services []discovery.ServiceKey // whose endpoints changed
-}
-
-type changeKind int
-
-const (
-	// anyChange: nothing built for the previous snapshot is reused.
-	anyChange changeKind = iota
-	// endpointChange: only the endpoints of services changed.
-	endpointChange
-	// inboundPolicyChange: endpoints, and configuration of the kinds only
-	// inbound translation reads (translate.InboundPolicyKinds).
-	inboundPolicyChange
-)
-
-// changeBetween classifies the change from prev to next. Beyond endpoints
-// and inbound policies, it must leave unchanged everything translation
-// reads: the mesh settings and trust domain, the configuration objects
-// (ServiceEntries and WorkloadEntries aside, which only make the catalog;
-// an object decoded again counts as unchanged when equivalent), the
-// services and the network gateways.
-func changeBetween(prev, next *model.Snapshot) snapshotChange {
-	if prev == nil || next == nil || prev.TrustDomain != next.TrustDomain || !proto.Equal(prev.Mesh, next.Mesh) {
-		return snapshotChange{}
-	}
-	services, ok := prev.Catalog.EndpointChanges(next.Catalog)
-	if !ok {
-		return snapshotChange{}
-	}
-	catalogKinds := []policy.Kind{policy.KindServiceEntry, policy.KindWorkloadEntry}
-	switch {
-	case prev.Config.EquivalentExcept(next.Config, catalogKinds...):
-		return snapshotChange{kind: endpointChange, services: services}
-	case prev.Config.EquivalentExcept(next.Config, append(catalogKinds, translate.InboundPolicyKinds...)...):
-		return snapshotChange{kind: inboundPolicyChange, services: services}
-	}
-	return snapshotChange{}
 }

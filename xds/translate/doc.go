@@ -15,12 +15,11 @@
 //     inbound side, its inbound targets. A Translator (one per snapshot, safe for concurrent use)
 //     gives the same resources as Translate, building each part once per
 //     distinct view (and targets) and handing proxies the same objects.
-//     Across snapshots that differ only in endpoints (Inherit), or also in
-//     inbound policies (InheritOutbound), a Translator takes over from the
-//     previous one the views that cannot see a changed service (their
-//     outbound part, and with Inherit their inbound parts), still giving
-//     exactly what Translate gives; the caller vouches for the kind of
-//     change.
+//     A Translator can take over from the previous snapshot's the views a
+//     change cannot reach (InheritFrom: changes to services, endpoints,
+//     VirtualServices and DestinationRules of hosts a view does not see;
+//     inbound policies rebuild inbound parts only), still giving exactly
+//     what Translate gives.
 //   - Resource names follow Istio's conventions and are built only in names.go.
 //   - Every resource returned passes Validate() (see Resources.Validate).
 //   - Sidecars: outbound clusters, routes and listeners from VirtualService,

@@ -1,51 +1,43 @@
 package translate
 
 import (
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
+
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/policy"
 )
 
-// Inherit takes over from prev, the Translator of the previous snapshot,
-// the views that an endpoint change cannot touch, so that their proxies
-// are given the very objects they were given before and nothing about
-// them is built, prepared or sent again.
+// InheritFrom takes over from prev, the Translator of the previous
+// snapshot, the views that the change between the two snapshots cannot
+// touch, so that their proxies are given the very objects they were given
+// before and nothing about them is built, prepared or sent again. It
+// returns false when it took over nothing. It must be called before t
+// translates anything.
 //
-// It is for a snapshot that differs from prev's only in the endpoints of
-// the services changed (the caller checks that: the same configuration
-// objects but ServiceEntries and WorkloadEntries, the same services field
-// by field, the same network gateways and mesh settings). A view is
-// inherited when none of the services it sees is among changed: what a
-// proxy is given depends on the endpoints of the services in its view
-// only (its clusters, their endpoints and mTLS identities, its locality
-// and network routing), while its inbound part is looked up again from
-// this Translator's index, and rebuilt when the proxy's inbound targets
-// moved. Views built with an error, or not built, are not inherited.
-// Inherit must be called before t translates anything.
-func (t *Translator) Inherit(prev *Translator, changed []discovery.ServiceKey) {
-	t.inherit(prev, changed, true)
-}
-
-// InboundPolicyKinds are the kinds of configuration that only the inbound
-// part of a proxy's resources reads (its inbound listeners, and the JWKS
-// clusters they need); the outbound part of a view does not depend on them.
-var InboundPolicyKinds = []policy.Kind{policy.KindPeerAuthentication, policy.KindAuthorizationPolicy, policy.KindRequestAuthentication}
-
-// InheritOutbound is Inherit for a snapshot whose configuration may also
-// differ from prev's in objects of InboundPolicyKinds: the outbound parts
-// of the views are inherited, their inbound parts are built again. (A
-// policy that selects workloads by new labels gives proxies new views,
-// which are built whole: see Index.relevantLabels.)
-func (t *Translator) InheritOutbound(prev *Translator, changed []discovery.ServiceKey) {
-	t.inherit(prev, changed, false)
-}
-
-func (t *Translator) inherit(prev *Translator, changed []discovery.ServiceKey, inbound bool) {
+// A view is taken over when none of the services it sees, before or after
+// the change, is touched: added, removed, changed, given other endpoints,
+// or the host of a changed VirtualService or DestinationRule. What a
+// proxy's outbound part holds depends on those services and the routing
+// configuration of their hosts only (its clusters, their endpoints and
+// mTLS identities, its routes, its locality and network routing). Its
+// inbound part is looked up again from t's index, and built again when its
+// inbound targets moved, or for every proxy when an inbound policy
+// (InboundPolicyKinds) changed. Any other change (mesh settings, trust
+// domain, network gateways, Sidecars, Gateways, Telemetry, a VirtualService
+// bound to gateways or delegated to, wildcard hosts, workload-selected
+// DestinationRules...) takes over nothing. Views built with an error, or
+// not built, are not taken over.
+func (t *Translator) InheritFrom(prev *Translator) bool {
 	if prev == nil {
-		return
+		return false
 	}
-	touched := make(map[discovery.ServiceKey]bool, len(changed))
-	for _, k := range changed {
-		touched[k] = true
+	d, ok := diffSnapshots(prev.idx, t.idx)
+	if !ok {
+		return false
 	}
 	clusterOf := prev.idx.clusterIDs()
 	prev.mu.Lock()
@@ -54,12 +46,127 @@ func (t *Translator) inherit(prev *Translator, changed []discovery.ServiceKey, i
 	defer t.mu.Unlock()
 	for v, e := range prev.shared {
 		id, known := clusterOf[v.index]
-		if !known || !builtWithoutError(e) || e.res.scope.sees(touched) {
+		if !known || !builtWithoutError(e) || e.res.scope.touchedBy(d) {
 			continue
 		}
 		v.index = t.idx.ForCluster(id)
-		t.shared[v] = e.inherited(inbound)
+		if v.sidecar != nil { // the same Sidecar, perhaps decoded again
+			v.sidecar = t.idx.Snapshot.Config.Get(v.sidecar.Key)
+		}
+		if v.index.scopeOf(v.namespace, v.sidecar).touchedBy(d) {
+			continue
+		}
+		t.shared[v] = e.inherited(!d.inbound)
 	}
+	return true
+}
+
+// InboundPolicyKinds are the kinds of configuration that only the inbound
+// part of a proxy's resources reads (its inbound listeners, and the JWKS
+// clusters they need); the outbound part of a view does not depend on them.
+var InboundPolicyKinds = []policy.Kind{policy.KindPeerAuthentication, policy.KindAuthorizationPolicy, policy.KindRequestAuthentication}
+
+// snapshotDiff is what differs between two snapshots that a view can be
+// kept across.
+type snapshotDiff struct {
+	services map[discovery.ServiceKey]bool // added, removed, changed or with other endpoints
+	hosts    map[string]bool               // of changed VirtualServices and DestinationRules
+	inbound  bool                          // an inbound policy changed
+}
+
+// diffSnapshots finds what differs from prev's snapshot to next's; false
+// when a change is not one views can be kept across.
+func diffSnapshots(prev, next *Index) (snapshotDiff, bool) {
+	ps, ns := prev.Snapshot, next.Snapshot
+	if ps.TrustDomain != ns.TrustDomain || !proto.Equal(ps.Mesh, ns.Mesh) {
+		return snapshotDiff{}, false
+	}
+	services, ok := ps.Catalog.ChangedServices(ns.Catalog)
+	if !ok {
+		return snapshotDiff{}, false
+	}
+	d := snapshotDiff{services: map[discovery.ServiceKey]bool{}, hosts: map[string]bool{}}
+	for _, k := range services {
+		d.services[k] = true
+	}
+	for _, key := range ps.Config.Changed(ns.Config) {
+		if !d.addObjectChange(ps.Config.Get(key), ns.Config.Get(key)) {
+			return snapshotDiff{}, false
+		}
+	}
+	return d, true
+}
+
+// addObjectChange records the change of one object from was to is (either
+// nil when absent); false when views cannot be kept across it.
+func (d *snapshotDiff) addObjectChange(was, is *policy.Object) bool {
+	switch kind := cmpOr(was, is).Kind; {
+	case kind == policy.KindServiceEntry || kind == policy.KindWorkloadEntry:
+		return true // they make the catalog, compared as such
+	case slices.Contains(InboundPolicyKinds, kind):
+		d.inbound = true
+		return true
+	case kind == policy.KindVirtualService || kind == policy.KindDestinationRule:
+		return d.addRoutingHosts(was) && d.addRoutingHosts(is)
+	}
+	return false
+}
+
+func cmpOr(a, b *policy.Object) *policy.Object {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// addRoutingHosts records the hosts a VirtualService or DestinationRule
+// (nil: none) configures; false when it reaches beyond them: a
+// VirtualService bound to gateways or without hosts (a delegate), a
+// wildcard host, a DestinationRule selecting workloads.
+func (d *snapshotDiff) addRoutingHosts(o *policy.Object) bool {
+	if o == nil {
+		return true
+	}
+	var hosts []string
+	switch spec := o.Spec.(type) {
+	case *networking.VirtualService:
+		if len(spec.GetHosts()) == 0 || slices.ContainsFunc(spec.GetGateways(), func(g string) bool { return g != "mesh" }) {
+			return false
+		}
+		hosts = spec.GetHosts()
+	case *networking.DestinationRule:
+		if spec.GetWorkloadSelector() != nil {
+			return false
+		}
+		hosts = []string{spec.GetHost()}
+	default:
+		return false
+	}
+	for _, h := range hosts {
+		host := ResolveHost(h, o.Namespace)
+		if strings.Contains(host, "*") {
+			return false
+		}
+		d.hosts[host] = true
+	}
+	return true
+}
+
+// touchedBy reports whether s admits a service d touches.
+func (s *Scope) touchedBy(d snapshotDiff) bool {
+	for _, egress := range s.Egress {
+		for _, svc := range egress.Services {
+			if d.services[svc.ServiceKey] || d.hosts[svc.Hostname] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// builtWithoutError reports whether e's outbound part is built and good.
+func builtWithoutError(e *sharedEntry) bool {
+	return e.built.Load() && e.err == nil
 }
 
 // inherited is a copy of the built entry e for the next Translator; with
@@ -84,11 +191,6 @@ func (e *sharedEntry) inherited(inbound bool) *sharedEntry {
 	return out
 }
 
-// builtWithoutError reports whether e's outbound part is built and good.
-func builtWithoutError(e *sharedEntry) bool {
-	return e.built.Load() && e.err == nil
-}
-
 // clusterIDs maps idx and each of its per-cluster indexes (ForCluster) to
 // the cluster id it is for; idx itself is "".
 func (idx *Index) clusterIDs() map[*Index]string {
@@ -100,16 +202,4 @@ func (idx *Index) clusterIDs() map[*Index]string {
 		return true
 	})
 	return out
-}
-
-// sees reports whether any of the services the scope admits is in keys.
-func (s *Scope) sees(keys map[discovery.ServiceKey]bool) bool {
-	for _, egress := range s.Egress {
-		for _, svc := range egress.Services {
-			if keys[svc.ServiceKey] {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -12,19 +12,29 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
-// inheritWorld is three namespaces with two mTLS services each: shop and
-// pay scoped by Sidecars to themselves, open unscoped. build gives the
-// snapshot's index with shop/cart's endpoints at generation gen (the last
-// one moves, as a restarted pod does), over the very same configuration
-// objects.
+var inheritNamespaces = []string{"shop", "pay", "open"}
+
+// inheritWorld is three namespaces with two mTLS services each, cart and
+// orders: shop and pay scoped by Sidecars to themselves, open unscoped.
+// Its configuration objects are made once, as the configuration store
+// keeps them while their files do not change.
 type inheritWorld struct {
 	t       *testing.T
 	objects []*policy.Object
 }
 
+// inheritState is one snapshot of the world: the generation of shop/cart's
+// endpoints (the last one moves, as a restarted pod does), objects added
+// to the configuration, and an extra service in a namespace.
+type inheritState struct {
+	gen        int
+	extra      []*policy.Object
+	newService string // namespace of an extra service, "" for none
+}
+
 func newInheritWorld(t *testing.T) *inheritWorld {
 	w := newMeshWorld(t)
-	for _, ns := range []string{"shop", "pay", "open"} {
+	for _, ns := range inheritNamespaces {
 		w.object(policy.KindDestinationRule, ns, "all", `
 host: "*.`+ns+`.svc.cluster.local"
 subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]`)
@@ -36,19 +46,23 @@ egress: [{hosts: ["./*"]}]`)
 	return &inheritWorld{t: t, objects: w.objects}
 }
 
-func (iw *inheritWorld) build(gen int, extra ...*policy.Object) *Index {
+func (iw *inheritWorld) build(s inheritState) *Index {
 	w := newMeshWorld(iw.t)
-	w.objects = append(slices.Clip(iw.objects), extra...)
-	for n, ns := range []string{"shop", "pay", "open"} {
-		for s, name := range []string{"cart", "orders"} {
-			svc := w.service(name+"."+ns+".svc.cluster.local", ns, []string{fmt.Sprintf("10.96.%d.%d", n, s)}, httpPort(8080))
+	w.objects = append(slices.Clip(iw.objects), s.extra...)
+	names := []string{"cart", "orders", "extra"}
+	for n, ns := range inheritNamespaces {
+		for i, name := range names {
+			if name == "extra" && s.newService != ns {
+				continue
+			}
+			svc := w.service(name+"."+ns+".svc.cluster.local", ns, []string{fmt.Sprintf("10.96.%d.%d", n, i)}, httpPort(8080))
 			for e := range 3 {
-				last := 0
+				moved := 0
 				if ns == "shop" && name == "cart" && e == 2 {
-					last = gen
+					moved = s.gen
 				}
 				w.endpoint(svc, &discovery.Endpoint{
-					Address: fmt.Sprintf("10.%d.%d.%d", n, s, e+10*last), Port: 8080, ServicePort: 8080,
+					Address: fmt.Sprintf("10.%d.%d.%d", n, i, e+10*moved), Port: 8080, ServicePort: 8080,
 					Labels:         map[string]string{"app": name, "version": fmt.Sprintf("v%d", e%2+1), "security.istio.io/tlsMode": "istio"},
 					ServiceAccount: name,
 				})
@@ -58,11 +72,18 @@ func (iw *inheritWorld) build(gen int, extra ...*policy.Object) *Index {
 	return w.index()
 }
 
+// object makes an Istio object from YAML, as the world's objects are.
+func (iw *inheritWorld) object(kind policy.Kind, ns, name, spec string) *policy.Object {
+	w := newMeshWorld(iw.t)
+	w.object(kind, ns, name, spec)
+	return w.objects[0]
+}
+
 // inheritProxies are sidecars at endpoints of every namespace, one of them
-// at the shop/cart endpoint that moves, and an unscoped proxy.
+// at the shop/cart endpoint that moves.
 func inheritProxies() []*model.Proxy {
 	var out []*model.Proxy
-	for n, ns := range []string{"shop", "pay", "open"} {
+	for n, ns := range inheritNamespaces {
 		for s := range 2 {
 			ip := fmt.Sprintf("10.%d.%d.2", n, s)
 			p := sidecarProxy(ns, map[string]string{"app": "x", "version": "v1"})
@@ -73,28 +94,73 @@ func inheritProxies() []*model.Proxy {
 	return out
 }
 
-// After an endpoint change, a Translator that inherits from the previous
-// one gives every proxy exactly what a fresh translation gives, and gives
-// the proxies that cannot see the changed service the very resources they
-// had.
+// After a change, a Translator that inherits from the previous one gives
+// every proxy exactly what a fresh translation gives, and the proxies of
+// the namespaces the change cannot reach the very resources they had.
 func TestInheritedTranslationMatchesAFreshOne(t *testing.T) {
 	world := newInheritWorld(t)
-	prev := NewTranslator(world.build(0))
+	weights := func(v1, v2 int) *policy.Object {
+		return world.object(policy.KindVirtualService, "pay", "cart", fmt.Sprintf(`
+hosts: [cart]
+http: [{route: [{destination: {host: cart, subset: v1}, weight: %d}, {destination: {host: cart, subset: v2}, weight: %d}]}]`, v1, v2))
+	}
+	strict := &policy.Object{Key: policy.Key{Kind: policy.KindPeerAuthentication, Namespace: "istio-system", Name: "default"},
+		Spec: &security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_STRICT}}}
+	gatewayBound := world.object(policy.KindVirtualService, "pay", "edge", `
+hosts: [cart.pay.svc.cluster.local]
+gateways: [istio-system/ingress]
+http: [{route: [{destination: {host: cart.pay.svc.cluster.local}}]}]`)
+	cases := map[string]struct {
+		before, after inheritState
+		kept          []string // namespaces whose proxies keep their resources
+	}{
+		"endpoint moves":            {inheritState{}, inheritState{gen: 1}, []string{"pay"}},
+		"weights change":            {inheritState{extra: []*policy.Object{weights(80, 20)}}, inheritState{extra: []*policy.Object{weights(50, 50)}}, []string{"shop"}},
+		"new service":               {inheritState{}, inheritState{newService: "pay"}, []string{"shop"}},
+		"service removed":           {inheritState{newService: "shop"}, inheritState{}, []string{"pay"}},
+		"mesh-wide mTLS":            {inheritState{}, inheritState{extra: []*policy.Object{strict}}, nil},
+		"gateway-bound VS added":    {inheritState{}, inheritState{extra: []*policy.Object{gatewayBound}}, nil},
+		"nothing changes":           {inheritState{gen: 1}, inheritState{gen: 1}, inheritNamespaces},
+		"endpoints and weights too": {inheritState{extra: []*policy.Object{weights(80, 20)}}, inheritState{gen: 1, extra: []*policy.Object{weights(50, 50)}}, nil},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			prev := NewTranslator(world.build(tc.before))
+			before := map[string]*Resources{}
+			for _, p := range inheritProxies() {
+				before[p.ID] = assertSameAsTranslate(t, prev, p)
+			}
+			next := NewTranslator(world.build(tc.after))
+			next.InheritFrom(prev)
+			for _, p := range inheritProxies() {
+				got := assertSameAsTranslate(t, next, p)
+				if kept, want := got == before[p.ID], slices.Contains(tc.kept, p.Namespace); kept != want {
+					t.Errorf("proxy %s: kept its previous resources %v, want %v", p.ID, kept, want)
+				}
+			}
+		})
+	}
+}
+
+// After a mesh-wide PeerAuthentication the outbound parts are kept and the
+// inbound ones built again.
+func TestInheritedOutboundWithNewInboundPolicy(t *testing.T) {
+	world := newInheritWorld(t)
+	prev := NewTranslator(world.build(inheritState{}))
 	before := map[string]*Resources{}
 	for _, p := range inheritProxies() {
 		before[p.ID] = assertSameAsTranslate(t, prev, p)
 	}
-	next := NewTranslator(world.build(1))
-	changed, ok := prev.Index().Catalog().EndpointChanges(next.Index().Catalog())
-	if !ok || len(changed) != 1 {
-		t.Fatalf("endpoint changes %v (ok %v), want shop/cart's only", changed, ok)
+	strict := &policy.Object{Key: policy.Key{Kind: policy.KindPeerAuthentication, Namespace: "istio-system", Name: "default"},
+		Spec: &security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_STRICT}}}
+	next := NewTranslator(world.build(inheritState{extra: []*policy.Object{strict}}))
+	if !next.InheritFrom(prev) {
+		t.Fatal("nothing inherited across an inbound policy")
 	}
-	next.Inherit(prev, changed)
 	for _, p := range inheritProxies() {
 		got := assertSameAsTranslate(t, next, p)
-		kept := got == before[p.ID]
-		if wantKept := p.Namespace == "pay"; kept != wantKept {
-			t.Errorf("proxy %s in %s: kept its previous resources %v, want %v", p.ID, p.Namespace, kept, wantKept)
+		if got.Routes[0] != before[p.ID].Routes[0] {
+			t.Errorf("proxy %s: outbound routes built again", p.ID)
 		}
 	}
 }
@@ -103,40 +169,14 @@ func TestInheritedTranslationMatchesAFreshOne(t *testing.T) {
 // translated again: its view is kept, its inbound part is not.
 func TestInheritedViewRebuildsAMovedWorkload(t *testing.T) {
 	world := newInheritWorld(t)
-	prev := NewTranslator(world.build(0))
+	prev := NewTranslator(world.build(inheritState{}))
 	// A pay proxy at the address shop/cart's endpoint leaves.
 	p := sidecarProxy("pay", map[string]string{"app": "x"})
 	p.ID, p.IPAddresses = "sidecar~10.0.0.2~w.pay~pay.svc.cluster.local", []string{"10.0.0.2"}
 	before := assertSameAsTranslate(t, prev, p)
-	next := NewTranslator(world.build(1))
-	changed, _ := prev.Index().Catalog().EndpointChanges(next.Index().Catalog())
-	next.Inherit(prev, changed)
+	next := NewTranslator(world.build(inheritState{gen: 1}))
+	next.InheritFrom(prev)
 	if got := assertSameAsTranslate(t, next, p); got == before {
 		t.Error("the proxy whose inbound endpoint moved kept its previous resources")
-	}
-}
-
-// After a mesh-wide PeerAuthentication, a Translator that inherits the
-// outbound parts gives every proxy what a fresh translation gives, sharing
-// the previous outbound resources and building the inbound ones again.
-func TestInheritedOutboundMatchesAFreshTranslation(t *testing.T) {
-	world := newInheritWorld(t)
-	prev := NewTranslator(world.build(0))
-	before := map[string]*Resources{}
-	for _, p := range inheritProxies() {
-		before[p.ID] = assertSameAsTranslate(t, prev, p)
-	}
-	strict := &policy.Object{Key: policy.Key{Kind: policy.KindPeerAuthentication, Namespace: "istio-system", Name: "default"},
-		Spec: &security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_STRICT}}}
-	next := NewTranslator(world.build(0, strict))
-	next.InheritOutbound(prev, nil)
-	for _, p := range inheritProxies() {
-		got := assertSameAsTranslate(t, next, p)
-		if got.Routes[0] != before[p.ID].Routes[0] {
-			t.Errorf("proxy %s: outbound routes built again", p.ID)
-		}
-		if slices.Equal(got.Listeners, before[p.ID].Listeners) {
-			t.Errorf("proxy %s: inbound listeners not built again under STRICT mTLS", p.ID)
-		}
 	}
 }
