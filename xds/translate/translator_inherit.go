@@ -152,13 +152,29 @@ func (d *snapshotDiff) addRoutingHosts(o *policy.Object) bool {
 	return true
 }
 
-// touchedBy reports whether s admits a service d touches.
+// touchedBy reports whether s admits a service d touches: one d names, or
+// the host of a changed VirtualService or DestinationRule, which a
+// wildcard service (a ServiceEntry for *.example.com) covers too.
 func (s *Scope) touchedBy(d snapshotDiff) bool {
 	for _, egress := range s.Egress {
 		for _, svc := range egress.Services {
-			if d.services[svc.ServiceKey] || d.hosts[svc.Hostname] {
+			if d.services[svc.ServiceKey] || d.hosts[svc.Hostname] || d.coversHostOf(svc) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// coversHostOf reports whether svc has a wildcard hostname that covers a
+// host of d.
+func (d snapshotDiff) coversHostOf(svc *discovery.Service) bool {
+	if !strings.HasPrefix(svc.Hostname, "*") {
+		return false
+	}
+	for host := range d.hosts {
+		if HostMatches(svc.Hostname, host) {
+			return true
 		}
 	}
 	return false

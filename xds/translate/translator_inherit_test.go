@@ -30,6 +30,9 @@ type inheritState struct {
 	gen        int
 	extra      []*policy.Object
 	newService string // namespace of an extra service, "" for none
+	// wildcard adds to pay a service for *.example.com (a ServiceEntry
+	// resolved by the proxies' original destination).
+	wildcard bool
 }
 
 func newInheritWorld(t *testing.T) *inheritWorld {
@@ -69,6 +72,10 @@ func (iw *inheritWorld) build(s inheritState) *Index {
 			}
 		}
 	}
+	if s.wildcard {
+		ext := w.service("*.example.com", "pay", nil, httpPort(80))
+		ext.Resolution, ext.Location = discovery.ResolutionNone, discovery.MeshExternal
+	}
 	return w.index()
 }
 
@@ -106,6 +113,9 @@ http: [{route: [{destination: {host: cart, subset: v1}, weight: %d}, {destinatio
 	}
 	strict := &policy.Object{Key: policy.Key{Kind: policy.KindPeerAuthentication, Namespace: "istio-system", Name: "default"},
 		Spec: &security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_STRICT}}}
+	external := world.object(policy.KindVirtualService, "pay", "external", `
+hosts: [api.example.com]
+http: [{timeout: 3s, route: [{destination: {host: api.example.com}}]}]`)
 	gatewayBound := world.object(policy.KindVirtualService, "pay", "edge", `
 hosts: [cart.pay.svc.cluster.local]
 gateways: [istio-system/ingress]
@@ -114,14 +124,15 @@ http: [{route: [{destination: {host: cart.pay.svc.cluster.local}}]}]`)
 		before, after inheritState
 		kept          []string // namespaces whose proxies keep their resources
 	}{
-		"endpoint moves":            {inheritState{}, inheritState{gen: 1}, []string{"pay"}},
-		"weights change":            {inheritState{extra: []*policy.Object{weights(80, 20)}}, inheritState{extra: []*policy.Object{weights(50, 50)}}, []string{"shop"}},
-		"new service":               {inheritState{}, inheritState{newService: "pay"}, []string{"shop"}},
-		"service removed":           {inheritState{newService: "shop"}, inheritState{}, []string{"pay"}},
-		"mesh-wide mTLS":            {inheritState{}, inheritState{extra: []*policy.Object{strict}}, nil},
-		"gateway-bound VS added":    {inheritState{}, inheritState{extra: []*policy.Object{gatewayBound}}, nil},
-		"nothing changes":           {inheritState{gen: 1}, inheritState{gen: 1}, inheritNamespaces},
-		"endpoints and weights too": {inheritState{extra: []*policy.Object{weights(80, 20)}}, inheritState{gen: 1, extra: []*policy.Object{weights(50, 50)}}, nil},
+		"endpoint moves":             {inheritState{}, inheritState{gen: 1}, []string{"pay"}},
+		"weights change":             {inheritState{extra: []*policy.Object{weights(80, 20)}}, inheritState{extra: []*policy.Object{weights(50, 50)}}, []string{"shop"}},
+		"new service":                {inheritState{}, inheritState{newService: "pay"}, []string{"shop"}},
+		"service removed":            {inheritState{newService: "shop"}, inheritState{}, []string{"pay"}},
+		"mesh-wide mTLS":             {inheritState{}, inheritState{extra: []*policy.Object{strict}}, nil},
+		"gateway-bound VS added":     {inheritState{}, inheritState{extra: []*policy.Object{gatewayBound}}, nil},
+		"nothing changes":            {inheritState{gen: 1}, inheritState{gen: 1}, inheritNamespaces},
+		"host of a wildcard service": {inheritState{wildcard: true}, inheritState{wildcard: true, extra: []*policy.Object{external}}, []string{"shop"}},
+		"endpoints and weights too":  {inheritState{extra: []*policy.Object{weights(80, 20)}}, inheritState{gen: 1, extra: []*policy.Object{weights(50, 50)}}, nil},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
