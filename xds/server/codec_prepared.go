@@ -4,7 +4,6 @@ import (
 	"runtime"
 	"sync"
 	"unicode/utf8"
-	"weak"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -26,23 +25,23 @@ type aroundValue struct {
 	head, value, tail []byte
 }
 
-// aroundValues holds the aroundValue of every live prepared Resource,
-// keyed weakly so that it does not keep a Resource alive; an entry is
-// dropped once its Resource is collected.
-var aroundValues sync.Map // weak.Pointer[discoveryv3.Resource] → *aroundValue
+// aroundValues holds the aroundValue of the delta Resource of every live
+// prepared resource; an entry is dropped once the prepared resource that
+// owns it is collected (a response still carrying the Resource is then
+// encoded as any other).
+var aroundValues sync.Map // *discoveryv3.Resource → *aroundValue
 
-// newPreparedDelta returns the delta Resource of a prepared resource, with
-// its encoding made for the codec. The Resource and its Any must never be
-// modified.
-func newPreparedDelta(name, version string, a *anypb.Any) *discoveryv3.Resource {
+// newPreparedDelta returns the delta Resource of the prepared resource
+// owner, with its encoding made for the codec while owner lives. The
+// Resource and its Any must never be modified.
+func newPreparedDelta(owner *preparedResource, name, version string, a *anypb.Any) *discoveryv3.Resource {
 	r := &discoveryv3.Resource{Name: name, Version: version, Resource: a}
 	enc, ok := encodeAroundValue(r)
 	if !ok {
 		return r // the codec encodes it as any other
 	}
-	key := weak.Make(r)
-	aroundValues.Store(key, enc)
-	runtime.AddCleanup(r, func(key weak.Pointer[discoveryv3.Resource]) { aroundValues.Delete(key) }, key)
+	aroundValues.Store(r, enc)
+	runtime.AddCleanup(owner, func(r *discoveryv3.Resource) { aroundValues.Delete(r) }, r)
 	return r
 }
 
@@ -54,7 +53,7 @@ func preparedEncodings(resources []*discoveryv3.Resource) []*aroundValue {
 		if r == nil {
 			continue
 		}
-		if enc, ok := aroundValues.Load(weak.Make(r)); ok {
+		if enc, ok := aroundValues.Load(r); ok {
 			out[i] = enc.(*aroundValue)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-	"weak"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -18,10 +17,10 @@ import (
 func TestCodecWritesPreparedResourcesAsTheProtoCodec(t *testing.T) {
 	large := bytes.Repeat([]byte{0x0a, 0x01, 'v'}, 1000)
 	prepared := []*discoveryv3.Resource{
-		newPreparedDelta("outbound|9080||reviews.shop.svc.cluster.local", "4f2a09", &anypb.Any{TypeUrl: resource.ClusterType, Value: []byte{0x0a, 0x01, 'c'}}),
-		newPreparedDelta("virtualOutbound", "77", &anypb.Any{TypeUrl: resource.ListenerType, Value: large}),
-		newPreparedDelta("empty", "", &anypb.Any{TypeUrl: resource.ClusterType}),
-		newPreparedDelta("", "1", &anypb.Any{TypeUrl: resource.ClusterType, Value: []byte{8, 1}}),
+		keptPreparedDelta(t, "outbound|9080||reviews.shop.svc.cluster.local", "4f2a09", &anypb.Any{TypeUrl: resource.ClusterType, Value: []byte{0x0a, 0x01, 'c'}}),
+		keptPreparedDelta(t, "virtualOutbound", "77", &anypb.Any{TypeUrl: resource.ListenerType, Value: large}),
+		keptPreparedDelta(t, "empty", "", &anypb.Any{TypeUrl: resource.ClusterType}),
+		keptPreparedDelta(t, "", "1", &anypb.Any{TypeUrl: resource.ClusterType, Value: []byte{8, 1}}),
 	}
 	for i, enc := range preparedEncodings(prepared) {
 		if enc == nil {
@@ -41,17 +40,25 @@ func TestCodecWritesPreparedResourcesAsTheProtoCodec(t *testing.T) {
 	}
 }
 
-// A prepared encoding lives as long as its Resource: the codec's table
-// does not keep resources that no response can carry any more.
+// keptPreparedDelta is the delta Resource of a prepared resource that
+// lives until the test ends.
+func keptPreparedDelta(t testing.TB, name, version string, a *anypb.Any) *discoveryv3.Resource {
+	owner := &preparedResource{name: name, version: version, any: a}
+	t.Cleanup(func() { runtime.KeepAlive(owner) })
+	return owner.deltaResource()
+}
+
+// A prepared encoding lives as long as the prepared resource it belongs
+// to: the codec's table does not keep resources no response can carry.
 func TestPreparedEncodingIsDroppedWithItsResource(t *testing.T) {
-	key := weak.Make(newPreparedDelta("short-lived", "1", &anypb.Any{TypeUrl: resource.ClusterType, Value: []byte{8, 1}}))
-	if _, ok := aroundValues.Load(key); !ok {
+	r := (&preparedResource{name: "short-lived", version: "1", any: &anypb.Any{TypeUrl: resource.ClusterType, Value: []byte{8, 1}}}).deltaResource()
+	if _, ok := aroundValues.Load(r); !ok {
 		t.Fatal("no prepared encoding was recorded")
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		runtime.GC()
-		if _, ok := aroundValues.Load(key); !ok {
+		if _, ok := aroundValues.Load(r); !ok {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -70,7 +77,7 @@ func BenchmarkDeltaResponseEncoding(b *testing.B) {
 	plain := &discoveryv3.DeltaDiscoveryResponse{TypeUrl: resource.EndpointType, Nonce: "42"}
 	for i, a := range sotw.Resources {
 		name := "outbound|9080|v" + string(rune('a'+i%26)) + "|reviews.shop.svc.cluster.local"
-		prepared.Resources = append(prepared.Resources, newPreparedDelta(name, "4f2a09bc11d2e3f4", a))
+		prepared.Resources = append(prepared.Resources, keptPreparedDelta(b, name, "4f2a09bc11d2e3f4", a))
 		plain.Resources = append(plain.Resources, &discoveryv3.Resource{Name: name, Version: "4f2a09bc11d2e3f4", Resource: a})
 	}
 	for name, m := range map[string]*discoveryv3.DeltaDiscoveryResponse{"prepared": prepared, "plain": plain} {

@@ -332,7 +332,8 @@ func (g responseGen) delta() *discoveryv3.DeltaDiscoveryResponse {
 	for range g.r.IntN(6) {
 		if g.r.IntN(3) == 0 { // as the server prepares them
 			a := g.any(typeURL)
-			m.Resources = append(m.Resources, newPreparedDelta(g.str(), g.str(), a))
+			owner := &preparedResource{name: g.str(), version: g.str(), any: a}
+			m.Resources = append(m.Resources, owner.deltaResource())
 			continue
 		}
 		m.Resources = append(m.Resources, g.resource(typeURL))

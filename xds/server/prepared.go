@@ -171,7 +171,7 @@ func prepare(typeURL string, r types.Resource, validated bool) (*preparedResourc
 
 // deltaResource is r in delta responses, one object for every response.
 func (r *preparedResource) deltaResource() *discoveryv3.Resource {
-	r.deltaOnce.Do(func() { r.delta = newPreparedDelta(r.name, r.version, r.any) })
+	r.deltaOnce.Do(func() { r.delta = newPreparedDelta(r, r.name, r.version, r.any) })
 	return r.delta
 }
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"slices"
-	"strings"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -120,44 +119,65 @@ type deltaDiff struct {
 	next      map[string]string // name → version the stream holds after the response
 }
 
+// wildcardDiff is what a wildcard subscription that holds returned is
+// owed: every resource of t it does not hold at its version, and the
+// removal of those it holds that are gone.
 func wildcardDiff(t *typeResources, returned map[string]string) deltaDiff {
 	list := typeList(t)
 	d := deltaDiff{next: make(map[string]string, len(list))}
+	held := 0
 	for _, r := range list {
 		d.next[r.name] = r.version
-		if v, ok := returned[r.name]; !ok || v != r.version {
+		v, ok := returned[r.name]
+		if ok {
+			held++
+		}
+		if !ok || v != r.version {
 			d.resources = append(d.resources, r.deltaResource())
 		}
 	}
-	for name := range returned {
-		if t.get(name) == nil {
-			d.removed = append(d.removed, name)
-		}
+	if held < len(returned) {
+		d.removed = gone(t, returned)
 	}
-	slices.Sort(d.removed)
 	return d
 }
 
+// subscribedDiff is what a subscription to the names sub subscribes is
+// owed: those of t's resources it does not hold at their version, in name
+// order, and the removal of those it holds that are gone.
 func subscribedDiff(t *typeResources, sub cache.Subscription) deltaDiff {
 	returned, subscribed := sub.ReturnedResources(), sub.SubscribedResources()
 	d := deltaDiff{next: make(map[string]string, len(subscribed))}
-	for name := range subscribed {
-		v, held := returned[name]
-		r := t.get(name)
-		switch {
-		case r == nil && held:
-			d.removed = append(d.removed, name)
-		case r == nil:
-		case !held || v != r.version:
+	found := 0
+	for _, r := range typeList(t) {
+		if _, ok := subscribed[r.name]; !ok {
+			continue
+		}
+		found++
+		if v, held := returned[r.name]; !held || v != r.version {
 			d.resources = append(d.resources, r.deltaResource())
-			fallthrough
-		default:
-			d.next[name] = r.version
+		}
+		d.next[r.name] = r.version
+	}
+	if found < len(subscribed) {
+		d.removed = slices.DeleteFunc(gone(t, returned), func(name string) bool {
+			_, ok := subscribed[name]
+			return !ok
+		})
+	}
+	return d
+}
+
+// gone lists, sorted, the names in returned that t has no resource of.
+func gone(t *typeResources, returned map[string]string) []string {
+	var out []string
+	for name := range returned {
+		if t.get(name) == nil {
+			out = append(out, name)
 		}
 	}
-	slices.SortFunc(d.resources, func(a, b *discoveryv3.Resource) int { return strings.Compare(a.Name, b.Name) })
-	slices.Sort(d.removed)
-	return d
+	slices.Sort(out)
+	return out
 }
 
 // typeList is the resources of t; none when the proxy has no such type.
