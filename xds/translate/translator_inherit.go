@@ -64,6 +64,8 @@ func (t *Translator) InheritFrom(prev *Translator) bool {
 // InboundPolicyKinds are the kinds of configuration that only the inbound
 // part of a proxy's resources reads (its inbound listeners, and the JWKS
 // clusters they need); the outbound part of a view does not depend on them.
+// Translation that starts reading one of them elsewhere (for gateways'
+// listeners, say) must take it out of this list.
 var InboundPolicyKinds = []policy.Kind{policy.KindPeerAuthentication, policy.KindAuthorizationPolicy, policy.KindRequestAuthentication}
 
 // snapshotDiff is what differs between two snapshots that a view can be
