@@ -41,6 +41,10 @@ func compareGateways(a, b NetworkGateway) int {
 	return cmp.Or(cmp.Compare(a.Network, b.Network), cmp.Compare(a.Address, b.Address), cmp.Compare(a.Port, b.Port))
 }
 
+// Gateways lists every network gateway, sorted by network, address and
+// port. The slice must not be modified.
+func (c *Catalog) Gateways() []NetworkGateway { return c.gateways }
+
 // NetworkGateways lists the gateways into network. The slice must not be
 // modified.
 func (c *Catalog) NetworkGateways(network string) []NetworkGateway {

@@ -2,9 +2,16 @@ package translate
 
 import (
 	"fmt"
+	"net"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	networking "istio.io/api/networking/v1alpha3"
 	security "istio.io/api/security/v1beta1"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
@@ -190,4 +197,89 @@ func TestInheritedViewRebuildsAMovedWorkload(t *testing.T) {
 	if got := assertSameAsTranslate(t, next, p); got == before {
 		t.Error("the proxy whose inbound endpoint moved kept its previous resources")
 	}
+}
+
+// On every golden input, a Translator that inherits across a change gives
+// the golden proxy what a fresh translation gives: a moved endpoint, a
+// changed VirtualService, and new inbound policies.
+func TestInheritedTranslationOnGoldenInputs(t *testing.T) {
+	inputs, err := filepath.Glob(filepath.Join(goldenIn, "*.yaml"))
+	if err != nil || len(inputs) == 0 {
+		t.Fatalf("no golden inputs in %s (err %v)", goldenIn, err)
+	}
+	changes := map[string]func(*model.Snapshot) *model.Snapshot{
+		"endpoint moves":   movedEndpoint,
+		"route changes":    changedRoute,
+		"inbound policies": addedInboundPolicies,
+	}
+	for _, in := range inputs {
+		for name, change := range changes {
+			t.Run(strings.TrimSuffix(filepath.Base(in), ".yaml")+"/"+name, func(t *testing.T) {
+				idx, p := loadGoldenInput(t, in)
+				prev := NewTranslator(idx)
+				if _, err := prev.Translate(p); err != nil {
+					t.Fatal(err)
+				}
+				next := NewTranslator(NewIndex(change(idx.Snapshot)))
+				next.InheritFrom(prev)
+				assertSameAsTranslate(t, next, p)
+			})
+		}
+	}
+}
+
+// movedEndpoint moves the first endpoint of the first service that has one.
+func movedEndpoint(snap *model.Snapshot) *model.Snapshot {
+	cat := snap.Catalog
+	endpoints := map[discovery.ServiceKey][]*discovery.Endpoint{}
+	moved := false
+	for _, svc := range cat.Services() {
+		eps := slices.Clone(cat.AllEndpoints(svc.ServiceKey))
+		if !moved && len(eps) > 0 && net.ParseIP(eps[0].Address) != nil {
+			ep := *eps[0]
+			ep.Address = "10.254.254.254"
+			eps[0], moved = &ep, true
+		}
+		endpoints[svc.ServiceKey] = eps
+	}
+	next := *snap
+	next.Catalog = discovery.NewCatalog(cat.Services(), endpoints).WithGateways(cat.Gateways())
+	return &next
+}
+
+// changedRoute gives the first mesh VirtualService's first HTTP route a
+// timeout.
+func changedRoute(snap *model.Snapshot) *model.Snapshot {
+	objs := slices.Clone(snap.Config.Objects())
+	for i, o := range objs {
+		vs, ok := o.Spec.(*networking.VirtualService)
+		if !ok || len(vs.GetHttp()) == 0 {
+			continue
+		}
+		spec := proto.Clone(vs).(*networking.VirtualService)
+		spec.Http[0].Timeout = durationpb.New(7 * time.Second)
+		changed := *o
+		changed.Spec = spec
+		objs[i] = &changed
+		break
+	}
+	next := *snap
+	next.Config = policy.NewConfig(objs)
+	return &next
+}
+
+// addedInboundPolicies adds a mesh-wide STRICT PeerAuthentication and an
+// AuthorizationPolicy denying DELETE in every namespace.
+func addedInboundPolicies(snap *model.Snapshot) *model.Snapshot {
+	objs := append(slices.Clone(snap.Config.Objects()), &policy.Object{
+		Key:  policy.Key{Kind: policy.KindPeerAuthentication, Namespace: "istio-system", Name: "inherit-strict"},
+		Spec: &security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_STRICT}},
+	}, &policy.Object{
+		Key: policy.Key{Kind: policy.KindAuthorizationPolicy, Namespace: "istio-system", Name: "inherit-deny"},
+		Spec: &security.AuthorizationPolicy{Action: security.AuthorizationPolicy_DENY,
+			Rules: []*security.Rule{{To: []*security.Rule_To{{Operation: &security.Operation{Methods: []string{"DELETE"}}}}}}},
+	})
+	next := *snap
+	next.Config = policy.NewConfig(objs)
+	return &next
 }
