@@ -88,6 +88,10 @@ func TestEndpointChangeLeavesOtherViewsAlone(t *testing.T) {
 	h.waitAcked(payNode.Id)
 	shopBefore, payBefore := h.servedTo(shopNode.Id), h.servedTo(payNode.Id)
 
+	views := func(outcome string) float64 {
+		return metricValue(t, h.server.metrics.views.WithLabelValues(outcome))
+	}
+	keptBefore, builtBefore := views("kept"), views("built")
 	h.server.Update(w.snapshot(2, "10.1.0.1", "10.1.0.2"))
 	eds := shop.next()
 	wantType(t, eds.TypeUrl, resource.EndpointType)
@@ -101,6 +105,10 @@ func TestEndpointChangeLeavesOtherViewsAlone(t *testing.T) {
 	}
 	if h.servedTo(payNode.Id) != payBefore {
 		t.Error("the pay proxy, which cannot see cart, was given new resources")
+	}
+	h.waitPushed(2)
+	if kept, built := views("kept")-keptBefore, views("built")-builtBefore; kept != 1 || built != 1 {
+		t.Errorf("push counted %v views kept and %v built, want pay's kept and shop's built", kept, built)
 	}
 
 	// A VirtualService in pay, with every object decoded again: pay's

@@ -26,6 +26,7 @@ type metrics struct {
 	translateErrors *prometheus.CounterVec
 	configErrors    prometheus.Gauge
 	snapshotVersion prometheus.Gauge
+	views           *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -65,9 +66,13 @@ func newMetrics() *metrics {
 			Name: "isthmus_snapshot_version",
 			Help: "Version of the last snapshot pushed to proxies.",
 		}),
+		views: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isthmus_xds_push_views_total",
+			Help: "Outbound views of pushes: kept from the previous snapshot, because the change could not reach them, or built.",
+		}, []string{"outcome"}),
 	}
 	m.registry.MustRegister(m.connected, m.pushes, m.pushDuration, m.ackLatency, m.nacks,
-		m.translateErrors, m.configErrors, m.snapshotVersion,
+		m.translateErrors, m.configErrors, m.snapshotVersion, m.views,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

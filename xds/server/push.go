@@ -60,7 +60,7 @@ func (s *Server) push(snap *model.Snapshot) {
 	s.mu.Lock()
 	prev := s.translator
 	s.mu.Unlock()
-	inherited := tr.inheritFrom(prev)
+	kept := tr.inheritFrom(prev)
 	s.mu.Lock()
 	s.translator = tr
 	s.gen++
@@ -71,10 +71,14 @@ func (s *Server) push(snap *model.Snapshot) {
 	s.retainSecrets(s.connectedProxies())
 	s.prep.rotate()
 	s.metrics.pushDuration.Observe(time.Since(start).Seconds())
+	if views := tr.views(); views >= 0 {
+		s.metrics.views.WithLabelValues("kept").Add(float64(kept))
+		s.metrics.views.WithLabelValues("built").Add(float64(views - kept))
+	}
 	s.metrics.snapshotVersion.Set(float64(snap.Version))
 	s.pushed.Store(true)
 	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start), "proxies", len(proxies),
-		"views", tr.views(), "inherited", inherited)
+		"views", tr.views(), "kept", kept)
 }
 
 // Resync pushes the latest snapshot again, after the debounce, for changes

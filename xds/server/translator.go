@@ -92,15 +92,19 @@ func (st *snapshotTranslator) views() int {
 // prepared results proxies asked prev for, so that the proxies of those
 // views are given the very resources they are served and nothing is
 // translated, prepared or sent for them. It must be called before st
-// translates anything; false when nothing is inherited.
-func (st *snapshotTranslator) inheritFrom(prev *snapshotTranslator) bool {
-	if prev == nil || st.shared == nil || prev.shared == nil || !st.shared.InheritFrom(prev.shared) {
-		return false
+// translates anything; it returns how many views it took over.
+func (st *snapshotTranslator) inheritFrom(prev *snapshotTranslator) int {
+	if prev == nil || st.shared == nil || prev.shared == nil {
+		return 0
+	}
+	kept := st.shared.InheritFrom(prev.shared)
+	if kept == 0 {
+		return 0
 	}
 	prev.mu.Lock()
 	defer prev.mu.Unlock()
 	for key := range prev.wanted {
 		st.prepared[key] = prev.prepared[key]
 	}
-	return true
+	return kept
 }

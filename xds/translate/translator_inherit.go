@@ -15,7 +15,7 @@ import (
 // snapshot, the views that the change between the two snapshots cannot
 // touch, so that their proxies are given the very objects they were given
 // before and nothing about them is built, prepared or sent again. It
-// returns false when it took over nothing. It must be called before t
+// returns how many views it took over. It must be called before t
 // translates anything.
 //
 // A view is taken over when none of the services it sees, before or after
@@ -31,13 +31,13 @@ import (
 // bound to gateways or delegated to, wildcard hosts, workload-selected
 // DestinationRules...) takes over nothing. Views built with an error, or
 // not built, are not taken over.
-func (t *Translator) InheritFrom(prev *Translator) bool {
+func (t *Translator) InheritFrom(prev *Translator) int {
 	if prev == nil {
-		return false
+		return 0
 	}
 	d, ok := diffSnapshots(prev.idx, t.idx)
 	if !ok {
-		return false
+		return 0
 	}
 	clusterOf := prev.idx.clusterIDs()
 	prev.mu.Lock()
@@ -58,7 +58,7 @@ func (t *Translator) InheritFrom(prev *Translator) bool {
 		}
 		t.shared[v] = e.inherited(!d.inbound)
 	}
-	return true
+	return len(t.shared)
 }
 
 // InboundPolicyKinds are the kinds of configuration that only the inbound

@@ -149,7 +149,13 @@ http: [{route: [{destination: {host: cart.pay.svc.cluster.local}}]}]`)
 				before[p.ID] = assertSameAsTranslate(t, prev, p)
 			}
 			next := NewTranslator(world.build(tc.after))
-			next.InheritFrom(prev)
+			kept := next.InheritFrom(prev)
+			switch {
+			case name == "nothing changes" && kept != prev.Views():
+				t.Errorf("kept %d of %d views when nothing changed", kept, prev.Views())
+			case name == "gateway-bound VS added" && kept != 0:
+				t.Errorf("kept %d views across a gateway-bound VirtualService", kept)
+			}
 			for _, p := range inheritProxies() {
 				got := assertSameAsTranslate(t, next, p)
 				if kept, want := got == before[p.ID], slices.Contains(tc.kept, p.Namespace); kept != want {
@@ -172,7 +178,7 @@ func TestInheritedOutboundWithNewInboundPolicy(t *testing.T) {
 	strict := &policy.Object{Key: policy.Key{Kind: policy.KindPeerAuthentication, Namespace: "istio-system", Name: "default"},
 		Spec: &security.PeerAuthentication{Mtls: &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_STRICT}}}
 	next := NewTranslator(world.build(inheritState{extra: []*policy.Object{strict}}))
-	if !next.InheritFrom(prev) {
+	if next.InheritFrom(prev) == 0 {
 		t.Fatal("nothing inherited across an inbound policy")
 	}
 	for _, p := range inheritProxies() {
