@@ -71,7 +71,9 @@ func loadOnce(ctx context.Context, cfg config, w *workDir, bin, meshDir string, 
 		return nil, err
 	}
 	defer is.Close()
-	report, err := xdsload.Run(ctx, loadOptions(cfg, is.XDSAddr, meshDir, delta, progress))
+	opts := loadOptions(cfg, is.XDSAddr, meshDir, delta, progress)
+	opts.MetricsURL = "http://" + is.MonitoringAddr + "/metrics"
+	report, err := xdsload.Run(ctx, opts)
 	if err != nil {
 		w.keep = true
 		return report, fmt.Errorf("xdsload: %w (isthmus log %s)", err, is.LogPath())
@@ -106,7 +108,7 @@ func xdsCommands(cfg config, spec meshgen.Spec) []string {
 		if delta {
 			flagDelta = " --delta"
 		}
-		lines = append(lines, fmt.Sprintf("go run ./bench/cmd/xdsload --target 127.0.0.1:15010 --config-dir /tmp/mesh --proxies %d%s --changes %d --rate %g --settle-timeout %v --config-timeout %v",
+		lines = append(lines, fmt.Sprintf("go run ./bench/cmd/xdsload --target 127.0.0.1:15010 --metrics http://127.0.0.1:15014/metrics --config-dir /tmp/mesh --proxies %d%s --changes %d --rate %g --settle-timeout %v --config-timeout %v",
 			cfg.Proxies, flagDelta, cfg.Changes, cfg.Rate, cfg.SettleTimeout, cfg.ConfigTimeout))
 	}
 	return lines
