@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/isthmus-mesh/isthmus/discovery/debounce"
 )
 
 // Defaults for Options.
@@ -48,14 +50,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Debounce <= 0 {
-		o.Debounce = DefaultDebounce
-	}
-	if o.DebounceMax <= 0 {
-		o.DebounceMax = DefaultDebounceMax
-	}
-	if o.DebounceMax < o.Debounce {
-		o.DebounceMax = o.Debounce
-	}
+	o.Debounce, o.DebounceMax = debounce.Defaults(o.Debounce, o.DebounceMax, DefaultDebounce, DefaultDebounceMax)
 	return o, nil
 }

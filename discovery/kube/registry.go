@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/discovery/debounce"
 )
 
 // Registry is the discovery.Registry of one Kubernetes cluster. It is safe
@@ -122,62 +123,30 @@ func (r *Registry) Run(ctx context.Context) error {
 }
 
 // event is called by the informers' handlers.
-func (r *Registry) event() { signal(r.events) }
-
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default: // a signal is already pending
-	}
-}
+func (r *Registry) event() { debounce.Signal(r.events) }
 
 // loop builds the first catalog when the informers have synced, then
 // rebuilds it once events have been quiet for Debounce, or DebounceMax after
 // the first unhandled one. Events before the sync are covered by the first
 // build. Builds run one at a time, on this goroutine.
 func (r *Registry) loop(ctx context.Context, informersSynced <-chan bool) {
-	quiet, deadline := stoppedTimer(), stoppedTimer()
-	defer quiet.Stop()
-	defer deadline.Stop()
-	synced, waiting := false, false
-	for {
-		select {
-		case <-ctx.Done():
+	select {
+	case <-ctx.Done():
+		return
+	case ok := <-informersSynced:
+		if !ok {
 			return
-		case ok := <-informersSynced:
-			if !ok {
-				return
-			}
-			synced = true
-			r.rebuild()
-			close(r.synced)
-			r.opts.Logger.Info("kubernetes registry synced", "cluster", r.opts.ClusterID,
-				"services", len(r.Catalog().Services()))
-			continue
-		case <-r.events:
-			if !synced {
-				continue
-			}
-			if !waiting {
-				waiting = true
-				deadline.Reset(r.opts.DebounceMax)
-			}
-			quiet.Reset(r.opts.Debounce)
-			continue
-		case <-quiet.C:
-			deadline.Stop()
-		case <-deadline.C:
-			quiet.Stop()
 		}
-		waiting = false
-		r.rebuild()
 	}
-}
-
-func stoppedTimer() *time.Timer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
+	select {
+	case <-r.events: // covered by the first build
+	default:
+	}
+	r.rebuild()
+	close(r.synced)
+	r.opts.Logger.Info("kubernetes registry synced", "cluster", r.opts.ClusterID,
+		"services", len(r.Catalog().Services()))
+	debounce.Loop(ctx, r.events, r.opts.Debounce, r.opts.DebounceMax, r.rebuild)
 }
 
 // rebuild builds a catalog from the caches and, if it differs from the
@@ -199,7 +168,7 @@ func (r *Registry) rebuild() {
 	r.opts.Logger.Debug("kubernetes catalog rebuilt", "cluster", r.opts.ClusterID, "changed", changed,
 		"services", len(next.Services()), "duration", time.Since(start))
 	if changed {
-		signal(r.changes)
+		debounce.Signal(r.changes)
 	}
 }
 

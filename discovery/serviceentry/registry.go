@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/discovery/debounce"
 	"github.com/isthmus-mesh/isthmus/policy"
 )
 
@@ -51,9 +52,4 @@ func (r *Registry) Update(cfg *policy.Config) {
 	}
 }
 
-func (r *Registry) notify() {
-	select {
-	case r.changes <- struct{}{}:
-	default: // a signal is already pending
-	}
-}
+func (r *Registry) notify() { debounce.Signal(r.changes) }

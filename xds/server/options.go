@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/isthmus-mesh/isthmus/discovery/debounce"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
 )
@@ -40,15 +41,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Debounce <= 0 {
-		o.Debounce = DefaultDebounce
-	}
-	if o.DebounceMax <= 0 {
-		o.DebounceMax = DefaultDebounceMax
-	}
-	if o.DebounceMax < o.Debounce {
-		o.DebounceMax = o.Debounce
-	}
+	o.Debounce, o.DebounceMax = debounce.Defaults(o.Debounce, o.DebounceMax, DefaultDebounce, DefaultDebounceMax)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

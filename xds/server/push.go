@@ -9,6 +9,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/isthmus-mesh/isthmus/discovery/debounce"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
 )
@@ -18,32 +19,7 @@ import (
 // Pushes run one at a time, on this goroutine.
 func (s *Server) debounceLoop() {
 	defer close(s.loopDone)
-	quiet := time.NewTimer(time.Hour)
-	quiet.Stop()
-	deadline := time.NewTimer(time.Hour)
-	deadline.Stop()
-	waiting := false
-	for {
-		select {
-		case <-s.ctx.Done():
-			quiet.Stop()
-			deadline.Stop()
-			return
-		case <-s.updated:
-			if !waiting {
-				waiting = true
-				deadline.Reset(s.opts.DebounceMax)
-			}
-			quiet.Reset(s.opts.Debounce)
-			continue
-		case <-quiet.C:
-			deadline.Stop()
-		case <-deadline.C:
-			quiet.Stop()
-		}
-		waiting = false
-		s.push(s.latest.Load())
-	}
+	debounce.Loop(s.ctx, s.updated, s.opts.Debounce, s.opts.DebounceMax, func() { s.push(s.latest.Load()) })
 }
 
 // push translates snap for every connected proxy and sets the results.

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/isthmus-mesh/isthmus/discovery/debounce"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
@@ -147,10 +148,7 @@ func (s *Server) Update(snap *model.Snapshot) {
 		return
 	}
 	s.latest.Store(snap)
-	select {
-	case s.updated <- struct{}{}:
-	default: // a wake-up is already pending
-	}
+	debounce.Signal(s.updated)
 }
 
 // SetConfigErrors records how many problems the last configuration load had.
