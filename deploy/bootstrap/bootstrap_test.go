@@ -13,6 +13,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/isthmus-mesh/isthmus/deploy/envoybin"
+	"github.com/isthmus-mesh/isthmus/xds/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -178,20 +179,7 @@ func TestYAMLGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join("testdata", name+".yaml")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test ./deploy/bootstrap -update to create it)", err)
-		}
-		if string(got) != string(want) {
-			t.Errorf("%s differs from the golden file (rerun with -update and review the diff):\n%s", path, got)
-		}
+		golden.Compare(t, filepath.Join("testdata", name+".yaml"), got, *update)
 	}
 }
 

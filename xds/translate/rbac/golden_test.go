@@ -2,7 +2,6 @@ package rbac
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/golden"
 )
 
 // Golden tests: each testdata/in/NAME.yaml holds AuthorizationPolicies and
@@ -221,19 +221,7 @@ func protoValue(t *testing.T, m proto.Message) any {
 
 func compareGolden(t *testing.T, file string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s", file, got)
-	}
+	golden.Compare(t, file, got, *update)
 }
 
 func removeOrphans(t *testing.T, want map[string]bool) {
