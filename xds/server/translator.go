@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
@@ -20,9 +21,6 @@ type snapshotTranslator struct {
 
 	mu       sync.Mutex
 	prepared map[preparedKey]*preparedEntry
-	// wanted holds the keys of prepared that proxies asked for (see
-	// inheritFrom).
-	wanted map[preparedKey]bool
 }
 
 // preparedKey identifies what a proxy is served: a translation result and
@@ -37,11 +35,12 @@ type preparedEntry struct {
 	once sync.Once
 	res  *proxyResources
 	err  error
+	// wanted is set when a proxy asks for the entry (see inheritFrom).
+	wanted atomic.Bool
 }
 
 func (s *Server) newSnapshotTranslator(idx *translate.Index) *snapshotTranslator {
-	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate,
-		prepared: map[preparedKey]*preparedEntry{}, wanted: map[preparedKey]bool{}}
+	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate, prepared: map[preparedKey]*preparedEntry{}}
 	if st.custom == nil {
 		st.shared = translate.NewTranslator(idx)
 	}
@@ -71,8 +70,8 @@ func (st *snapshotTranslator) prepare(key preparedKey, build func() (*proxyResou
 		e = &preparedEntry{}
 		st.prepared[key] = e
 	}
-	st.wanted[key] = true
 	st.mu.Unlock()
+	e.wanted.Store(true)
 	e.once.Do(func() { e.res, e.err = build() })
 	return e.res, e.err
 }
@@ -103,8 +102,10 @@ func (st *snapshotTranslator) inheritFrom(prev *snapshotTranslator) int {
 	}
 	prev.mu.Lock()
 	defer prev.mu.Unlock()
-	for key := range prev.wanted {
-		st.prepared[key] = prev.prepared[key]
+	for key, e := range prev.prepared {
+		if e.wanted.Swap(false) {
+			st.prepared[key] = e
+		}
 	}
 	return kept
 }
