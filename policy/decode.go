@@ -15,10 +15,20 @@ import (
 // fields are errors, as with strict server-side validation. A document that
 // fails does not stop the others; empty documents are skipped. Objects
 // without a namespace land in DefaultNamespace. Decode checks the shape of the
-// document only; Validate checks the meaning of the spec.
+// document only; Validate checks the meaning of the spec. A document larger
+// than DefaultMaxDocumentBytes is an error and is not decoded.
 func Decode(file string, data []byte) (objs []*Object, errs []*ConfigError) {
+	return decodeLimited(file, data, DefaultMaxDocumentBytes)
+}
+
+// decodeLimited is Decode with a cap on the size of each document.
+func decodeLimited(file string, data []byte, maxDocument int64) (objs []*Object, errs []*ConfigError) {
 	for i, doc := range splitDocuments(data) {
 		src := Source{File: file, Doc: i + 1}
+		if err := documentTooLarge(src, doc, maxDocument); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		o, e := decodeDocument(src, doc)
 		objs = append(objs, o...)
 		errs = append(errs, e...)

@@ -11,8 +11,9 @@
 //     telemetry (v1, v1alpha1: Telemetry) kinds, "kind: List" documents, and
 //     skips IstioOperator documents. Networking specs are always the v1alpha3
 //     Go types. Unknown fields are errors; durations use Go's syntax ("1m30s")
-//     as in Istio. Decode never panics; every problem is a *ConfigError naming
-//     the file, document, kind/namespace/name and field.
+//     as in Istio; a document over DefaultMaxDocumentBytes is not decoded.
+//     Decode never panics; every problem is a *ConfigError naming the file,
+//     document, kind/namespace/name and field.
 //   - Validate applies Istio's admission rules (webhook and CRD schema) to one
 //     object; CheckReferences applies the rules that span objects (subsets
 //     named by VirtualServices must exist). The weights of several route
@@ -21,9 +22,14 @@
 //   - The directory Store serves the last valid version of each object: an
 //     object that becomes invalid keeps its previous version, a removed file
 //     removes its objects, a file with one bad document still yields its good
-//     ones, a file that cannot be parsed or read keeps its objects, and a
-//     vanished directory keeps the whole Config. Run reloads on file changes.
-//   - LoadPaths checks files and directories once, for "isthmus validate".
+//     ones, a file that cannot be parsed or read, or is over the size Limits
+//     (per file, per document), keeps its objects, a file that had objects
+//     and is found empty keeps them for EmptyFileGrace (an editor may be
+//     rewriting it), and a vanished directory keeps the whole Config. Run
+//     reloads on file changes and on Reload; a scan that could not read
+//     everything keeps its watches and is retried with backoff.
+//   - LoadPaths (LoadPathsWith, for other Limits) checks files and
+//     directories once, for "isthmus validate", with the Store's rules.
 //   - PeerMTLS resolves the PeerAuthentications that apply to a workload
 //     into its mTLS mode, port by port, with Istio's precedence.
 package policy

@@ -105,12 +105,12 @@ func BenchmarkStoreRescan(b *testing.B) {
 		dir, _ := writeBenchMesh(b)
 		b.ReportAllocs()
 		for b.Loop() {
-			loadBenchMesh(b, NewStore(dir, nil))
+			loadBenchMesh(b, NewStore(dir, nil, Limits{}))
 		}
 	})
 	b.Run("one-file-changed", func(b *testing.B) {
 		dir, edited := writeBenchMesh(b)
-		s := NewStore(dir, nil)
+		s := NewStore(dir, nil, Limits{})
 		previous := loadBenchMesh(b, s)
 		b.ReportAllocs()
 		i := 0
@@ -128,7 +128,7 @@ func BenchmarkStoreRescan(b *testing.B) {
 	})
 	b.Run("nothing-changed", func(b *testing.B) {
 		dir, _ := writeBenchMesh(b)
-		s := NewStore(dir, nil)
+		s := NewStore(dir, nil, Limits{})
 		first := loadBenchMesh(b, s)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -139,11 +139,11 @@ func BenchmarkStoreRescan(b *testing.B) {
 	})
 	b.Run("periodic-reread", func(b *testing.B) { // Run's safety net
 		dir, _ := writeBenchMesh(b)
-		s := NewStore(dir, nil)
+		s := NewStore(dir, nil, Limits{})
 		first := loadBenchMesh(b, s)
 		b.ReportAllocs()
 		for b.Loop() {
-			if cfg, _, _ := s.rescan(true); cfg != first {
+			if s.rescan(true).config != first {
 				b.Fatal("an unchanged directory produced a new Config")
 			}
 		}

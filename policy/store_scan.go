@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -46,9 +47,9 @@ type scanResult struct {
 // links into a hidden "..data" directory, work) and skipping hidden entries.
 // A file reached twice through links is listed once, under its first path.
 // Files are returned in path order. The error is set only when root itself
-// cannot be listed.
-func scanDir(root string) (scanResult, error) {
-	w := &walker{seenDirs: map[string]bool{}}
+// cannot be listed. readDir lists one directory (os.ReadDir).
+func scanDir(root string, readDir func(string) ([]fs.DirEntry, error)) (scanResult, error) {
+	w := &walker{seenDirs: map[string]bool{}, readDir: readDir}
 	if err := w.walk(root, "", true); err != nil {
 		return scanResult{}, err
 	}
@@ -68,6 +69,7 @@ type walker struct {
 	res      scanResult
 	found    []foundFile
 	seenDirs map[string]bool // real paths of directories walked
+	readDir  func(string) ([]fs.DirEntry, error)
 }
 
 // walk lists dir; real is its resolved path when already known.
@@ -78,7 +80,7 @@ func (w *walker) walk(dir, real string, isRoot bool) error {
 	if real != "" && w.seenDirs[real] {
 		return nil
 	}
-	entries, err := os.ReadDir(dir)
+	entries, err := w.readDir(dir)
 	if err != nil {
 		if isRoot {
 			return fmt.Errorf("cannot read configuration directory: %w", err)
@@ -143,4 +145,17 @@ func isConfigFile(path string) bool {
 // under reports whether path lies inside dir.
 func under(path, dir string) bool {
 	return strings.HasPrefix(path, dir+string(filepath.Separator))
+}
+
+// watchList is what to watch after a scan that could list the root: the
+// directories it walked, and those watched before (prev) that lie in a
+// subdirectory it could not list, so that their changes are still seen.
+func watchList(prev []string, scan scanResult) []string {
+	dirs := slices.Clip(scan.dirs)
+	for _, d := range prev {
+		if slices.ContainsFunc(scan.unreadable, func(u string) bool { return d == u || under(d, u) }) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }

@@ -19,7 +19,7 @@ func TestStoreSeesRewriteThatKeepsSizeAndTime(t *testing.T) {
 	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
 	}
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.Load()
 	time.Sleep(10 * time.Millisecond) // let the change time move on coarse clocks
 	writeFile(t, path, gatewayYAML("a", 81))

@@ -31,7 +31,7 @@ func firstGatewayPort(t *testing.T, cf *cachedFile) int {
 func TestStoreTrustsOnlySettledStamps(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gw.yaml")
 	writeFile(t, path, gatewayYAML("a", 80))
-	s := NewStore(filepath.Dir(path), nil)
+	s := NewStore(filepath.Dir(path), nil, Limits{})
 	f := foundAt(t, path)
 	now := scanOptions{start: time.Unix(0, f.stamp.mtime)}
 
@@ -71,7 +71,7 @@ func TestStoreSeesEditOfSettledFile(t *testing.T) {
 	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
 	}
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.Load()
 	s.Load() // the file is settled: this scan does not read it
 	writeFile(t, path, gatewayYAML("a", 81))
@@ -84,7 +84,7 @@ func TestStoreInvalidEditKeepsTheSameConfig(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
 	writeFile(t, path, gatewayYAML("a", 80))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	first, _ := s.Load()
 	writeFile(t, path, gatewayYAML("a", 0))
 	second, problems := s.Load()

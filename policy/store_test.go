@@ -42,7 +42,7 @@ func gatewayPort(t *testing.T, cfg *Config, name string) int {
 
 func newTestStore(dir string) (*Store, *bytes.Buffer) {
 	var logs bytes.Buffer
-	return NewStore(dir, slog.New(slog.NewTextHandler(&logs, nil))), &logs
+	return NewStore(dir, slog.New(slog.NewTextHandler(&logs, nil)), Limits{}), &logs
 }
 
 // problemFields lists "file#doc field" for each problem, file relative to dir.
@@ -62,7 +62,7 @@ func TestStoreLoadsTree(t *testing.T) {
 	writeFile(t, filepath.Join(dir, ".hidden.yaml"), gatewayYAML("hidden", 82))
 	writeFile(t, filepath.Join(dir, ".git", "c.yaml"), gatewayYAML("c", 83))
 	writeFile(t, filepath.Join(dir, "notes.txt"), "not yaml")
-	cfg, problems := NewStore(dir, nil).Load()
+	cfg, problems := NewStore(dir, nil, Limits{}).Load()
 	if len(problems) != 0 {
 		t.Fatalf("problems: %v", problems)
 	}
@@ -99,7 +99,7 @@ func TestStoreKeepsLastValidVersion(t *testing.T) {
 func TestStoreInvalidFirstVersionIsLeftOut(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "gw.yaml"), gatewayYAML("a", 0))
-	cfg, problems := NewStore(dir, nil).Load()
+	cfg, problems := NewStore(dir, nil, Limits{}).Load()
 	if cfg.Len() != 0 || len(problems) != 1 {
 		t.Errorf("config %v problems %v", cfg.Objects(), problems)
 	}
@@ -109,7 +109,7 @@ func TestStoreDeletedFileRemovesObjects(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "a.yaml"), gatewayYAML("a", 80))
 	writeFile(t, filepath.Join(dir, "b.yaml"), gatewayYAML("b", 81))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.Load()
 	if err := os.Remove(filepath.Join(dir, "a.yaml")); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestStoreRemovedDocumentRemovesObject(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gws.yaml")
 	writeFile(t, path, gatewayYAML("a", 80)+"---\n"+gatewayYAML("b", 81))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.Load()
 	writeFile(t, path, gatewayYAML("b", 81))
 	if cfg, _ := s.Load(); cfg.Len() != 1 || cfg.Get(Key{KindGateway, "ns", "a"}) != nil {
@@ -135,7 +135,7 @@ func TestStoreRemovedDocumentRemovesObject(t *testing.T) {
 func TestStoreBadDocumentKeepsGoodOnes(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "gws.yaml"), gatewayYAML("a", 80)+"---\n"+gatewayYAML("bad", 70000)+"---\n"+gatewayYAML("c", 82))
-	cfg, problems := NewStore(dir, nil).Load()
+	cfg, problems := NewStore(dir, nil, Limits{}).Load()
 	if cfg.Len() != 2 || gatewayPort(t, cfg, "a") != 80 || gatewayPort(t, cfg, "c") != 82 {
 		t.Errorf("config %v", cfg.Objects())
 	}
@@ -148,7 +148,7 @@ func TestStoreMalformedFileKeepsItsObjects(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gws.yaml")
 	writeFile(t, path, gatewayYAML("a", 80)+"---\n"+gatewayYAML("b", 81))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.Load()
 	// A syntax error in the first document: its object cannot be identified.
 	writeFile(t, path, "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a\n---\n"+gatewayYAML("b", 91))
@@ -169,7 +169,7 @@ func TestStoreDuplicateKeyFirstPathWins(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "b.yaml"), gatewayYAML("a", 81))
 	writeFile(t, filepath.Join(dir, "a.yaml"), gatewayYAML("a", 80))
-	cfg, problems := NewStore(dir, nil).Load()
+	cfg, problems := NewStore(dir, nil, Limits{}).Load()
 	if gatewayPort(t, cfg, "a") != 80 {
 		t.Errorf("port %d, want 80 from a.yaml", gatewayPort(t, cfg, "a"))
 	}
@@ -182,7 +182,7 @@ func TestStoreDirectoryDisappearsAndReappears(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "config")
 	writeFile(t, filepath.Join(dir, "a.yaml"), gatewayYAML("a", 80))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.Load()
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
@@ -227,7 +227,7 @@ func configMapMount(t *testing.T, dir, version string, files map[string]string) 
 func TestStoreConfigMapMount(t *testing.T) {
 	dir := t.TempDir()
 	configMapMount(t, dir, "1", map[string]string{"gw.yaml": gatewayYAML("a", 80)})
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	cfg, problems := s.Load()
 	if cfg.Len() != 1 || gatewayPort(t, cfg, "a") != 80 || len(problems) != 0 {
 		t.Fatalf("config %v problems %v", cfg.Objects(), problems)
@@ -250,7 +250,7 @@ func TestStoreReadsLinkedFileOnce(t *testing.T) {
 	if err := os.Symlink(".", filepath.Join(dir, "loop")); err != nil {
 		t.Fatal(err)
 	}
-	cfg, problems := NewStore(dir, nil).Load()
+	cfg, problems := NewStore(dir, nil, Limits{}).Load()
 	if cfg.Len() != 1 || len(problems) != 0 {
 		t.Errorf("config %v problems %v (a file reached twice must not be a duplicate)", cfg.Objects(), problems)
 	}
@@ -274,7 +274,7 @@ func TestStoreReferenceProblems(t *testing.T) {
 	vsKey := Key{KindVirtualService, "ns", "reviews"}
 	writeFile(t, rule, fmt.Sprintf(subsetRule, "{name: v1}"))
 	writeFile(t, route, fmt.Sprintf(subsetRoute, "v2"))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	cfg, problems := s.Load()
 	if cfg.Get(vsKey) != nil || !problemAt(problems, "vs.yaml", "spec.http[0].route[0].destination.subset") {
 		t.Fatalf("VirtualService naming a missing subset was served: %v", problems)
@@ -297,7 +297,7 @@ func TestStoreUnreadableFileKeepsItsObjects(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.yaml")
 	writeFile(t, path, gatewayYAML("a", 80))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.Load()
 	// Replace the file by a dangling link: it is listed but cannot be read.
 	if err := os.Remove(path); err != nil {
@@ -315,7 +315,7 @@ func TestStoreUnreadableFileKeepsItsObjects(t *testing.T) {
 func TestStoreUnchangedConfigIsTheSameValue(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "a.yaml"), gatewayYAML("a", 80))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	first, _ := s.Load()
 	writeFile(t, filepath.Join(dir, "a.yaml"), gatewayYAML("a", 80)) // rewritten, same content
 	if second, _ := s.Load(); second != first {

@@ -12,19 +12,24 @@ import (
 // configs it reports.
 func runStore(t *testing.T, s *Store) <-chan *Config {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	changes := make(chan *Config, 16)
+	runStoreWith(t, s, func(cfg *Config, _ []*ConfigError) { changes <- cfg })
+	return changes
+}
+
+// runStoreWith starts Run in the background with onChange, and stops it
+// when the test ends.
+func runStoreWith(t *testing.T, s *Store, onChange func(*Config, []*ConfigError)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- s.Run(ctx, func(cfg *Config, _ []*ConfigError) { changes <- cfg })
-	}()
+	go func() { done <- s.Run(ctx, onChange) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return changes
 }
 
 // waitFor waits until a reported config satisfies ok; the deadline only
@@ -47,7 +52,7 @@ func waitFor(t *testing.T, changes <-chan *Config, what string, ok func(*Config)
 func TestStoreRunReportsChanges(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "a.yaml"), gatewayYAML("a", 80))
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.rescanEvery = time.Hour // only fsnotify can deliver the changes
 	changes := runStore(t, s)
 	waitFor(t, changes, "the initial config", func(c *Config) bool { return gatewayPort(t, c, "a") == 80 })
@@ -108,7 +113,7 @@ func waitProblems(t *testing.T, problems <-chan []*ConfigError, n int) {
 
 func TestStoreRunPeriodicRescan(t *testing.T) {
 	dir := t.TempDir()
-	s := NewStore(dir, nil)
+	s := NewStore(dir, nil, Limits{})
 	s.rescanEvery = 10 * time.Millisecond
 	s.debounce = time.Hour // fsnotify events never fire a rescan
 	changes := runStore(t, s)

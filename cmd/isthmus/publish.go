@@ -17,7 +17,7 @@ import (
 // watchConfig loads the configuration directory once, then on every change,
 // handing each result to pub. It returns when ctx ends.
 func watchConfig(ctx context.Context, dir string, pub *snapshotPublisher, logger *slog.Logger) {
-	store := policy.NewStore(dir, logger)
+	store := policy.NewStore(dir, logger, policy.Limits{})
 	pub.setConfig(store.Load())
 	if err := store.Run(ctx, pub.setConfig); err != nil && ctx.Err() == nil {
 		logger.Error("configuration watch stopped; serving the last configuration", "dir", dir, "error", err)

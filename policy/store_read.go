@@ -1,0 +1,97 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"time"
+)
+
+// decodedFile is the decoded and validated content of one file version.
+type decodedFile struct {
+	hash   [sha256.Size]byte
+	defs   []definition
+	keys   []Key // the keys of defs
+	errs   []*ConfigError
+	broken bool // some document could not be identified
+	empty  bool // the file holds nothing but blanks and comments
+}
+
+// definition is one object defined by a file: obj is nil when the version
+// in the file is invalid.
+type definition struct {
+	key Key
+	src Source
+	obj *Object
+}
+
+// settleTime is how old a file's modification time must be, when the scan
+// starts, for its stamp to be trusted: a later write then gets a later time,
+// even on file systems with coarse timestamps. A file changed more recently
+// is read again at every scan (and decoded again only if its content
+// changed) until it is that old.
+const settleTime = 2 * time.Second
+
+// scanOptions says how one rescan treats the files it finds.
+type scanOptions struct {
+	start  time.Time // when the scan began, before any file was looked at
+	reread bool      // read every file, trusting no stamp
+}
+
+// cachedFile is the decoded content of one file and the stamp it had. It
+// is not modified once made.
+type cachedFile struct {
+	stamp   fileStamp
+	settled bool // the stamp changes with any later write to the file
+	decodedFile
+}
+
+// decodedVersion returns the decoded content of a found file, reading it only
+// if its stamp changed or was not yet settled at the previous scan, or if the
+// scan trusts no stamp. It is decoded again only if its content changed. A
+// file over the size limit is refused before it is opened, by the size the
+// scan found, or while it is read, if it grew since.
+func (s *Store) decodedVersion(f foundFile, opts scanOptions) (*cachedFile, error) {
+	prev := s.cache[f.path]
+	if prev != nil && prev.settled && prev.stamp == f.stamp && !opts.reread {
+		return prev, nil
+	}
+	if f.stamp.size > s.limits.MaxFileBytes {
+		return nil, &sizeError{"file", f.stamp.size, s.limits.MaxFileBytes}
+	}
+	data, err := readCapped(f.path, s.limits.MaxFileBytes)
+	if err != nil {
+		return nil, err
+	}
+	next := &cachedFile{stamp: f.stamp, settled: f.stamp.mtime < opts.start.Add(-settleTime).UnixNano()}
+	if hash := sha256.Sum256(data); prev != nil && prev.hash == hash {
+		next.decodedFile = prev.decodedFile
+	} else {
+		next.decodedFile = decodeFile(f.path, data, hash, s.limits.MaxDocumentBytes)
+	}
+	return next, nil
+}
+
+// decodeFile decodes and validates one file version.
+func decodeFile(path string, data []byte, hash [sha256.Size]byte, maxDocument int64) decodedFile {
+	objs, errs := decodeLimited(path, data, maxDocument)
+	df := decodedFile{hash: hash, errs: errs}
+	for _, e := range errs {
+		if e.Key.Kind == "" || e.Key.Name == "" {
+			df.broken = true
+		} else if _, known := kinds[e.Key.Kind]; known {
+			df.defs = append(df.defs, definition{key: e.Key, src: e.Source})
+		}
+	}
+	for _, o := range objs {
+		verrs := Validate(o)
+		df.errs = append(df.errs, verrs...)
+		if len(verrs) > 0 {
+			df.defs = append(df.defs, definition{key: o.Key, src: o.Source})
+		} else {
+			df.defs = append(df.defs, definition{key: o.Key, src: o.Source, obj: o})
+		}
+	}
+	df.empty = len(objs) == 0 && len(errs) == 0 && isBlank(data)
+	sortDefinitions(df.defs)
+	df.keys = keysOf(df.defs)
+	return df
+}
