@@ -260,9 +260,19 @@ func (c *Catalog) Equal(o *Catalog) bool {
 // removed, changed in any field, or with other endpoints. ok is false when
 // the network gateways differ, which concerns every service.
 func (c *Catalog) ChangedServices(o *Catalog) (changed []ServiceKey, ok bool) {
-	if !slices.Equal(c.gateways, o.gateways) {
+	if !c.SameGateways(o) {
 		return nil, false
 	}
+	return c.DiffServices(o), true
+}
+
+// SameGateways reports whether c and o have the same network gateways.
+func (c *Catalog) SameGateways(o *Catalog) bool { return slices.Equal(c.gateways, o.gateways) }
+
+// DiffServices lists the services that differ between c and o: added,
+// removed, changed in any field, or with other endpoints.
+func (c *Catalog) DiffServices(o *Catalog) []ServiceKey {
+	var changed []ServiceKey
 	for _, s := range c.Services() {
 		if other := o.Service(s.ServiceKey); other == nil || !reflect.DeepEqual(s, other) ||
 			!reflect.DeepEqual(c.AllEndpoints(s.ServiceKey), o.AllEndpoints(s.ServiceKey)) {
@@ -274,5 +284,5 @@ func (c *Catalog) ChangedServices(o *Catalog) (changed []ServiceKey, ok bool) {
 			changed = append(changed, s.ServiceKey)
 		}
 	}
-	return changed, true
+	return changed
 }

@@ -115,11 +115,11 @@ func endpointsAt(port uint32, addrs ...string) []*discovery.Endpoint {
 // the first VirtualService. Each call builds new objects.
 func meshTranslate(idx *translate.Index, p *model.Proxy) (*translate.Resources, error) {
 	res := &translate.Resources{}
-	for _, svc := range idx.Catalog().Services() {
+	for _, svc := range idx.Snapshot.Catalog.Services() {
 		for _, port := range svc.Ports {
 			name := translate.ClusterName(translate.Outbound, port.Number, "", svc.Hostname)
 			res.Clusters = append(res.Clusters, edsCluster(name))
-			res.Endpoints = append(res.Endpoints, loadAssignment(name, idx.Catalog().Endpoints(svc.ServiceKey, port.Number)))
+			res.Endpoints = append(res.Endpoints, loadAssignment(name, idx.Snapshot.Catalog.Endpoints(svc.ServiceKey, port.Number)))
 			route := translate.RouteConfigName("", port.Number)
 			res.Listeners = append(res.Listeners, httpListener(port.Number, route))
 			res.Routes = append(res.Routes, routeConfig(route, svc.Hostname, port.Number, name, routeTimeout(idx)))

@@ -31,12 +31,13 @@ type outboundCluster struct {
 func outboundClusters(idx *Index, p *model.Proxy, svc *discovery.Service, port discovery.Port) ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
 	rule := idx.DestinationRule(p.Namespace, svc)
 	rulePolicy := rule.trafficPolicy()
-	eps := idx.Catalog().Endpoints(svc.ServiceKey, port.Number)
+	eps := idx.endpoints(svc.ServiceKey, port.Number)
+	mesh := idx.meshIdentity(svc)
 	reachable := func(eps []*discovery.Endpoint) []*discovery.Endpoint {
-		return viaNetworkGateways(eps, p.Network, idx.Catalog())
+		return viaNetworkGateways(mesh.withPeerModes(eps), p.Network, idx)
 	}
 	base := outboundCluster{svc: svc, port: port, endpoints: reachable(eps), proxyIPs: p.IPAddresses,
-		sidecar: p.Type != model.RouterProxy, mesh: idx.meshIdentity(svc), locality: p.Locality}
+		sidecar: p.Type != model.RouterProxy, mesh: mesh, locality: p.Locality}
 
 	var clusters []*clusterv3.Cluster
 	var loads []*endpointv3.ClusterLoadAssignment

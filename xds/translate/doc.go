@@ -15,15 +15,21 @@
 //     inbound side, its inbound targets. A Translator (one per snapshot, safe for concurrent use)
 //     gives the same resources as Translate, building each part once per
 //     distinct view (and targets) and handing proxies the same objects.
-//     A Translator can take over from the previous snapshot's the views a
-//     change cannot reach (InheritFrom: changes to services, endpoints,
-//     VirtualServices and DestinationRules of hosts a view does not see;
-//     inbound policies rebuild inbound parts only), still giving exactly
-//     what Translate gives.
+//     A Translator can take over from the previous snapshot's the parts a
+//     change cannot reach (InheritFrom), still giving exactly what
+//     Translate gives.
+//   - Translation reads the snapshot only through Index methods, which
+//     record what each build read (services and endpoints, hosts' routing,
+//     configuration objects by kind, namespace and name, mesh settings,
+//     network gateways, services' mesh identities); what a change reaches
+//     is computed from those records, never listed by hand.
+//     TestOnlyTheIndexReadsTheSnapshot keeps other files off the snapshot.
 //   - Resource names follow Istio's conventions and are built only in names.go.
 //   - Every resource returned passes Validate() (see Resources.Validate).
 //   - Sidecars: outbound clusters, routes and listeners from VirtualService,
-//     DestinationRule (with automatic or ISTIO_MUTUAL mTLS, locality load
+//     DestinationRule (with automatic mTLS, which speaks plaintext to an
+//     endpoint whose PeerAuthentication (workload, namespace or mesh; port
+//     level first) is DISABLE, or ISTIO_MUTUAL; locality load
 //     balancing) and Sidecar; endpoints on other networks through their
 //     east-west gateways; inbound listeners whose chains follow
 //     PeerAuthentication and run RequestAuthentication and

@@ -47,7 +47,7 @@ func namesGateway(refs []string, ns, gateway string) bool {
 // first, then the others, each group by namespace and name.
 func boundVirtualServices(idx *Index, ns, gateway string) []*VirtualServiceRef {
 	var own, other []*VirtualServiceRef
-	for _, vs := range idx.virtualServices {
+	for _, vs := range idx.allVirtualServices() {
 		if !namesGateway(vs.Spec.GetGateways(), vs.Object.Namespace, gateway) ||
 			!exportedTo(vs.Spec.GetExportTo(), vs.Object.Namespace, ns) {
 			continue

@@ -78,7 +78,7 @@ func planGateways(idx *Index, p *model.Proxy) []*gatewayPort {
 // gateway proxy.
 func selectedGateways(idx *Index, p *model.Proxy) []*policy.Object {
 	var out []*policy.Object
-	for _, o := range idx.Snapshot.Config.List(policy.KindGateway) {
+	for _, o := range idx.configOfKind(policy.KindGateway) {
 		if labelsMatch(o.Spec.(*networking.Gateway).GetSelector(), p.Labels) {
 			out = append(out, o)
 		}

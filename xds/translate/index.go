@@ -15,8 +15,28 @@ import (
 
 // Index is what translation needs from a Snapshot, derived once per snapshot
 // and shared by every proxy.
+//
+// Translation reads the snapshot only through an Index's methods, and each
+// method that answers from the snapshot records what it read into the
+// Index's reads, if any (see recording): what a build depends on is thus
+// derived from what it consulted. Only the index files (index*.go) touch the
+// snapshot and the tables derived from it; TestOnlyTheIndexReadsTheSnapshot
+// holds the rest of the package to that.
 type Index struct {
-	Snapshot        *model.Snapshot
+	*indexData
+	// reads, when not nil, records what is read through this Index.
+	reads *reads
+}
+
+// indexData is an Index's snapshot and the tables derived from it.
+type indexData struct {
+	base     *Index // the Index of this data that records nothing
+	Snapshot *model.Snapshot
+	tables   indexTables
+}
+
+// indexTables are derived from an Index's snapshot, and caches of it.
+type indexTables struct {
 	virtualServices []*VirtualServiceRef
 	vsByHost        map[string][]int // exact resolved host → positions in virtualServices
 	vsWildcard      []int            // positions of VirtualServices with a wildcard host
@@ -46,26 +66,31 @@ type DestinationRuleRef struct {
 
 // NewIndex derives the index of snap.
 func NewIndex(snap *model.Snapshot) *Index {
-	idx := &Index{
-		Snapshot:  snap,
+	idx := &Index{indexData: &indexData{Snapshot: snap, tables: indexTables{
 		vsByHost:  map[string][]int{},
 		rulesByNS: map[string][]*DestinationRuleRef{},
 		sidecars:  map[string][]*policy.Object{},
-	}
+	}}}
+	idx.base = idx
 	for _, o := range snap.Config.List(policy.KindVirtualService) {
 		idx.addVirtualService(o)
 	}
 	for _, o := range snap.Config.List(policy.KindDestinationRule) {
 		dr := o.Spec.(*networking.DestinationRule)
 		ref := &DestinationRuleRef{Object: o, Spec: dr, Host: ResolveHost(dr.GetHost(), o.Namespace)}
-		idx.rulesByNS[o.Namespace] = append(idx.rulesByNS[o.Namespace], ref)
+		idx.tables.rulesByNS[o.Namespace] = append(idx.tables.rulesByNS[o.Namespace], ref)
 	}
 	for _, o := range snap.Config.List(policy.KindSidecar) {
-		idx.sidecars[o.Namespace] = append(idx.sidecars[o.Namespace], o)
+		idx.tables.sidecars[o.Namespace] = append(idx.tables.sidecars[o.Namespace], o)
 	}
-	idx.workloads = workloadsByAddress(snap.Catalog)
-	idx.workloadSelectors = workloadSelectorsByNamespace(snap.Config)
+	idx.tables.workloads = workloadsByAddress(snap.Catalog)
+	idx.tables.workloadSelectors = workloadSelectorsByNamespace(snap.Config)
 	return idx
+}
+
+// recording is idx recording its reads into r.
+func (idx *Index) recording(r *reads) *Index {
+	return &Index{indexData: idx.indexData, reads: r}
 }
 
 // ForCluster is the index as a proxy in cluster id sees the mesh: each
@@ -75,17 +100,27 @@ func (idx *Index) ForCluster(id string) *Index {
 	if id == "" {
 		return idx
 	}
-	if v, ok := idx.clusters.Load(id); ok {
-		return v.(*Index)
+	if v, ok := idx.tables.clusters.Load(id); ok {
+		return v.(*Index).withReadsOf(idx)
 	}
-	local := idx
-	if cat := idx.Catalog().ForCluster(id); cat != idx.Catalog() {
+	local := idx.base
+	if cat := idx.Snapshot.Catalog.ForCluster(id); cat != idx.Snapshot.Catalog {
 		snap := *idx.Snapshot
 		snap.Catalog = cat
 		local = NewIndex(&snap)
 	}
-	v, _ := idx.clusters.LoadOrStore(id, local)
-	return v.(*Index)
+	v, _ := idx.tables.clusters.LoadOrStore(id, local)
+	return v.(*Index).withReadsOf(idx)
+}
+
+// withReadsOf is idx recording into what other records into: idx itself
+// when other records nothing, so that an Index not recording is always the
+// same pointer (views are keyed by it).
+func (idx *Index) withReadsOf(other *Index) *Index {
+	if other.reads == nil {
+		return idx
+	}
+	return idx.recording(other.reads)
 }
 
 // addVirtualService resolves a VirtualService's hosts and indexes it by
@@ -93,28 +128,25 @@ func (idx *Index) ForCluster(id string) *Index {
 func (idx *Index) addVirtualService(o *policy.Object) {
 	vs := o.Spec.(*networking.VirtualService)
 	ref := &VirtualServiceRef{Object: o, Spec: vs}
-	pos := len(idx.virtualServices)
+	pos := len(idx.tables.virtualServices)
 	wildcard := false
 	for _, h := range vs.GetHosts() {
 		host := ResolveHost(h, o.Namespace)
 		ref.Hosts = append(ref.Hosts, host)
 		if strings.HasPrefix(host, "*") {
 			wildcard = true
-		} else if !slices.Contains(idx.vsByHost[host], pos) {
-			idx.vsByHost[host] = append(idx.vsByHost[host], pos)
+		} else if !slices.Contains(idx.tables.vsByHost[host], pos) {
+			idx.tables.vsByHost[host] = append(idx.tables.vsByHost[host], pos)
 		}
 	}
 	if wildcard {
-		idx.vsWildcard = append(idx.vsWildcard, pos)
+		idx.tables.vsWildcard = append(idx.tables.vsWildcard, pos)
 	}
-	idx.virtualServices = append(idx.virtualServices, ref)
+	idx.tables.virtualServices = append(idx.tables.virtualServices, ref)
 	for _, labels := range sourceLabelsOf(vs) {
-		idx.sourceSelectors = append(idx.sourceSelectors, sourceSelector{vs: ref, labels: labels})
+		idx.tables.sourceSelectors = append(idx.tables.sourceSelectors, sourceSelector{vs: ref, labels: labels})
 	}
 }
-
-// Catalog is the snapshot's merged service catalog.
-func (idx *Index) Catalog() *discovery.Catalog { return idx.Snapshot.Catalog }
 
 // VirtualServices returns the VirtualServices bound to sidecars (gateways
 // empty or containing "mesh") that a proxy in namespace ns may see and that
@@ -122,9 +154,10 @@ func (idx *Index) Catalog() *discovery.Catalog { return idx.Snapshot.Catalog }
 // first, then others by namespace and name. The returned slice is fresh:
 // callers may reorder it.
 func (idx *Index) VirtualServices(ns, hostname string) []*VirtualServiceRef {
+	idx.reads.readRoutingHost(hostname)
 	var own, other []*VirtualServiceRef
 	for _, pos := range idx.virtualServicesNaming(hostname) {
-		ref := idx.virtualServices[pos]
+		ref := idx.tables.virtualServices[pos]
 		if !appliesToMesh(ref.Spec.GetGateways()) ||
 			!exportedTo(ref.Spec.GetExportTo(), ref.Object.Namespace, ns) ||
 			!anyHostMatches(ref.Hosts, hostname) {
@@ -143,12 +176,12 @@ func (idx *Index) VirtualServices(ns, hostname string) []*VirtualServiceRef {
 // VirtualServices with a host covering hostname: a host that is not a
 // wildcard covers only itself.
 func (idx *Index) virtualServicesNaming(hostname string) []int {
-	exact := idx.vsByHost[hostname]
-	if len(idx.vsWildcard) == 0 {
+	exact := idx.tables.vsByHost[hostname]
+	if len(idx.tables.vsWildcard) == 0 {
 		return exact
 	}
 	out := slices.Clone(exact)
-	for _, pos := range idx.vsWildcard {
+	for _, pos := range idx.tables.vsWildcard {
 		if !slices.Contains(exact, pos) {
 			out = append(out, pos)
 		}
@@ -183,6 +216,7 @@ func anyHostMatches(patterns []string, host string) bool {
 // proxy's namespace, then in the service's namespace, then in the root
 // namespace; within one namespace the most specific host wins.
 func (idx *Index) DestinationRule(ns string, svc *discovery.Service) *DestinationRuleRef {
+	idx.reads.readRoutingHost(svc.Hostname)
 	for _, candidateNS := range []string{ns, svc.Namespace, policy.RootNamespace} {
 		if best := idx.bestRuleIn(candidateNS, ns, svc.Hostname); best != nil {
 			return best
@@ -193,7 +227,7 @@ func (idx *Index) DestinationRule(ns string, svc *discovery.Service) *Destinatio
 
 func (idx *Index) bestRuleIn(ruleNS, proxyNS, hostname string) *DestinationRuleRef {
 	var matches []*DestinationRuleRef
-	for _, ref := range idx.rulesByNS[ruleNS] {
+	for _, ref := range idx.tables.rulesByNS[ruleNS] {
 		if HostMatches(ref.Host, hostname) &&
 			exportedTo(ref.Spec.GetExportTo(), ruleNS, proxyNS) &&
 			selectsAllWorkloads(ref.Spec) {

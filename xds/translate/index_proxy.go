@@ -8,6 +8,7 @@ import (
 
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
 // workloadEndpoint is one endpoint of a service, found by its address.
@@ -36,12 +37,12 @@ func workloadsByAddress(cat *discovery.Catalog) map[string][]workloadEndpoint {
 // endpoints), each once.
 func (idx *Index) workloadEndpoints(addresses []string) []workloadEndpoint {
 	if len(addresses) == 1 {
-		return idx.workloads[addresses[0]]
+		return idx.tables.workloads[addresses[0]]
 	}
 	var out []workloadEndpoint
 	for i, a := range addresses {
 		if !slices.Contains(addresses[:i], a) {
-			out = append(out, idx.workloads[a]...)
+			out = append(out, idx.tables.workloads[a]...)
 		}
 	}
 	slices.SortFunc(out, func(a, b workloadEndpoint) int { return a.order - b.order })
@@ -145,21 +146,50 @@ func (idx *Index) relevantLabels(ns string, labels map[string]string) map[string
 			out[k] = v
 		}
 	}
-	for _, s := range idx.sourceSelectors {
+	for _, s := range idx.tables.sourceSelectors {
 		if exportedTo(s.vs.Spec.GetExportTo(), s.vs.Object.Namespace, ns) {
 			add(s.labels)
 		}
 	}
-	for _, selector := range idx.workloadSelectors[ns] {
+	for _, selector := range idx.tables.workloadSelectors[ns] {
 		add(selector)
 	}
 	if ns != policy.RootNamespace {
-		for _, selector := range idx.workloadSelectors[policy.RootNamespace] {
+		for _, selector := range idx.tables.workloadSelectors[policy.RootNamespace] {
 			add(selector)
 		}
 	}
-	for _, selector := range idx.workloadSelectors[anyNamespace] {
+	for _, selector := range idx.tables.workloadSelectors[anyNamespace] {
 		add(selector)
 	}
 	return out
+}
+
+// SidecarFor returns the Sidecar that applies to p: one in p's namespace whose
+// workloadSelector matches p's labels, else the namespace's selector-less one,
+// else the root namespace's selector-less one. Gateways have none, as in
+// Istio.
+func (idx *Index) SidecarFor(p *model.Proxy) *policy.Object {
+	if p.Type == model.RouterProxy {
+		return nil // Sidecar resources do not apply to gateways
+	}
+	var nsDefault *policy.Object
+	for _, o := range idx.tables.sidecars[p.Namespace] {
+		sel := o.Spec.(*networking.Sidecar).GetWorkloadSelector()
+		switch {
+		case sel == nil && nsDefault == nil:
+			nsDefault = o
+		case sel != nil && labelsMatch(sel.GetLabels(), p.Labels):
+			return o
+		}
+	}
+	if nsDefault != nil {
+		return nsDefault
+	}
+	for _, o := range idx.tables.sidecars[policy.RootNamespace] {
+		if o.Spec.(*networking.Sidecar).GetWorkloadSelector() == nil {
+			return o
+		}
+	}
+	return nil
 }

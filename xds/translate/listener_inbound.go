@@ -241,12 +241,12 @@ type inboundAuthz struct {
 // workload in ns with labels.
 func (idx *Index) inboundAuthz(ns string, labels map[string]string) inboundAuthz {
 	var a inboundAuthz
-	authns := rbac.RequestAuthenticationsFor(idx.Snapshot.Config, ns, labels)
+	authns := rbac.RequestAuthenticationsFor(idx.namespaceConfig(policy.KindRequestAuthentication, ns), ns, labels)
 	if jwt := rbac.JWTFilter(authns); jwt != nil {
 		a.http = append(a.http, jwt)
 		a.jwks = rbac.JWKSClusters(authns)
 	}
-	if policies := rbac.For(idx.Snapshot.Config, ns, labels); len(policies) > 0 {
+	if policies := rbac.For(idx.namespaceConfig(policy.KindAuthorizationPolicy, ns), ns, labels); len(policies) > 0 {
 		a.http = append(a.http, rbac.HTTPFilters(policies, idx.TrustDomain())...)
 		a.tcp = rbac.NetworkFilters(policies, idx.TrustDomain())
 	}

@@ -12,7 +12,7 @@ import (
 // a sidecar (the client must speak mTLS, whose SNI the gateway routes by).
 // Endpoints of a network without a known gateway are dropped. A proxy that
 // names no network reaches every endpoint directly.
-func viaNetworkGateways(eps []*discovery.Endpoint, network string, cat *discovery.Catalog) []*discovery.Endpoint {
+func viaNetworkGateways(eps []*discovery.Endpoint, network string, idx *Index) []*discovery.Endpoint {
 	if network == "" || !anyRemote(eps, network) {
 		return eps
 	}
@@ -32,7 +32,7 @@ func viaNetworkGateways(eps []*discovery.Endpoint, network string, cat *discover
 		weights[g] += max(ep.Weight, 1)
 	}
 	for _, g := range order {
-		gateways := cat.NetworkGateways(g.network)
+		gateways := idx.networkGateways(g.network)
 		for i, gw := range gateways {
 			out = append(out, &discovery.Endpoint{
 				Address: gw.Address, Port: gw.Port, Network: g.network, Locality: g.locality,

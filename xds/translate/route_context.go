@@ -33,7 +33,7 @@ func (c *routeContext) serviceFor(hostname string) *discovery.Service {
 
 func serviceForHost(idx *Index, ns, hostname string) *discovery.Service {
 	var first *discovery.Service
-	for _, svc := range idx.Catalog().ServicesByHost(hostname) {
+	for _, svc := range idx.servicesByHost(hostname) {
 		if !svc.VisibleTo(ns) {
 			continue
 		}

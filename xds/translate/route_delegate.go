@@ -17,15 +17,11 @@ func (idx *Index) delegateVirtualService(d *networking.Delegate, rootNS string) 
 	if ns == "" {
 		ns = rootNS
 	}
-	for _, vs := range idx.virtualServices {
-		if vs.Object.Namespace == ns && vs.Object.Name == d.GetName() {
-			if !exportedTo(vs.Spec.GetExportTo(), ns, rootNS) {
-				return nil
-			}
-			return vs
-		}
+	vs := idx.virtualServiceNamed(ns, d.GetName())
+	if vs == nil || !exportedTo(vs.Spec.GetExportTo(), ns, rootNS) {
+		return nil
 	}
-	return nil
+	return vs
 }
 
 // appendDelegateRoutes adds, in place of a root rule that delegates, the

@@ -28,35 +28,6 @@ type EgressScope struct {
 	Services []*discovery.Service
 }
 
-// SidecarFor returns the Sidecar that applies to p: one in p's namespace whose
-// workloadSelector matches p's labels, else the namespace's selector-less one,
-// else the root namespace's selector-less one. Gateways have none, as in
-// Istio.
-func (idx *Index) SidecarFor(p *model.Proxy) *policy.Object {
-	if p.Type == model.RouterProxy {
-		return nil // Sidecar resources do not apply to gateways
-	}
-	var nsDefault *policy.Object
-	for _, o := range idx.sidecars[p.Namespace] {
-		sel := o.Spec.(*networking.Sidecar).GetWorkloadSelector()
-		switch {
-		case sel == nil && nsDefault == nil:
-			nsDefault = o
-		case sel != nil && labelsMatch(sel.GetLabels(), p.Labels):
-			return o
-		}
-	}
-	if nsDefault != nil {
-		return nsDefault
-	}
-	for _, o := range idx.sidecars[policy.RootNamespace] {
-		if o.Spec.(*networking.Sidecar).GetWorkloadSelector() == nil {
-			return o
-		}
-	}
-	return nil
-}
-
 // labelsMatch reports whether every selector label is present in labels.
 func labelsMatch(selector, labels map[string]string) bool {
 	return policy.SelectorMatches(selector, labels)
@@ -91,13 +62,7 @@ func (idx *Index) scopeOf(ns string, sidecar *policy.Object) *Scope {
 // visibleServices lists the services a proxy in ns may see, filtered by
 // Sidecar egress hosts ("ns/dnsName") when hosts is non-nil.
 func (idx *Index) visibleServices(ns string, hosts []string) []*discovery.Service {
-	var out []*discovery.Service
-	for _, svc := range idx.Catalog().Services() {
-		if svc.VisibleTo(ns) && (hosts == nil || egressAdmits(hosts, ns, svc)) {
-			out = append(out, svc)
-		}
-	}
-	return out
+	return idx.services(serviceQuery{namespace: ns, hosts: hosts})
 }
 
 // egressAdmits applies Sidecar egress host patterns "NS/HOST" where NS is a

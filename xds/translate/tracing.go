@@ -40,7 +40,7 @@ type tracingSettings struct {
 // config is named, span reporting is off, or the provider's collector is not
 // a service in scope (Envoy would reject a tracer without its cluster).
 func (idx *Index) tracingFor(ns string, labels map[string]string, scope *Scope, mode telemetry.WorkloadMode) *hcmv3.HttpConnectionManager_Tracing {
-	mesh := idx.Snapshot.Mesh
+	mesh := idx.meshConfig()
 	s := idx.tracingSettings(ns, labels, mode)
 	if len(s.providers) == 0 {
 		s.providers = mesh.GetDefaultProviders().GetTracing()
@@ -61,7 +61,7 @@ func (idx *Index) tracingFor(ns string, labels map[string]string, scope *Scope, 
 
 func (idx *Index) tracingSettings(ns string, labels map[string]string, mode telemetry.WorkloadMode) tracingSettings {
 	s := tracingSettings{tags: map[string]*telemetry.Tracing_CustomTag{}}
-	for _, o := range telemetriesFor(idx.Snapshot.Config, ns, labels) {
+	for _, o := range telemetriesFor(idx.namespaceConfig(policy.KindTelemetry, ns), ns, labels) {
 		for _, tr := range o.Spec.(*telemetry.Telemetry).GetTracing() {
 			if m := tr.GetMatch().GetMode(); m != telemetry.WorkloadMode_CLIENT_AND_SERVER && m != mode {
 				continue

@@ -43,7 +43,7 @@ type sharedEntry struct {
 	once sync.Once
 	res  *sharedResources
 	err  error
-	// built is set once res and err are (see Inherit).
+	// built is set once res and err are (see InheritFrom).
 	built atomic.Bool
 
 	mu        sync.Mutex
@@ -64,8 +64,10 @@ type workloadEntry struct {
 	res     *workloadResources
 	err     error
 	all     *Resources
-	// wanted is set when a proxy looks the entry up (see Inherit).
+	// wanted is set when a proxy looks the entry up (see InheritFrom).
 	wanted atomic.Bool
+	// built is set once res, err and all are (see InheritFrom).
+	built atomic.Bool
 }
 
 // NewTranslator starts translating proxies from idx.
@@ -89,7 +91,7 @@ func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
 	v := viewOf(idx, p)
 	e := t.entry(v)
 	e.once.Do(func() {
-		e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(idx, v) })
+		e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(idx.recording(newReads()), v) })
 		e.built.Store(true)
 	})
 	if e.err != nil {
@@ -97,10 +99,13 @@ func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
 	}
 	w := e.workload(inboundTargets(idx, p, e.res.scope))
 	w.once.Do(func() {
-		w.res, w.err = safely(func() (*workloadResources, error) { return buildWorkload(idx, v, e.res.scope, w.targets) })
+		w.res, w.err = safely(func() (*workloadResources, error) {
+			return buildWorkload(idx.recording(newReads()), v, e.res.scope, w.targets)
+		})
 		if w.err == nil {
 			w.all = combine(e.res, w.res)
 		}
+		w.built.Store(true)
 	})
 	if w.err != nil {
 		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, w.err)
@@ -153,6 +158,7 @@ func safely[T any](build func() (T, error)) (res T, err error) {
 // sharedResources is the outbound part of a proxy's resources, which its
 // outbound view determines, each list sorted by name and validated.
 type sharedResources struct {
+	reads     *reads // what building them read (see InheritFrom)
 	scope     *Scope
 	clusters  []*clusterv3.Cluster // outbound and fixed clusters
 	endpoints []*endpointv3.ClusterLoadAssignment
@@ -164,7 +170,7 @@ type sharedResources struct {
 // so appending to a proxy's copy never writes into them.
 func buildShared(idx *Index, v outboundView) (*sharedResources, error) {
 	p := v.proxy()
-	scope := idx.scopeOf(v.namespace, v.sidecar)
+	scope := idx.scopeOf(v.namespace, idx.configObject(v.sidecar))
 	clusters, endpoints := sharedClusters(idx, p, scope)
 	res := &Resources{
 		Clusters:  clusters,
@@ -177,6 +183,7 @@ func buildShared(idx *Index, v outboundView) (*sharedResources, error) {
 		return nil, err
 	}
 	return &sharedResources{
+		reads:     idx.reads,
 		scope:     scope,
 		clusters:  slices.Clip(res.Clusters),
 		endpoints: slices.Clip(res.Endpoints),
@@ -189,6 +196,7 @@ func buildShared(idx *Index, v outboundView) (*sharedResources, error) {
 // outbound view and inbound targets determine, each list sorted by name
 // and validated.
 type workloadResources struct {
+	reads     *reads // what building them read (see InheritFrom)
 	clusters  []*clusterv3.Cluster
 	listeners []*listenerv3.Listener
 }
@@ -209,7 +217,7 @@ func buildWorkload(idx *Index, v outboundView, scope *Scope, targets []inboundTa
 	if err := res.Validate(); err != nil {
 		return nil, err
 	}
-	return &workloadResources{clusters: res.Clusters, listeners: res.Listeners}, nil
+	return &workloadResources{reads: idx.reads, clusters: res.Clusters, listeners: res.Listeners}, nil
 }
 
 // combine gives a proxy its outbound and inbound parts, every list sorted

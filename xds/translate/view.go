@@ -26,7 +26,7 @@ type outboundView struct {
 	proxyType    model.ProxyType
 	namespace    string
 	dnsDomain    string
-	sidecar      *policy.Object // the Sidecar that applies to the proxy, or nil
+	sidecar      policy.Key // the Sidecar that applies to the proxy; the zero key for none
 	interception model.InterceptionMode
 	unprivileged bool
 	ipv4, ipv6   bool   // families of the proxy's addresses
@@ -34,6 +34,14 @@ type outboundView struct {
 	locality     string // where the proxy runs, for locality load balancing
 	network      string // the proxy's network, for multi-network endpoints
 	targetPorts  string // a gateway's Service port mapping (see gatewayTargetPorts)
+}
+
+// sidecarKey is the key of a Sidecar, the zero key for none.
+func sidecarKey(o *policy.Object) policy.Key {
+	if o == nil {
+		return policy.Key{}
+	}
+	return o.Key
 }
 
 // Stand-in addresses of a view's proxy: only their family means anything.
@@ -49,7 +57,7 @@ func viewOf(idx *Index, p *model.Proxy) outboundView {
 		proxyType:    p.Type,
 		namespace:    p.Namespace,
 		dnsDomain:    p.DNSDomain,
-		sidecar:      idx.SidecarFor(p),
+		sidecar:      sidecarKey(idx.SidecarFor(p)),
 		interception: p.InterceptionMode,
 		unprivileged: proxyUnprivileged(p),
 		labels:       encodeLabels(idx.relevantLabels(p.Namespace, p.Labels)),
