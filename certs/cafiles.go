@@ -35,12 +35,24 @@ func LoadCA(dir, trustDomain string) (*CA, error) {
 }
 
 // LoadOrCreateCA loads the CA in dir when it holds ca-cert.pem; when dir holds
-// none of the cacerts files it generates a self-signed root (DefaultRootTTL)
-// and writes ca-cert.pem, ca-key.pem (0600) and root-cert.pem, so a restart
-// keeps the same root. Some files without ca-cert.pem is an error: nothing is
-// overwritten.
+// none of the cacerts files, or does not exist, it generates a self-signed
+// root (DefaultRootTTL) and writes ca-cert.pem, ca-key.pem (0600) and
+// root-cert.pem, so a restart keeps the same root. A missing dir is created
+// (0700) whole, so that processes starting together agree on one root. Some
+// files without ca-cert.pem is an error: nothing is overwritten. So is a dir
+// that group or others can write (see CheckDirPrivate), or a ca-key.pem
+// others can read.
 func LoadOrCreateCA(dir, trustDomain string) (*CA, error) {
 	trustDomain = defaultTrustDomain(trustDomain)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return createCADir(dir, trustDomain)
+	}
+	if err := CheckDirPrivate(dir); err != nil {
+		return nil, fmt.Errorf("CA directory: %w", err)
+	}
+	if err := checkKeyPrivate(dir); err != nil {
+		return nil, fmt.Errorf("CA in %s: %w", dir, err)
+	}
 	present, err := presentFiles(dir)
 	if err != nil {
 		return nil, err

@@ -16,8 +16,12 @@
 // that does not match, or a CA certificate that does not chain to
 // root-cert.pem. NewSelfSignedCA generates an ECDSA P-256 root with Subject
 // O=TRUST_DOMAIN, as istiod's self-signed root; LoadOrCreateCA loads a
-// directory or, when it holds none of the files, writes a new self-signed root
-// there (key 0600) so restarts keep it.
+// directory or, when it holds none of the files or does not exist, writes a
+// new self-signed root there (key 0600; a missing directory is created 0700
+// whole, by rename, so processes starting together share one root) so
+// restarts keep it. LoadOrCreateCA refuses a directory that group or others
+// can write (CheckDirPrivate; a read-only mount, as Kubernetes mounts
+// Secrets, passes) and a ca-key.pem that others can read.
 //
 // Workload certificates (CA.Issue) have a fresh ECDSA P-256 key, an empty
 // Subject, the SPIFFE ID as their only SAN (a URI), key usage
