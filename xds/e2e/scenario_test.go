@@ -316,8 +316,8 @@ func virtualHostsFor(dump []byte, host string) string {
 	return strings.Join(out, "\n")
 }
 
-// checkNoRejections fails t if either Envoy has rejected an xDS update or
-// lost its connection to Isthmus.
+// checkNoRejections fails t if either Envoy has rejected an xDS update,
+// warned of a deprecated option in one, or lost its connection to Isthmus.
 func (m *mesh) checkNoRejections(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -334,6 +334,9 @@ func (m *mesh) checkNoRejections(t *testing.T) {
 		}
 		if rejected := stats.Matching(".update_rejected").NonZero(); len(rejected) > 0 {
 			t.Errorf("%s rejected xDS updates:\n%s\nenvoy log:\n%s", p.name, rejected, p.envoy.LogGrep("rejected", "Rejected", "NACK", "error"))
+		}
+		if deprecated := p.envoy.LogGrep("Deprecated field", "deprecated option"); deprecated != "" {
+			t.Errorf("%s warns of deprecated options in what Isthmus sent:\n%s", p.name, deprecated)
 		}
 		if stats["control_plane.connected_state"] != 1 {
 			t.Errorf("%s: control_plane.connected_state = %d, want 1", p.name, stats["control_plane.connected_state"])

@@ -7,6 +7,8 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	dnscommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/common/dns/v3"
+	dnsclusterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/dns/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -29,7 +31,15 @@ const (
 type clusterDraft struct {
 	cluster *clusterv3.Cluster
 	http    *httpv3.HttpProtocolOptions
+	// dns is the name resolution of a STRICT_DNS or LOGICAL_DNS cluster
+	// (see setDNS), nil for the others.
+	dns *dnsclusterv3.DnsCluster
 }
+
+// DNSClusterType names Envoy's DNS cluster extension, which carries a DNS
+// cluster's resolution settings (the cluster's own fields for them are
+// deprecated).
+const DNSClusterType = "envoy.cluster.dns"
 
 func newDraft(name string, kind clusterv3.Cluster_DiscoveryType) *clusterDraft {
 	return &clusterDraft{cluster: &clusterv3.Cluster{
@@ -86,6 +96,7 @@ func (d *clusterDraft) isHTTP2() bool {
 // finish packs the HTTP options (defaulting to HTTP/1.1, which Envoy
 // requires once any option is set) and returns the cluster.
 func (d *clusterDraft) finish() *clusterv3.Cluster {
+	d.finishDNS()
 	if d.http == nil {
 		return d.cluster
 	}
@@ -111,16 +122,34 @@ func (d *clusterDraft) commonLbConfig() *clusterv3.Cluster_CommonLbConfig {
 }
 
 // setDNS configures proxy-side name resolution, choosing the address family
-// from the proxy's own addresses as Istio does.
+// from the proxy's own addresses as Istio does, refreshing as the records'
+// TTL says and at least every defaultDNSRefreshRate.
 func (d *clusterDraft) setDNS(proxyIPs []string) {
-	d.cluster.DnsLookupFamily = dnsFamily(proxyIPs)
-	d.cluster.DnsRefreshRate = durationpb.New(defaultDNSRefreshRate)
-	d.cluster.RespectDnsTtl = true
+	d.dns = &dnsclusterv3.DnsCluster{
+		DnsLookupFamily: dnsFamily(proxyIPs),
+		DnsRefreshRate:  durationpb.New(defaultDNSRefreshRate),
+		RespectDnsTtl:   true,
+	}
+}
+
+// finishDNS turns a DNS cluster into Envoy's DNS cluster extension:
+// STRICT_DNS balances over every address, LOGICAL_DNS connects to one
+// address at a time (all addresses in a single endpoint).
+func (d *clusterDraft) finishDNS() {
+	if d.dns == nil {
+		return
+	}
+	d.dns.AllAddressesInSingleEndpoint = d.cluster.GetType() == clusterv3.Cluster_LOGICAL_DNS
+	d.cluster.ClusterDiscoveryType = &clusterv3.Cluster_ClusterType{ClusterType: &clusterv3.Cluster_CustomClusterType{
+		Name:        DNSClusterType,
+		TypedConfig: clusterAny(d.dns),
+	}}
+	d.dns = nil
 }
 
 // dnsFamily is V4_ONLY for IPv4-only proxies, V6_ONLY for IPv6-only ones and
 // ALL for dual-stack proxies.
-func dnsFamily(ips []string) clusterv3.Cluster_DnsLookupFamily {
+func dnsFamily(ips []string) dnscommonv3.DnsLookupFamily {
 	var v4, v6 bool
 	for _, ip := range ips {
 		addr, err := netip.ParseAddr(ip)
@@ -134,11 +163,11 @@ func dnsFamily(ips []string) clusterv3.Cluster_DnsLookupFamily {
 	}
 	switch {
 	case v6 && !v4:
-		return clusterv3.Cluster_V6_ONLY
+		return dnscommonv3.DnsLookupFamily_V6_ONLY
 	case v6 && v4:
-		return clusterv3.Cluster_ALL
+		return dnscommonv3.DnsLookupFamily_ALL
 	}
-	return clusterv3.Cluster_V4_ONLY
+	return dnscommonv3.DnsLookupFamily_V4_ONLY
 }
 
 // setEDS makes the cluster fetch its endpoints over ADS under its own name.

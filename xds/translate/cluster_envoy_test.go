@@ -94,6 +94,21 @@ func envoyValidate(t *testing.T, bin string, b *bootstrapv3.Bootstrap) {
 	if err != nil {
 		t.Fatalf("envoy rejects the configuration: %v\n%s", err, out)
 	}
+	if deprecated := deprecationWarnings(out); len(deprecated) > 0 {
+		t.Errorf("envoy warns of deprecated options:\n%s", strings.Join(deprecated, "\n"))
+	}
+}
+
+// deprecationWarnings are the lines of Envoy's output that warn of a
+// deprecated option.
+func deprecationWarnings(out []byte) []string {
+	var lines []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(strings.ToLower(line), "deprecated") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // writeTestCerts writes ca.pem, client.pem and client-key.pem: a

@@ -38,16 +38,17 @@ func (c *routeContext) forwardAction(out *routev3.Route, in *networking.HTTPRout
 	return action
 }
 
-// setTimeout applies the route timeout (0 disables it) and lets gRPC
-// clients' grpc-timeout header bound it. It uses max_grpc_timeout, not
-// max_stream_duration: setting the latter switches Envoy to stream-duration
-// timeouts, and the route timeout would no longer end the request with a 504.
+// setTimeout applies the route timeout (0 disables it) to every request,
+// gRPC ones included: a request still unanswered when it expires ends with
+// 504, as Istio documents. A gRPC client's own deadline ends its call
+// sooner when shorter. Neither max_grpc_timeout (deprecated in Envoy) nor
+// max_stream_duration is set: with the latter, Envoy ignores the route
+// timeout and ends requests as stream-duration timeouts instead.
 func setTimeout(action *routev3.RouteAction, timeout *durationpb.Duration) {
 	action.Timeout = noTimeout()
 	if timeout != nil {
 		action.Timeout = timeout
 	}
-	action.MaxGrpcTimeout = action.Timeout //nolint:staticcheck // deprecated in Envoy but the field that keeps route timeouts in force
 }
 
 func applyRewrite(action *routev3.RouteAction, rw *networking.HTTPRewrite) {

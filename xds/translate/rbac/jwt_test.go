@@ -258,7 +258,7 @@ func TestRequestPrincipalMatchesPayloadIssuerAndSubject(t *testing.T) {
 		t.Fatalf("want iss AND sub, got %v", p)
 	}
 	for i, claim := range []string{"iss", "sub"} {
-		m := ids[i].GetMetadata()
+		m := ids[i].GetSourcedMetadata().GetMetadataMatcher()
 		if m.GetFilter() != "envoy.filters.http.jwt_authn" || len(m.GetPath()) != 2 ||
 			m.GetPath()[0].GetKey() != "payload" || m.GetPath()[1].GetKey() != claim {
 			t.Errorf("matcher %d must read payload.%s of the JWT filter: %v", i, claim, m)
@@ -284,7 +284,7 @@ func TestClaimConditions(t *testing.T) {
 			t.Errorf("%s: %v", tt.key, err)
 			continue
 		}
-		m := p.GetMetadata()
+		m := p.GetSourcedMetadata().GetMetadataMatcher()
 		var path []string
 		for _, s := range m.GetPath() {
 			path = append(path, s.GetKey())

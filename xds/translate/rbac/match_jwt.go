@@ -132,8 +132,8 @@ func jwtClaim(path []string, value *matcherv3.ValueMatcher) *rbacv3.Principal {
 	for _, p := range path {
 		segments = append(segments, metadataKey(p))
 	}
-	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Metadata{Metadata: &matcherv3.MetadataMatcher{
-		Filter: JWTFilterName, Path: segments, Value: value,
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_SourcedMetadata{SourcedMetadata: &rbacv3.SourcedMetadata{
+		MetadataMatcher: &matcherv3.MetadataMatcher{Filter: JWTFilterName, Path: segments, Value: value},
 	}}}
 }
 
