@@ -136,7 +136,7 @@ func TestDecodeErrors(t *testing.T) {
 				t.Fatalf("Decode = %v objects, errors %v", len(objs), errs)
 			}
 			e := errs[0]
-			if e.Key != c.key || e.Field != c.field || !strings.Contains(e.Msg, c.msg) || e.Source != (Source{"f.yaml", 1}) {
+			if e.Key != c.key || e.Field != c.field || !strings.Contains(e.Msg, c.msg) || e.Source != (Source{File: "f.yaml", Doc: 1}) {
 				t.Errorf("error %q (key %v field %q), want key %v field %q msg containing %q", e, e.Key, e.Field, c.key, c.field, c.msg)
 			}
 		})

@@ -30,14 +30,22 @@ const RootNamespace = "istio-system"
 // DefaultNamespace is the namespace of objects that name none.
 const DefaultNamespace = "default"
 
-// Source says where an object was read from.
+// Source says where an object was read from: a file (and document), or a
+// Kubernetes cluster's API server (and the object's resourceVersion).
 type Source struct {
-	File string // path of the file
-	Doc  int    // 1-based index of the YAML document within the file
+	File            string // path of the file
+	Doc             int    // 1-based index of the YAML document within the file
+	Cluster         string // the cluster whose API server holds the object
+	ResourceVersion string // the object's resourceVersion there
 }
 
 func (s Source) String() string {
-	if s.Doc == 0 {
+	switch {
+	case s.Cluster != "" && s.ResourceVersion != "":
+		return fmt.Sprintf("cluster %s (resourceVersion %s)", s.Cluster, s.ResourceVersion)
+	case s.Cluster != "":
+		return "cluster " + s.Cluster
+	case s.Doc == 0:
 		return s.File
 	}
 	return fmt.Sprintf("%s#%d", s.File, s.Doc)

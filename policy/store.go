@@ -56,6 +56,10 @@ type Store struct {
 	cache    map[string]*cachedFile // decode results by file path
 	emptied  map[string]time.Time   // emptied files still serving their objects, since when
 	dirs     []string               // directories to watch: found by the last scan that could list the root
+	// defs are the definitions of the last scan that could list the root,
+	// in path order, and defProblems the problems found reading them.
+	defs        []Definition
+	defProblems []*ConfigError
 }
 
 // EmptyFileGrace is how long a file that had objects and is found empty
@@ -102,6 +106,16 @@ func (s *Store) Reload() {
 	case s.reload <- struct{}{}:
 	default:
 	}
+}
+
+// Definitions returns the definitions found by the last scan that could
+// list the directory, in path order (what Accept needs to merge the files
+// with other sources), and the problems found reading them. The slices must
+// not be modified.
+func (s *Store) Definitions() ([]Definition, []*ConfigError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.defs, s.defProblems
 }
 
 // scanReport is the outcome of one rescan.

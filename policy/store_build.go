@@ -11,7 +11,7 @@ import (
 // scanBuild gathers what one successful scan finds, file by file.
 type scanBuild struct {
 	opts     scanOptions
-	defs     []definition
+	defs     []Definition
 	problems []*ConfigError
 	cache    map[string]*cachedFile
 	fileKeys map[string][]Key
@@ -37,7 +37,7 @@ func (n *scanNotes) recheckBy(t time.Time) {
 func (s *Store) build(scan scanResult, opts scanOptions) (map[Key]*Object, []*ConfigError, scanNotes) {
 	b := &scanBuild{
 		opts:     opts,
-		defs:     make([]definition, 0, len(s.lastGood)+len(scan.files)),
+		defs:     make([]Definition, 0, len(s.lastGood)+len(scan.files)),
 		cache:    make(map[string]*cachedFile, len(scan.files)),
 		fileKeys: make(map[string][]Key, len(scan.files)),
 		emptied:  map[string]time.Time{},
@@ -47,11 +47,11 @@ func (s *Store) build(scan scanResult, opts scanOptions) (map[Key]*Object, []*Co
 	}
 	s.addUnreadableDirs(b, scan)
 	sortDefinitions(b.defs)
-	chosen, dupProblems := chooseDefinitions(b.defs)
-	served, refProblems := s.serve(chosen)
-	problems := append(append(b.problems, dupProblems...), refProblems...)
+	served, acceptProblems := Accept(s.lastGood, b.defs)
+	problems := append(b.problems, acceptProblems...)
 	sortProblems(problems)
 	s.cache, s.fileKeys, s.lastGood, s.emptied = b.cache, b.fileKeys, served, b.emptied
+	s.defs, s.defProblems = b.defs, b.problems
 	return served, problems, b.notes
 }
 
@@ -81,13 +81,13 @@ func (s *Store) addUnreadableDirs(b *scanBuild, scan scanResult) {
 	}
 }
 
-func keysOf(defs []definition) []Key {
+func keysOf(defs []Definition) []Key {
 	if len(defs) == 0 {
 		return nil
 	}
 	keys := make([]Key, len(defs))
 	for i, d := range defs {
-		keys[i] = d.key
+		keys[i] = d.Key
 	}
 	return keys
 }
@@ -96,7 +96,7 @@ func keysOf(defs []definition) []Key {
 // the file's problems. A file that cannot be read, is too large or is broken
 // also keeps the objects it defined before that it no longer defines; so
 // does, for a while, a file found empty (see holdEmptied).
-func (s *Store) fileDefinitions(b *scanBuild, f foundFile) ([]definition, []Key, []*ConfigError, *cachedFile) {
+func (s *Store) fileDefinitions(b *scanBuild, f foundFile) ([]Definition, []Key, []*ConfigError, *cachedFile) {
 	err := f.err
 	var cf *cachedFile
 	if err == nil {
@@ -129,15 +129,15 @@ func (s *Store) unreadProblem(b *scanBuild, path string, err error) *ConfigError
 
 // retained returns definitions, holding the served version, for the keys
 // path defined at the previous scan and does not define in current.
-func (s *Store) retained(path string, current []definition) []definition {
+func (s *Store) retained(path string, current []Definition) []Definition {
 	have := map[Key]bool{}
 	for _, d := range current {
-		have[d.key] = true
+		have[d.Key] = true
 	}
-	var out []definition
+	var out []Definition
 	for _, k := range s.fileKeys[path] {
 		if o := s.lastGood[k]; o != nil && !have[k] && o.Source.File == path {
-			out = append(out, definition{key: k, src: o.Source, obj: o})
+			out = append(out, Definition{Key: k, Source: o.Source, Object: o})
 		}
 	}
 	return out
@@ -145,8 +145,8 @@ func (s *Store) retained(path string, current []definition) []definition {
 
 // retainedFromUnreadableDirs keeps, by file path, the objects of files that
 // were under a subdirectory which can no longer be listed.
-func (s *Store) retainedFromUnreadableDirs(scan scanResult) map[string][]definition {
-	out := map[string][]definition{}
+func (s *Store) retainedFromUnreadableDirs(scan scanResult) map[string][]Definition {
+	out := map[string][]Definition{}
 	for path := range s.fileKeys {
 		for _, dir := range scan.unreadable {
 			if under(path, dir) {
@@ -165,8 +165,8 @@ func sortProblems(problems []*ConfigError) {
 
 // sortDefinitions orders definitions by file path, then document. They
 // usually come already in order.
-func sortDefinitions(defs []definition) {
-	byPath := func(a, b definition) int { return compareSources(a.src, b.src) }
+func sortDefinitions(defs []Definition) {
+	byPath := func(a, b Definition) int { return compareSources(a.Source, b.Source) }
 	if !slices.IsSortedFunc(defs, byPath) {
 		slices.SortStableFunc(defs, byPath)
 	}
@@ -177,52 +177,6 @@ func compareSources(a, b Source) int {
 		return c
 	}
 	return cmp.Compare(a.Doc, b.Doc)
-}
-
-// chooseDefinitions keeps the first definition of each key, in path order,
-// and reports the others. It filters defs in place: the chosen definitions
-// keep their order.
-func chooseDefinitions(defs []definition) ([]definition, []*ConfigError) {
-	first := make(map[Key]int, len(defs)) // index in chosen
-	chosen := defs[:0]
-	var problems []*ConfigError
-	for _, d := range defs {
-		if i, ok := first[d.key]; ok {
-			problems = append(problems, &ConfigError{Source: d.src, Key: d.key,
-				Msg: fmt.Sprintf("already defined at %s; this definition is ignored", chosen[i].src)})
-			continue
-		}
-		first[d.key] = len(chosen)
-		chosen = append(chosen, d)
-	}
-	return chosen, problems
-}
-
-// serve picks the version to serve for every chosen key: the valid version
-// in the files, else the last served one. VirtualServices that fail
-// CheckReferences fall back to their last served version, or are left out.
-func (s *Store) serve(chosen []definition) (map[Key]*Object, []*ConfigError) {
-	versions := make(map[Key]*Object, len(chosen))
-	ordered := make([]*Object, 0, len(chosen)) // in path order, for stable problems
-	for _, d := range chosen {
-		o := d.obj
-		if o == nil {
-			o = s.lastGood[d.key]
-		}
-		if o != nil {
-			versions[d.key] = o
-			ordered = append(ordered, o)
-		}
-	}
-	problems := CheckReferences(ordered)
-	for _, p := range problems {
-		if prev := s.lastGood[p.Key]; prev != nil {
-			versions[p.Key] = prev
-		} else {
-			delete(versions, p.Key)
-		}
-	}
-	return versions, problems
 }
 
 // objectsOf lists the objects of m, in no particular order (NewConfig sorts).

@@ -7,7 +7,7 @@ import "log/slog"
 // scan that found the file empty, so that an editor truncating a file before
 // writing it causes no outage. It returns nil when the file is not empty,
 // defined nothing, or its grace is over (its objects are then removed).
-func (s *Store) holdEmptied(b *scanBuild, path string, cf *cachedFile) []definition {
+func (s *Store) holdEmptied(b *scanBuild, path string, cf *cachedFile) []Definition {
 	if !cf.empty {
 		return nil
 	}

@@ -8,19 +8,11 @@ import (
 // decodedFile is the decoded and validated content of one file version.
 type decodedFile struct {
 	hash   [sha256.Size]byte
-	defs   []definition
+	defs   []Definition
 	keys   []Key // the keys of defs
 	errs   []*ConfigError
 	broken bool // some document could not be identified
 	empty  bool // the file holds nothing but blanks and comments
-}
-
-// definition is one object defined by a file: obj is nil when the version
-// in the file is invalid.
-type definition struct {
-	key Key
-	src Source
-	obj *Object
 }
 
 // settleTime is how old a file's modification time must be, when the scan
@@ -78,16 +70,16 @@ func decodeFile(path string, data []byte, hash [sha256.Size]byte, maxDocument in
 		if e.Key.Kind == "" || e.Key.Name == "" {
 			df.broken = true
 		} else if _, known := kinds[e.Key.Kind]; known {
-			df.defs = append(df.defs, definition{key: e.Key, src: e.Source})
+			df.defs = append(df.defs, Definition{Key: e.Key, Source: e.Source})
 		}
 	}
 	for _, o := range objs {
 		verrs := Validate(o)
 		df.errs = append(df.errs, verrs...)
 		if len(verrs) > 0 {
-			df.defs = append(df.defs, definition{key: o.Key, src: o.Source})
+			df.defs = append(df.defs, Definition{Key: o.Key, Source: o.Source})
 		} else {
-			df.defs = append(df.defs, definition{key: o.Key, src: o.Source, obj: o})
+			df.defs = append(df.defs, Definition{Key: o.Key, Source: o.Source, Object: o})
 		}
 	}
 	df.empty = len(objs) == 0 && len(errs) == 0 && isBlank(data)

@@ -19,10 +19,10 @@ func foundAt(t *testing.T, path string) foundFile {
 
 func firstGatewayPort(t *testing.T, cf *cachedFile) int {
 	t.Helper()
-	if len(cf.defs) != 1 || cf.defs[0].obj == nil {
+	if len(cf.defs) != 1 || cf.defs[0].Object == nil {
 		t.Fatalf("definitions %v", cf.defs)
 	}
-	return gatewayPort(t, NewConfig([]*Object{cf.defs[0].obj}), cf.defs[0].key.Name)
+	return gatewayPort(t, NewConfig([]*Object{cf.defs[0].Object}), cf.defs[0].Key.Name)
 }
 
 // A file whose stamp is unchanged is trusted only if it was already old when

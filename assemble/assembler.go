@@ -1,0 +1,148 @@
+package assemble
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/discovery/debounce"
+	"github.com/isthmus-mesh/isthmus/policy"
+	"github.com/isthmus-mesh/isthmus/xds/model"
+)
+
+// Sink receives snapshots: the xDS server.
+type Sink interface {
+	Update(*model.Snapshot)
+	SetConfigErrors(n int)
+}
+
+// Assembler assembles snapshots from configuration sources and discovery
+// registries. Add every source and registry before Run.
+type Assembler struct {
+	settings   Settings
+	logger     *slog.Logger
+	sources    []policy.ConfigSource
+	registries []discovery.Registry
+
+	mu       sync.Mutex
+	version  uint64
+	lastGood map[policy.Key]*policy.Object
+	config   *policy.Config
+	problems []*policy.ConfigError
+}
+
+// New returns an Assembler with settings.
+func New(settings Settings, logger *slog.Logger) *Assembler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Assembler{settings: settings, logger: logger, lastGood: map[policy.Key]*policy.Object{}, config: policy.NewConfig(nil)}
+}
+
+// AddSource adds a configuration source, after those added before in
+// precedence.
+func (a *Assembler) AddSource(s policy.ConfigSource) { a.sources = append(a.sources, s) }
+
+// AddRegistry adds a discovery registry, after those added before.
+func (a *Assembler) AddRegistry(r discovery.Registry) { a.registries = append(a.registries, r) }
+
+// Assemble accepts the sources' current definitions and builds a snapshot
+// with the registries' current catalogs. It returns the configuration's
+// problems too.
+func (a *Assembler) Assemble() (*model.Snapshot, []*policy.ConfigError) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.acceptDefinitions()
+	catalogs := make([]*discovery.Catalog, 0, len(a.registries))
+	for _, r := range a.registries {
+		catalogs = append(catalogs, r.Catalog())
+	}
+	a.version++
+	return Build(a.version, a.config, a.settings, catalogs...), a.problems
+}
+
+// acceptDefinitions merges the sources' definitions into the configuration
+// served, which keeps its identity when no served version changed.
+func (a *Assembler) acceptDefinitions() {
+	var defs []policy.Definition
+	var problems []*policy.ConfigError
+	for _, s := range a.sources {
+		d, p := s.Definitions()
+		defs = append(defs, d...)
+		problems = append(problems, p...)
+	}
+	served, acceptProblems := policy.Accept(a.lastGood, defs)
+	a.lastGood = served
+	a.problems = append(problems, acceptProblems...)
+	if !sameVersions(a.config, served) {
+		a.config = policy.NewConfig(objectsOf(served))
+	}
+}
+
+func sameVersions(cfg *policy.Config, served map[policy.Key]*policy.Object) bool {
+	if cfg.Len() != len(served) {
+		return false
+	}
+	for k, o := range served {
+		if cfg.Get(k) != o {
+			return false
+		}
+	}
+	return true
+}
+
+func objectsOf(m map[policy.Key]*policy.Object) []*policy.Object {
+	out := make([]*policy.Object, 0, len(m))
+	for _, o := range m {
+		out = append(out, o)
+	}
+	return out
+}
+
+// Run publishes to sink once every source has synced, then after every
+// change of a source or registry, with changes within quiet of each other
+// (up to maxWait) published once. It returns when ctx ends.
+func (a *Assembler) Run(ctx context.Context, sink Sink, quiet, maxWait time.Duration) {
+	changes := make(chan struct{}, 1)
+	for _, s := range a.sources {
+		go forward(ctx, s.Changes(), changes)
+	}
+	for _, r := range a.registries {
+		go forward(ctx, r.Changes(), changes)
+	}
+	debounce.Signal(changes)
+	debounce.Loop(ctx, changes, quiet, maxWait, func() { a.publish(sink) })
+}
+
+// forward signals to every value from from until ctx ends.
+func forward(ctx context.Context, from <-chan struct{}, to chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-from:
+			debounce.Signal(to)
+		}
+	}
+}
+
+// publish hands sink a new snapshot once every source has synced. A panic
+// is logged and the previous snapshot stays.
+func (a *Assembler) publish(sink Sink) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.logger.Error("snapshot not built; serving the previous one", "panic", r)
+		}
+	}()
+	if i := slices.IndexFunc(a.sources, func(s policy.ConfigSource) bool { return !s.Synced() }); i >= 0 {
+		a.logger.Debug("waiting for a configuration source", "source", a.sources[i].Name())
+		return
+	}
+	snap, problems := a.Assemble()
+	sink.SetConfigErrors(len(problems))
+	sink.Update(snap)
+	a.logger.Info("snapshot published", "version", snap.Version, "objects", snap.Config.Len(), "services", len(snap.Catalog.Services()))
+}

@@ -1,0 +1,224 @@
+package crd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	versioned "istio.io/client-go/pkg/clientset/versioned"
+	informers "istio.io/client-go/pkg/informers/externalversions"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/isthmus-mesh/isthmus/discovery/debounce"
+	"github.com/isthmus-mesh/isthmus/policy"
+)
+
+// Source is the Istio configuration of one API server. Start it with Run.
+type Source struct {
+	cluster    string
+	client     versioned.Interface
+	namespaces []string // all namespaces when empty
+	logger     *slog.Logger
+	changes    chan struct{}
+	synced     atomic.Bool
+
+	mu       sync.Mutex
+	objects  map[policy.Key]definedObject // by key, across kinds and informers
+	problems []*policy.ConfigError        // of the source itself (kinds not served)
+}
+
+// definedObject is one custom resource as a definition and its problems.
+type definedObject struct {
+	def      policy.Definition
+	problems []*policy.ConfigError
+}
+
+// Options configure a Source.
+type Options struct {
+	// Cluster names the config cluster in errors and logs.
+	Cluster string
+	// Namespaces limits watching to these namespaces; empty watches all.
+	Namespaces []string
+	Logger     *slog.Logger
+}
+
+// New returns a Source reading through client. Nothing is read until Run.
+func New(client versioned.Interface, opts Options) *Source {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Source{
+		cluster:    opts.Cluster,
+		client:     client,
+		namespaces: opts.Namespaces,
+		logger:     logger.With("cluster", opts.Cluster),
+		changes:    make(chan struct{}, 1),
+		objects:    map[policy.Key]definedObject{},
+	}
+}
+
+// Name is "cluster NAME".
+func (s *Source) Name() string { return "cluster " + s.cluster }
+
+// Changes receives a value after Definitions changed.
+func (s *Source) Changes() <-chan struct{} { return s.changes }
+
+// Synced reports whether every watched kind has been listed once.
+func (s *Source) Synced() bool { return s.synced.Load() }
+
+// Definitions returns every object's definition, by key, and the problems.
+func (s *Source) Definitions() ([]policy.Definition, []*policy.ConfigError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]policy.Key, 0, len(s.objects))
+	for k := range s.objects {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	defs := make([]policy.Definition, 0, len(keys))
+	problems := slices.Clone(s.problems)
+	for _, k := range keys {
+		o := s.objects[k]
+		defs = append(defs, o.def)
+		problems = append(problems, o.problems...)
+	}
+	return defs, problems
+}
+
+func compareKeys(a, b policy.Key) int {
+	switch {
+	case a == b:
+		return 0
+	case a.Kind != b.Kind:
+		return cmpString(string(a.Kind), string(b.Kind))
+	case a.Namespace != b.Namespace:
+		return cmpString(a.Namespace, b.Namespace)
+	}
+	return cmpString(a.Name, b.Name)
+}
+
+func cmpString(a, b string) int {
+	if a < b {
+		return -1
+	}
+	return 1
+}
+
+// Run watches the API server until ctx ends. It returns once every watched
+// kind has been listed (or ctx ended first), leaving the watches running.
+func (s *Source) Run(ctx context.Context) error {
+	served, problems := servedKinds(s.client, s.cluster)
+	s.mu.Lock()
+	s.problems = problems
+	s.mu.Unlock()
+	for _, p := range problems {
+		s.logger.Warn("Istio configuration kind not read", "error", p.Msg)
+	}
+	var syncs []cache.InformerSynced
+	for _, ns := range s.watchedNamespaces() {
+		factory := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithNamespace(ns))
+		for _, k := range served {
+			inf := k.informer(factory)
+			if err := s.watch(inf, k); err != nil {
+				return fmt.Errorf("cluster %s: watch %s: %w", s.cluster, k.resource, err)
+			}
+			syncs = append(syncs, inf.HasSynced)
+		}
+		factory.Start(ctx.Done())
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), syncs...) {
+		return fmt.Errorf("cluster %s: Istio configuration not listed: %w", s.cluster, ctx.Err())
+	}
+	s.synced.Store(true)
+	debounce.Signal(s.changes)
+	return nil
+}
+
+// watchedNamespaces are the namespaces to watch; "" is all of them.
+func (s *Source) watchedNamespaces() []string {
+	if len(s.namespaces) == 0 {
+		return []string{""}
+	}
+	return s.namespaces
+}
+
+// watch defines, redefines and forgets objects as inf sees them.
+func (s *Source) watch(inf cache.SharedIndexInformer, k kind) error {
+	outage := &watchOutage{logger: s.logger, resource: k.resource}
+	if err := inf.SetWatchErrorHandlerWithContext(outage.handle); err != nil {
+		return err
+	}
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { outage.recovered(); s.define(obj) },
+		UpdateFunc: func(_, obj any) { outage.recovered(); s.define(obj) },
+		DeleteFunc: s.forget,
+	})
+	return err
+}
+
+// define converts an object and records its definition.
+func (s *Source) define(obj any) {
+	def, problems, ok := s.definition(obj)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	s.objects[def.Key] = definedObject{def: def, problems: problems}
+	s.mu.Unlock()
+	for _, p := range problems {
+		s.logger.Warn("invalid Istio configuration", "object", p.Key.String(), "resourceVersion", def.Source.ResourceVersion,
+			"field", p.Field, "error", p.Msg)
+	}
+	if s.synced.Load() {
+		debounce.Signal(s.changes)
+	}
+}
+
+// forget drops a deleted object's definition.
+func (s *Source) forget(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	def, _, ok := s.definition(obj)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	delete(s.objects, def.Key)
+	s.mu.Unlock()
+	if s.synced.Load() {
+		debounce.Signal(s.changes)
+	}
+}
+
+// watchOutage logs a kind's watch failing, once until it recovers, and its
+// recovery with the outage's length.
+type watchOutage struct {
+	logger   *slog.Logger
+	resource string
+	mu       sync.Mutex
+	since    time.Time
+}
+
+func (w *watchOutage) handle(_ context.Context, _ *cache.Reflector, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.since.IsZero() {
+		w.since = time.Now()
+		w.logger.Warn("watch of Istio configuration failed; serving the last listed objects", "resource", w.resource, "error", err)
+	}
+}
+
+func (w *watchOutage) recovered() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.since.IsZero() {
+		w.logger.Warn("watch of Istio configuration recovered", "resource", w.resource, "after", time.Since(w.since).Round(time.Second))
+		w.since = time.Time{}
+	}
+}
