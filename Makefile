@@ -1,7 +1,8 @@
 # Isthmus build, test and demo entry points.
 #
-#   make test   installs what the tests need (Envoy 1.40.0), then vets,
-#               checks formatting and runs every test, Envoy ones included.
+#   make test   installs what the tests need (Envoy 1.40.0, the Kubernetes
+#               binaries), then vets, checks formatting and runs every test,
+#               Envoy and Kubernetes ones included.
 #   make demo   runs the bundled example mesh through a real Envoy.
 #   make run    serves the bundled example mesh on the default ports.
 
@@ -20,7 +21,7 @@ APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:i
 
 export ENVOY_BIN
 
-.PHONY: all tools debian-packages build test vet fmt-check demo run bench fuzz clean
+.PHONY: all tools debian-packages kube-bins build test vet fmt-check demo run bench fuzz clean
 
 all: build
 
@@ -44,12 +45,20 @@ $(ENVOY_BIN):
 	@test -x $(ENVOY_BIN) || { echo "tools: $(ENVOY_BIN) is missing after installation" >&2; exit 1; }
 	@$(ENVOY_BIN) --version | grep -q "/$(ENVOY_VERSION)/" || { echo "tools: $(ENVOY_BIN) is not Envoy $(ENVOY_VERSION)" >&2; $(ENVOY_BIN) --version >&2; exit 1; }
 
+## kube-bins: build the Kubernetes binaries the tests run (etcd, kube-apiserver,
+##            kube-controller-manager, kube-scheduler, kubelet: one multi-call
+##            binary from tools/kube) into
+##            ${ISTHMUS_CACHE:-${XDG_CACHE_HOME:-~/.cache}/isthmus}/kube/VERSION/kube,
+##            only when missing (6 to 15 minutes on 2 cores, once).
+kube-bins:
+	@GO=$(GO) tools/kube/build.sh >/dev/null
+
 ## build: compile bin/isthmus.
 build:
 	$(GO) build -o bin/isthmus ./cmd/isthmus
 
-## test: vet, gofmt check and every test (Envoy end-to-end tests included).
-test: tools vet fmt-check
+## test: vet, gofmt check and every test (Envoy and Kubernetes ones included).
+test: tools kube-bins vet fmt-check
 	$(GO) test -timeout 20m ./...
 
 vet:

@@ -1,0 +1,64 @@
+package kubeharness
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+)
+
+// serviceAccountIssuer is the issuer of service account tokens, as in a
+// default cluster.
+const serviceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
+
+// etcdArgs runs a single-member etcd on loopback with its data in dir/etcd.
+// Flag names are etcd's own, so a stock etcd accepts them too. fsync is
+// off: a test cluster's data need not survive a power cut, and shared
+// disks are slow.
+func etcdArgs(name, dir string, clientPort, peerPort int) []string {
+	client, peer := loopbackURL("http", clientPort), loopbackURL("http", peerPort)
+	return []string{
+		"--name=" + name,
+		"--data-dir=" + filepath.Join(dir, "etcd"),
+		"--listen-client-urls=" + client,
+		"--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer,
+		"--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=" + name + "=" + peer,
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	}
+}
+
+// apiserverArgs serves on 127.0.0.1:port only, stores in the etcd at
+// etcdPort, and authenticates with the harness's CA and tokens. It never
+// reaches out: no endpoint reconciliation of the `kubernetes` Service onto
+// a loopback address (which it refuses), kubelets by InternalIP only (no
+// DNS lookups of node names).
+func apiserverArgs(dir string, port, etcdPort int, serviceCIDR string) []string {
+	file := func(name string) string { return filepath.Join(dir, name) }
+	return []string{
+		"--etcd-servers=" + loopbackURL("http", etcdPort),
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + file("apiserver-certs"),
+		"--tls-cert-file=" + file(servingCertFile),
+		"--tls-private-key-file=" + file(servingKeyFile),
+		"--client-ca-file=" + file(caFile),
+		"--token-auth-file=" + file(tokensFile),
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--allow-privileged=true",
+		"--service-account-issuer=" + serviceAccountIssuer,
+		"--service-account-key-file=" + file(serviceAccountPubFile),
+		"--service-account-signing-key-file=" + file(serviceAccountKeyFile),
+		"--service-cluster-ip-range=" + serviceCIDR,
+		"--endpoint-reconciler-type=none",
+		"--kubelet-preferred-address-types=InternalIP",
+		"--profiling=false",
+	}
+}
+
+func loopbackURL(scheme string, port int) string {
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
+}
