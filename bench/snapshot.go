@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/bench/meshgen"
-	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
@@ -67,7 +67,7 @@ func (m *Mesh) Snapshot(version uint64) (*model.Snapshot, error) {
 		return nil, fmt.Errorf("generated mesh: %w", joinConfigErrors(errs))
 	}
 	cfg := policy.NewConfig(objs)
-	return &model.Snapshot{Version: version, Config: cfg, Catalog: serviceentry.Build(cfg)}, nil
+	return assemble.Build(version, cfg, assemble.Settings{}), nil
 }
 
 // MeshSnapshot generates spec and builds its snapshot.

@@ -19,8 +19,8 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/discovery"
-	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/golden"
 	"github.com/isthmus-mesh/isthmus/xds/model"
@@ -189,7 +189,7 @@ func loadGoldenInput(t *testing.T, path string) (*Index, *model.Proxy) {
 	if err != nil {
 		t.Fatalf("%s: meshConfig: %v", path, err)
 	}
-	return NewIndex(&model.Snapshot{Version: 1, Config: cfg, Catalog: serviceentry.Build(cfg).WithGateways(gateways), Mesh: mesh}), proxy
+	return NewIndex(assemble.Build(1, cfg, assemble.Settings{Mesh: mesh, NetworkGateways: gateways})), proxy
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
