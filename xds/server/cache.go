@@ -155,7 +155,7 @@ func trySend[R any](ch chan R, resp R) bool {
 // sent logs a response that could not be handed over; its watch stays open.
 func (c *preparedCache) sent(ok bool, typeURL string) bool {
 	if !ok {
-		c.log.Error("xDS stream cannot take a response; the watch stays open", "type", typeURL)
+		c.log.Error("xDS stream cannot take a response; the watch stays open", "type", clip(typeURL, maxLoggedID))
 	}
 	return ok
 }
@@ -207,13 +207,13 @@ func libraryLogger(logger *slog.Logger) log.Logger {
 	logger = logger.With("component", "go-control-plane")
 	debug := func(format string, args ...any) {
 		if logger.Enabled(context.Background(), slog.LevelDebug) {
-			logger.Debug(fmt.Sprintf(format, args...))
+			logger.Debug(clip(fmt.Sprintf(format, args...), maxLoggedMessage))
 		}
 	}
 	return log.LoggerFuncs{
 		DebugFunc: debug,
 		InfoFunc:  debug,
 		WarnFunc:  debug,
-		ErrorFunc: func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
+		ErrorFunc: func(format string, args ...any) { logger.Warn(clip(fmt.Sprintf(format, args...), maxLoggedMessage)) },
 	}
 }

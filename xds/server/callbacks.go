@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -54,11 +55,23 @@ func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node)                { c.s
 func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node)           { c.s.onClosed(streamKey{true, id}) }
 
 func (c callbacks) OnStreamRequest(id int64, r *discoveryv3.DiscoveryRequest) error {
+	trimErrorDetail(r.ErrorDetail)
 	return c.s.onRequest(streamKey{false, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), r.GetErrorDetail()})
 }
 
 func (c callbacks) OnStreamDeltaRequest(id int64, r *discoveryv3.DeltaDiscoveryRequest) error {
+	trimErrorDetail(r.ErrorDetail)
 	return c.s.onRequest(streamKey{true, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), r.GetErrorDetail()})
+}
+
+// trimErrorDetail cuts a rejection's message to maxLoggedMessage and drops
+// its details: go-control-plane keeps a stream's last request of each
+// type, and the server reads only the message.
+func trimErrorDetail(d *rpcstatus.Status) {
+	if d != nil {
+		d.Message = clip(d.Message, maxLoggedMessage)
+		d.Details = nil
+	}
 }
 
 func (c callbacks) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, r *discoveryv3.DiscoveryResponse) {
@@ -106,8 +119,8 @@ func (s *Server) stream(key streamKey, node *corev3.Node) (*streamState, error) 
 	}
 	p, err := model.ParseNode(node)
 	if err != nil {
-		s.log.Warn("rejecting xDS stream: bad node", "node", node.GetId(), "error", err)
-		return nil, status.Errorf(codes.InvalidArgument, "isthmus: %v", err)
+		s.logs.logAt(slog.LevelWarn, logKey{msg: "refusing xDS stream: bad node"}, "node", clipID(node.GetId()), "error", clipError(err))
+		return nil, status.Error(codes.InvalidArgument, "isthmus: "+clipError(err))
 	}
 	st = &streamState{proxy: s.attach(p), sent: map[string]sentResponse{}}
 	s.streamsMu.Lock()
@@ -145,13 +158,29 @@ func (s *Server) onClosed(key streamKey) {
 	}
 }
 
+// recordNACK counts a rejection, keeps its message for /debug/proxies and
+// logs it; a proxy's rejections of one type are logged at most once per
+// repeatLogInterval, however often it repeats them. Rejections of a type
+// the server does not serve are counted and logged as type "other".
 func (s *Server) recordNACK(st *streamState, req request) {
-	msg := req.errorDetail.GetMessage()
-	s.metrics.nacks.WithLabelValues(typeLabel(req.typeURL)).Inc()
-	st.proxy.markNacked(req.typeURL, msg)
-	s.log.Warn("proxy rejected configuration", "proxy", st.proxy.proxy.ID,
-		"type", req.typeURL, "version", st.sent[req.typeURL].version, "message", msg)
+	msg := req.errorDetail.GetMessage() // clipped by trimErrorDetail
+	label, served := typeLabels[req.typeURL]
+	if !served {
+		label = otherType
+	}
+	s.metrics.nacks.WithLabelValues(label).Inc()
+	if served {
+		st.proxy.markNacked(req.typeURL, msg)
+	}
+	s.logs.logAt(slog.LevelWarn, logKey{msg: "proxy rejected configuration", subject: st.proxy.proxy.ID, detail: label},
+		"proxy", clipID(st.proxy.proxy.ID), "type", clip(req.typeURL, maxLoggedID),
+		"version", st.sent[req.typeURL].version, "message", msg)
 }
+
+// otherType labels the rejections of types the server does not serve: the
+// type URL is the client's to choose, and each label value is a series
+// Prometheus keeps.
+const otherType = "other"
 
 func (s *Server) recordACK(ps *proxyState, typeURL, version string) {
 	if d, ok := ps.markAcked(typeURL, version); ok {

@@ -19,6 +19,14 @@
 //     latest pushed snapshot, on the same workers as pushes, in the order
 //     proxies connect. Of the node metadata only the fields
 //     model.ParseNode reads are decoded.
+//   - What clients control reaches the logs bounded: node ids are cut to
+//     256 bytes, messages and errors to 1 KiB. Events a client can repeat
+//     at will (a proxy rejecting a type, streams refused for one reason)
+//     are logged at most once per 10 s per proxy and type, or per reason:
+//     the first at once, the next line saying how many it stands for
+//     ("repeated"). Every rejection is counted in isthmus_xds_nacks_total
+//     (types the server does not serve as "other"); /debug/proxies keeps
+//     the last message of each, cut to 1 KiB.
 //   - Each xDS type carries a version that is a hash of its resources'
 //     content, so a type whose resources did not change is not sent again;
 //     in delta xDS each resource carries the hash of its own content.

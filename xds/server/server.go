@@ -28,14 +28,16 @@ import (
 type Server struct {
 	opts    Options
 	log     *slog.Logger
+	logs    *logLimiter // for what clients can make the server log again and again
 	metrics *metrics
 	cache   resourceCache
 	prep    *preparer
 	grpc    *grpc.Server
 
-	// ctx ends the debounce loop and every xDS stream.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx ends the debounce loop, the log limiter and every xDS stream.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	logsDone chan struct{} // closed when the log limiter has written all it held
 
 	// latest is the most recent snapshot given to Update; updated wakes the
 	// debounce loop.
@@ -50,7 +52,7 @@ type Server struct {
 	gen        uint64 // counts pushes; the generation of translator
 
 	streamsMu sync.Mutex
-	streams   map[streamKey]*streamState
+	streams   map[streamKey]*streamState // open streams
 
 	// work hands translations to the workers (see startWorkers).
 	work chan func()
@@ -67,11 +69,13 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
+		logs:     newLogLimiter(opts.Logger, repeatLogInterval),
 		metrics:  newMetrics(),
 		cache:    newPreparedCache(opts.Logger),
 		prep:     newPreparer(),
 		ctx:      ctx,
 		cancel:   cancel,
+		logsDone: make(chan struct{}),
 		updated:  make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
 		proxies:  map[string]*proxyState{},
@@ -82,6 +86,10 @@ func New(opts Options) *Server {
 		sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger))))
 	s.startWorkers()
 	go s.debounceLoop()
+	go func() {
+		defer close(s.logsDone)
+		s.logs.run(ctx)
+	}()
 	return s
 }
 
@@ -166,8 +174,9 @@ func (s *Server) Stop() {
 			s.grpc.GracefulStop() // refuses new streams; waits for open ones
 			close(stopped)
 		}()
-		s.cancel() // ends open streams and the debounce loop
+		s.cancel() // ends open streams, the debounce loop and the log limiter
 		<-s.loopDone
+		<-s.logsDone
 		select {
 		case <-stopped:
 		case <-time.After(stopTimeout):
