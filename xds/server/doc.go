@@ -19,6 +19,13 @@
 //     latest pushed snapshot, on the same workers as pushes, in the order
 //     proxies connect. Of the node metadata only the fields
 //     model.ParseNode reads are decoded.
+//   - A request's node is bounded: its id to MaxNodeIDBytes (1 KiB), each
+//     metadata entry to MaxNodeMetadataValueBytes (64 KiB), the whole node
+//     to MaxNodeBytes (256 KiB); istio-proxy's is a few KiB. The codec
+//     checks them on the encoded request and decodes nothing of a node that
+//     breaks one; the stream ends with InvalidArgument naming the limit.
+//     Requests are read up to 4 MiB. Refused nodes are counted by reason in
+//     isthmus_xds_rejected_nodes_total.
 //   - What clients control reaches the logs bounded: node ids are cut to
 //     256 bytes, messages and errors to 1 KiB. Events a client can repeat
 //     at will (a proxy rejecting a type, streams refused for one reason)

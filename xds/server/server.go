@@ -119,10 +119,11 @@ const (
 // newGRPCServer registers ADS and the per-type discovery services; each
 // serves state of the world and delta. Responses are written by xdsCodec,
 // without copying their large resources. The windows for what proxies
-// send are fixed (receiveWindow), and write buffers are shared between
-// connections, as is gRPC's default.
+// send are fixed (receiveWindow), requests are read up to maxRequestBytes,
+// and write buffers are shared between connections, as is gRPC's default.
 func newGRPCServer(xds serverv3.Server) *grpc.Server {
 	g := grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.ForceServerCodecV2(newXDSCodec()),
