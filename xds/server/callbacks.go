@@ -97,8 +97,12 @@ func (c callbacks) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest
 
 func (c callbacks) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
 
-// onOpen registers a new stream.
+// onOpen registers a new stream; while the server drains, it refuses it
+// instead.
 func (s *Server) onOpen(ctx context.Context, key streamKey) error {
+	if s.draining.Load() {
+		return errDrainingStatus
+	}
 	st := &streamState{sent: map[string]sentResponse{}}
 	if p, ok := peer.FromContext(ctx); ok {
 		st.peer = p.Addr
@@ -148,6 +152,9 @@ func (s *Server) streamState(key streamKey) *streamState {
 // attachStream attaches st to the proxy node describes, on the stream's
 // first request.
 func (s *Server) attachStream(st *streamState, node *corev3.Node) error {
+	if s.draining.Load() {
+		return errDrainingStatus
+	}
 	p, err := model.ParseNode(node)
 	if err != nil {
 		return s.refuseNode(st, reasonInvalidNode, "isthmus: "+clipError(err))
@@ -194,9 +201,13 @@ func (s *Server) onClosed(key streamKey) {
 	s.streamsMu.Lock()
 	st := s.streams[key]
 	delete(s.streams, key)
+	left := len(s.streams)
 	s.streamsMu.Unlock()
 	if st != nil && st.proxy != nil {
 		s.detach(st.proxy)
+	}
+	if left == 0 {
+		s.noteNoStreams()
 	}
 }
 

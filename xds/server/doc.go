@@ -63,5 +63,13 @@
 //   - Handler serves /metrics (isthmus_* metrics, own registry), /healthz,
 //     /readyz, /debug/proxies and /debug/config_dump?proxy=ID; the dump
 //     names secrets but never shows their content.
-//   - Stop refuses new streams, ends the open ones and stops pushing.
+//   - Drain(ctx, period) is the graceful end: /readyz fails, the listener
+//     closes and connections get GOAWAY at once, new streams are refused
+//     with Unavailable; the open streams are then ended with Unavailable
+//     ("isthmus is draining"), one proxy after the other, evenly across
+//     period (all at once when ctx ends), each as soon as it has a watch
+//     open (Envoy always has); proxies are pushed changes until then. After
+//     at most a second more for streams to close, Drain stops the server.
+//   - Stop refuses new streams, ends the open ones at once and stops
+//     pushing.
 package server

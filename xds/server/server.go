@@ -53,12 +53,16 @@ type Server struct {
 
 	streamsMu sync.Mutex
 	streams   map[streamKey]*streamState // open streams
+	// streamsGone is signalled when the last stream of a draining server
+	// ends.
+	streamsGone chan struct{}
 
 	// work hands translations to the workers (see startWorkers).
 	work chan func()
 
 	pushed   atomic.Bool // a snapshot has been pushed
 	serving  atomic.Bool // Serve is accepting connections
+	draining atomic.Bool // Drain has begun
 	stopOnce sync.Once
 }
 
@@ -67,20 +71,21 @@ func New(opts Options) *Server {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		logs:     newLogLimiter(opts.Logger, repeatLogInterval),
-		metrics:  newMetrics(),
-		cache:    newPreparedCache(opts.Logger),
-		prep:     newPreparer(),
-		ctx:      ctx,
-		cancel:   cancel,
-		logsDone: make(chan struct{}),
-		updated:  make(chan struct{}, 1),
-		loopDone: make(chan struct{}),
-		proxies:  map[string]*proxyState{},
-		streams:  map[streamKey]*streamState{},
-		work:     make(chan func()),
+		opts:        opts,
+		log:         opts.Logger,
+		logs:        newLogLimiter(opts.Logger, repeatLogInterval),
+		metrics:     newMetrics(),
+		cache:       newPreparedCache(opts.Logger),
+		prep:        newPreparer(),
+		ctx:         ctx,
+		cancel:      cancel,
+		logsDone:    make(chan struct{}),
+		updated:     make(chan struct{}, 1),
+		loopDone:    make(chan struct{}),
+		proxies:     map[string]*proxyState{},
+		streams:     map[streamKey]*streamState{},
+		streamsGone: make(chan struct{}, 1),
+		work:        make(chan func()),
 	}
 	s.grpc = newGRPCServer(serverv3.NewServer(ctx, s.cache, callbacks{s},
 		sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger))))
@@ -163,11 +168,13 @@ func (s *Server) Update(snap *model.Snapshot) {
 // SetConfigErrors records how many problems the last configuration load had.
 func (s *Server) SetConfigErrors(n int) { s.metrics.configErrors.Set(float64(n)) }
 
-// Ready reports whether a snapshot has been pushed and gRPC is serving.
-func (s *Server) Ready() bool { return s.pushed.Load() && s.serving.Load() }
+// Ready reports whether a snapshot has been pushed and gRPC is serving,
+// and the server is not draining.
+func (s *Server) Ready() bool { return s.pushed.Load() && s.serving.Load() && !s.draining.Load() }
 
-// Stop ends every xDS stream, stops pushing and stops the gRPC server,
-// waiting a bounded time for handlers to return.
+// Stop ends every xDS stream at once, stops pushing and stops the gRPC
+// server, waiting a bounded time for handlers to return. Drain is the
+// graceful way.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		stopped := make(chan struct{})
