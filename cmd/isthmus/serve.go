@@ -21,7 +21,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -33,6 +33,7 @@ type serveOptions struct {
 	monitoringListen string
 	debounce         time.Duration
 	debounceMax      time.Duration
+	drainDuration    time.Duration
 	logLevel         string
 	logFormat        string
 	caDir            string
@@ -46,7 +47,7 @@ type serveOptions struct {
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
-// SIGINT or SIGTERM.
+// SIGINT or SIGTERM, then drains (--drain-duration).
 func runServe(args []string, stdout, stderr io.Writer) int {
 	opts, fs, err := parseServeFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -89,6 +90,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
 	fs.DurationVar(&opts.debounceMax, "debounce-max", server.DefaultDebounceMax, "longest a stream of changes can delay an update")
+	fs.DurationVar(&opts.drainDuration, "drain-duration", server.DefaultDrainDuration, "on SIGTERM or SIGINT, the time over which the open xDS streams are closed, one proxy after the other, once new connections are refused and /readyz fails (0: all at once); a second signal closes them at once")
 	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); a self-signed root is created there when it holds none. Without it the root lives in memory only")
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
@@ -115,6 +117,8 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 		return errors.New("--debounce must be positive")
 	case opts.debounceMax < opts.debounce:
 		return errors.New("--debounce-max must not be shorter than --debounce")
+	case opts.drainDuration < 0:
+		return errors.New("--drain-duration must not be negative")
 	case opts.certTTL < time.Minute:
 		return errors.New("--cert-ttl must be at least 1m")
 	}
@@ -217,10 +221,19 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	select {
 	case <-ctx.Done():
 		logger.Info("isthmus stopping")
+		drain(srv, opts.drainDuration)
 		return nil
 	case err := <-failed:
 		return err
 	}
+}
+
+// drain drains the xDS server over period (server.Server.Drain); a second
+// SIGINT or SIGTERM cuts the period short.
+func drain(srv *server.Server, period time.Duration) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv.Drain(ctx, period)
 }
 
 // credentialsInterval is how often the credentials directory is checked
