@@ -11,9 +11,10 @@ import (
 )
 
 // Limits on the node a discovery request carries. istio-proxy's node is a
-// few KiB: an id under 300 bytes (Kubernetes bounds its parts: a pod name
-// of at most 253 bytes, a namespace of 63, an IP address, and the DNS
-// domain), some thirty metadata values, the largest of which (ANNOTATIONS,
+// few KiB: an id of typically under 100 bytes and at most about 500
+// (Kubernetes bounds its parts: a pod name of at most 253 bytes, a
+// namespace of 63, an IP address, and the DNS domain), some thirty
+// metadata values, the largest of which (ANNOTATIONS,
 // PROXY_CONFIG, LABELS) are a KiB or two. The limits leave a wide margin
 // over that, and keep a node that no istio-proxy sends from costing the
 // server more than a few hundred KiB while it is decoded, or anything once

@@ -17,8 +17,8 @@ import (
 
 // Bounds of the client-controlled strings the server logs.
 const (
-	// maxLoggedID bounds a logged node id; istio-proxy's are under 300
-	// bytes.
+	// maxLoggedID bounds a logged node id; istio-proxy's are typically
+	// under 100 bytes.
 	maxLoggedID = 256
 	// maxLoggedMessage bounds a logged message or error, and the rejection
 	// message a proxy's status keeps.
