@@ -43,11 +43,15 @@ var (
 // then waits for the streams to close, at most drainGrace, and stops as
 // Stop does. Proxies keep being pushed changes until their stream ends.
 // Drain logs its start and end and returns once the server is stopped.
+// Stop, or a second Drain, cuts a drain short: the server stops at once.
 func (s *Server) Drain(ctx context.Context, period time.Duration) {
 	if !s.draining.CompareAndSwap(false, true) {
 		s.Stop()
 		return
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)() // Stop ends the period
 	start := time.Now()
 	proxies := s.connectedProxies()
 	s.log.Info("xDS drain started: refusing new connections, ending streams over the period",

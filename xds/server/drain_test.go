@@ -156,6 +156,31 @@ func TestDrainCutShortByItsContext(t *testing.T) {
 	}
 }
 
+// Stop during a drain cuts it short: Drain returns at once instead of
+// waiting out its period.
+func TestStopCutsADrainShort(t *testing.T) {
+	h := startServer(t, nil)
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	ends := drainedClients(t, h, 2, 0)
+	drained := make(chan struct{})
+	go func() {
+		h.server.Drain(context.Background(), time.Hour)
+		close(drained)
+	}()
+	waitDrainEnds(t, ends, 1, waitLimit) // the first proxy's, at once
+	h.server.Stop()
+	select {
+	case <-drained:
+	case <-time.After(waitLimit):
+		t.Fatal("Drain still waiting out its period after Stop")
+	}
+	select {
+	case <-ends:
+	case <-time.After(waitLimit):
+		t.Fatal("the second stream still open after Stop")
+	}
+}
+
 // A watch opened once its proxy's streams are being ended (the request
 // was on its way) is answered with the end at once, on either protocol.
 func TestEndedProxyWatchesEndTheirStream(t *testing.T) {
