@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -21,7 +20,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -36,7 +35,9 @@ type serveOptions struct {
 	drainDuration    time.Duration
 	logLevel         string
 	logFormat        string
+	stateDir         string
 	caDir            string
+	ephemeralCA      bool
 	trustDomain      string
 	certTTL          time.Duration
 	memoryLimit      string
@@ -91,7 +92,9 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
 	fs.DurationVar(&opts.debounceMax, "debounce-max", server.DefaultDebounceMax, "longest a stream of changes can delay an update")
 	fs.DurationVar(&opts.drainDuration, "drain-duration", server.DefaultDrainDuration, "on SIGTERM or SIGINT, the time over which the open xDS streams are closed, one proxy after the other, once new connections are refused and /readyz fails (0: all at once); a second signal closes them at once")
-	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); a self-signed root is created there when it holds none. Without it the root lives in memory only")
+	fs.StringVar(&opts.stateDir, "state-dir", defaultStateDir(), "private directory (created 0700) where Isthmus keeps its state: the mesh CA in DIR/ca, unless --ca-dir or --ephemeral-ca")
+	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), instead of --state-dir's; a self-signed root is created there when it holds none. Refused if group or others can write it, or others can read ca-key.pem")
+	fs.BoolVar(&opts.ephemeralCA, "ephemeral-ca", false, "keep the mesh root CA in memory only: a new root on every start")
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
 	fs.Var(&opts.kubeconfigs, "kubeconfig", "`[CLUSTER_ID=]PATH` of a Kubernetes cluster whose services and endpoints join the mesh, repeatable (cluster id default \"Kubernetes\", as Istio's)")
@@ -121,6 +124,10 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 		return errors.New("--drain-duration must not be negative")
 	case opts.certTTL < time.Minute:
 		return errors.New("--cert-ttl must be at least 1m")
+	case opts.caDir != "" && opts.ephemeralCA:
+		return errors.New("--ca-dir and --ephemeral-ca exclude each other")
+	case opts.stateDir == "" && opts.caDir == "" && !opts.ephemeralCA:
+		return errors.New("--state-dir is empty: give a directory, --ca-dir, or --ephemeral-ca")
 	}
 	return nil
 }
@@ -255,25 +262,6 @@ func watchCredentials(ctx context.Context, dir string, secrets *server.CertSecre
 		srv.Resync()
 		logger.Info("gateway credentials loaded", "dir", dir, "problems", len(c.Problems))
 	})
-}
-
-// openCA loads (or creates) the CA in --ca-dir, or makes an in-memory one.
-func openCA(opts serveOptions, logger *slog.Logger) (*certs.CA, error) {
-	trustDomain := cmp.Or(opts.trustDomain, certs.DefaultTrustDomain)
-	if opts.caDir == "" {
-		logger.Warn("no --ca-dir: the mesh root CA lives in memory and changes on restart", "trust_domain", trustDomain)
-		ca, err := certs.NewSelfSignedCA(trustDomain, certs.DefaultRootTTL)
-		if err != nil {
-			return nil, fmt.Errorf("create CA: %w", err)
-		}
-		return ca, nil
-	}
-	ca, err := certs.LoadOrCreateCA(opts.caDir, trustDomain)
-	if err != nil {
-		return nil, fmt.Errorf("--ca-dir: %w", err)
-	}
-	logger.Info("mesh CA ready", "ca_dir", opts.caDir, "trust_domain", ca.TrustDomain(), "expires", ca.NotAfter())
-	return ca, nil
 }
 
 // serveErr is err unless it reports a deliberate shutdown.
