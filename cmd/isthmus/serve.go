@@ -20,7 +20,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -45,6 +45,8 @@ type serveOptions struct {
 	kubeconfigs      kubeconfigFlag
 	networkGateways  networkGatewayFlag
 	meshConfig       string
+	maxFileSize      sizeFlag
+	maxDocumentSize  sizeFlag
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -101,6 +103,9 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.Var(&opts.networkGateways, "network-gateway", "`NETWORK=HOST:PORT` of an east-west gateway (AUTO_PASSTHROUGH, usually port 15443) through which other networks reach NETWORK's endpoints, repeatable (as Istio's meshNetworks gateways)")
 	fs.StringVar(&opts.meshConfig, "mesh-config", "", "`FILE` of Istio mesh configuration (istiod's \"mesh\" ConfigMap key: extensionProviders, defaultProviders, defaultConfig.tracing...)")
 	fs.StringVar(&opts.credentialsDir, "credentials-dir", "", "directory of gateway TLS credentials, DIR/NAMESPACE/NAME/{tls.crt,tls.key,ca.crt}, served to gateways whose Gateway names NAME as credentialName; watched for changes")
+	opts.maxFileSize, opts.maxDocumentSize = policy.DefaultMaxFileBytes, policy.DefaultMaxDocumentBytes
+	fs.Var(&opts.maxFileSize, "max-file-size", "`SIZE` of the largest configuration file read (a larger one keeps the objects it had)")
+	fs.Var(&opts.maxDocumentSize, "max-document-size", "`SIZE` of the largest YAML document decoded (a larger one is an error; its file keeps the objects it had)")
 	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "text or json")
@@ -223,7 +228,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	if err := startClusters(ctx, opts.kubeconfigs, pub, logger); err != nil {
 		return err
 	}
-	go watchConfig(ctx, opts.configDir, pub, logger)
+	go watchConfig(ctx, opts, pub, logger)
 
 	select {
 	case <-ctx.Done():
