@@ -14,10 +14,12 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-// watchConfig loads the configuration directory once, then on every change,
-// handing each result to pub. It returns when ctx ends.
+// watchConfig loads the configuration directory once, then on every change
+// and every SIGHUP, handing each result to pub. It returns when ctx ends.
 func watchConfig(ctx context.Context, opts serveOptions, pub *snapshotPublisher, logger *slog.Logger) {
 	store := policy.NewStore(opts.configDir, logger, opts.limits())
+	stop := reloadOnSignal(ctx, store, logger)
+	defer stop()
 	pub.setConfig(store.Load())
 	if err := store.Run(ctx, pub.setConfig); err != nil && ctx.Err() == nil {
 		logger.Error("configuration watch stopped; serving the last configuration", "dir", opts.configDir, "error", err)
