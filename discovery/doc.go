@@ -12,6 +12,11 @@
 //     registry's endpoints and each cluster's own addresses
 //     (Service.ClusterAddresses; Catalog.ForCluster shows one cluster's
 //     view). Network gateways are joined too.
+//   - A Catalog's JSON form (MarshalJSON, format CatalogFormat) holds it
+//     whole: services, the endpoints of every service key, network
+//     gateways. UnmarshalJSON restores a catalog Equal to the one encoded
+//     and refuses another format, unknown fields and trailing data, so a
+//     cluster's last-synced catalog can be kept on disk.
 //   - A Registry's Changes channel coalesces: one receive may stand for many
 //     changes, after which Catalog returns the newest state.
 package discovery

@@ -21,7 +21,7 @@ Run "isthmus COMMAND --help" for the flags of a command.
 
 // commands maps each subcommand to its entry point; each returns the exit code.
 var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"serve":     runServe,
+	"serve":     serveCommand,
 	"bootstrap": runBootstrap,
 	"validate":  runValidate,
 }
@@ -41,4 +41,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return cmd(args[1:], stdout, stderr)
+}
+
+// serveCommand runs isthmus serve, in which SIGHUP re-reads the
+// configuration instead of ending the process.
+func serveCommand(args []string, stdout, stderr io.Writer) int {
+	ignoreReloadSignal()
+	return runServe(args, stdout, stderr)
 }

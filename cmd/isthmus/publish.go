@@ -14,14 +14,21 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-// watchConfig loads the configuration directory once, then on every change,
-// handing each result to pub. It returns when ctx ends.
-func watchConfig(ctx context.Context, dir string, pub *snapshotPublisher, logger *slog.Logger) {
-	store := policy.NewStore(dir, logger, policy.Limits{})
+// watchConfig loads the configuration directory once, then on every change
+// and every SIGHUP, handing each result to pub. It returns when ctx ends.
+func watchConfig(ctx context.Context, opts serveOptions, pub *snapshotPublisher, logger *slog.Logger) {
+	store := policy.NewStore(opts.configDir, logger, opts.limits())
+	stop := reloadOnSignal(ctx, store, logger)
+	defer stop()
 	pub.setConfig(store.Load())
 	if err := store.Run(ctx, pub.setConfig); err != nil && ctx.Err() == nil {
-		logger.Error("configuration watch stopped; serving the last configuration", "dir", dir, "error", err)
+		logger.Error("configuration watch stopped; serving the last configuration", "dir", opts.configDir, "error", err)
 	}
+}
+
+// limits are the size caps --max-file-size and --max-document-size give.
+func (o serveOptions) limits() policy.Limits {
+	return policy.Limits{MaxFileBytes: int64(o.maxFileSize), MaxDocumentBytes: int64(o.maxDocumentSize)}
 }
 
 // snapshotPublisher turns the latest configuration and the catalogs of the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -21,7 +20,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--ca-dir DIR] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -33,9 +32,12 @@ type serveOptions struct {
 	monitoringListen string
 	debounce         time.Duration
 	debounceMax      time.Duration
+	drainDuration    time.Duration
 	logLevel         string
 	logFormat        string
+	stateDir         string
 	caDir            string
+	ephemeralCA      bool
 	trustDomain      string
 	certTTL          time.Duration
 	memoryLimit      string
@@ -43,10 +45,12 @@ type serveOptions struct {
 	kubeconfigs      kubeconfigFlag
 	networkGateways  networkGatewayFlag
 	meshConfig       string
+	maxFileSize      sizeFlag
+	maxDocumentSize  sizeFlag
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
-// SIGINT or SIGTERM.
+// SIGINT or SIGTERM, then drains (--drain-duration).
 func runServe(args []string, stdout, stderr io.Writer) int {
 	opts, fs, err := parseServeFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -89,13 +93,19 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
 	fs.DurationVar(&opts.debounceMax, "debounce-max", server.DefaultDebounceMax, "longest a stream of changes can delay an update")
-	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem); a self-signed root is created there when it holds none. Without it the root lives in memory only")
+	fs.DurationVar(&opts.drainDuration, "drain-duration", server.DefaultDrainDuration, "on SIGTERM or SIGINT, the time over which the open xDS streams are closed, one proxy after the other, once new connections are refused and /readyz fails (0: all at once); a second signal closes them at once")
+	fs.StringVar(&opts.stateDir, "state-dir", defaultStateDir(), "private directory (created 0700) where Isthmus keeps its state: the mesh CA in DIR/ca, unless --ca-dir or --ephemeral-ca")
+	fs.StringVar(&opts.caDir, "ca-dir", "", "directory of the mesh CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), instead of --state-dir's; a self-signed root is created there when it holds none. Refused if group or others can write it, or others can read ca-key.pem")
+	fs.BoolVar(&opts.ephemeralCA, "ephemeral-ca", false, "keep the mesh root CA in memory only: a new root on every start")
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
 	fs.Var(&opts.kubeconfigs, "kubeconfig", "`[CLUSTER_ID=]PATH` of a Kubernetes cluster whose services and endpoints join the mesh, repeatable (cluster id default \"Kubernetes\", as Istio's)")
 	fs.Var(&opts.networkGateways, "network-gateway", "`NETWORK=HOST:PORT` of an east-west gateway (AUTO_PASSTHROUGH, usually port 15443) through which other networks reach NETWORK's endpoints, repeatable (as Istio's meshNetworks gateways)")
 	fs.StringVar(&opts.meshConfig, "mesh-config", "", "`FILE` of Istio mesh configuration (istiod's \"mesh\" ConfigMap key: extensionProviders, defaultProviders, defaultConfig.tracing...)")
 	fs.StringVar(&opts.credentialsDir, "credentials-dir", "", "directory of gateway TLS credentials, DIR/NAMESPACE/NAME/{tls.crt,tls.key,ca.crt}, served to gateways whose Gateway names NAME as credentialName; watched for changes")
+	opts.maxFileSize, opts.maxDocumentSize = policy.DefaultMaxFileBytes, policy.DefaultMaxDocumentBytes
+	fs.Var(&opts.maxFileSize, "max-file-size", "`SIZE` of the largest configuration file read (a larger one keeps the objects it had)")
+	fs.Var(&opts.maxDocumentSize, "max-document-size", "`SIZE` of the largest YAML document decoded (a larger one is an error; its file keeps the objects it had)")
 	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "text or json")
@@ -115,8 +125,14 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 		return errors.New("--debounce must be positive")
 	case opts.debounceMax < opts.debounce:
 		return errors.New("--debounce-max must not be shorter than --debounce")
+	case opts.drainDuration < 0:
+		return errors.New("--drain-duration must not be negative")
 	case opts.certTTL < time.Minute:
 		return errors.New("--cert-ttl must be at least 1m")
+	case opts.caDir != "" && opts.ephemeralCA:
+		return errors.New("--ca-dir and --ephemeral-ca exclude each other")
+	case opts.stateDir == "" && opts.caDir == "" && !opts.ephemeralCA:
+		return errors.New("--state-dir is empty: give a directory, --ca-dir, or --ephemeral-ca")
 	}
 	return nil
 }
@@ -212,15 +228,24 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	if err := startClusters(ctx, opts.kubeconfigs, pub, logger); err != nil {
 		return err
 	}
-	go watchConfig(ctx, opts.configDir, pub, logger)
+	go watchConfig(ctx, opts, pub, logger)
 
 	select {
 	case <-ctx.Done():
 		logger.Info("isthmus stopping")
+		drain(srv, opts.drainDuration)
 		return nil
 	case err := <-failed:
 		return err
 	}
+}
+
+// drain drains the xDS server over period (server.Server.Drain); a second
+// SIGINT or SIGTERM cuts the period short.
+func drain(srv *server.Server, period time.Duration) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv.Drain(ctx, period)
 }
 
 // credentialsInterval is how often the credentials directory is checked
@@ -242,25 +267,6 @@ func watchCredentials(ctx context.Context, dir string, secrets *server.CertSecre
 		srv.Resync()
 		logger.Info("gateway credentials loaded", "dir", dir, "problems", len(c.Problems))
 	})
-}
-
-// openCA loads (or creates) the CA in --ca-dir, or makes an in-memory one.
-func openCA(opts serveOptions, logger *slog.Logger) (*certs.CA, error) {
-	trustDomain := cmp.Or(opts.trustDomain, certs.DefaultTrustDomain)
-	if opts.caDir == "" {
-		logger.Warn("no --ca-dir: the mesh root CA lives in memory and changes on restart", "trust_domain", trustDomain)
-		ca, err := certs.NewSelfSignedCA(trustDomain, certs.DefaultRootTTL)
-		if err != nil {
-			return nil, fmt.Errorf("create CA: %w", err)
-		}
-		return ca, nil
-	}
-	ca, err := certs.LoadOrCreateCA(opts.caDir, trustDomain)
-	if err != nil {
-		return nil, fmt.Errorf("--ca-dir: %w", err)
-	}
-	logger.Info("mesh CA ready", "ca_dir", opts.caDir, "trust_domain", ca.TrustDomain(), "expires", ca.NotAfter())
-	return ca, nil
 }
 
 // serveErr is err unless it reports a deliberate shutdown.

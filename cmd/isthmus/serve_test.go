@@ -161,6 +161,9 @@ func TestServeRefusesAnIncompleteCADir(t *testing.T) {
 	dir, caDir := t.TempDir(), t.TempDir()
 	writeServeTestFile(t, filepath.Join(dir, "reviews.yaml"), reviewsServiceEntry)
 	writeServeTestFile(t, filepath.Join(caDir, "ca-key.pem"), "not a key")
+	if err := os.Chmod(filepath.Join(caDir, "ca-key.pem"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	opts := serveOptions{configDir: dir, xdsListen: "127.0.0.1:0", monitoringListen: "127.0.0.1:0",
 		debounce: 10 * time.Millisecond, debounceMax: 50 * time.Millisecond, caDir: caDir}
 	err := serve(context.Background(), opts, slog.New(slog.DiscardHandler), nil)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -9,25 +11,30 @@ import (
 	"github.com/isthmus-mesh/isthmus/policy"
 )
 
-const validateUsage = `Usage: isthmus validate PATH...
+const validateUsage = `Usage: isthmus validate [--max-file-size SIZE] [--max-document-size SIZE] PATH...
 
 Checks Istio configuration files and directories (searched recursively for
 *.yaml and *.yml) as "isthmus serve" would load them: decoding, Istio's
-validation rules, duplicate objects and subset references. Prints one line
-per problem and exits 1 if there is any; otherwise prints a summary and
-exits 0.
+validation rules, duplicate objects and subset references, and the size
+caps (give the same --max-file-size and --max-document-size as to serve;
+defaults 16MiB and 4MiB). Prints one line per problem and exits 1 if there
+is any; otherwise prints a summary and exits 0.
 `
 
 func runValidate(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, validateUsage)
-		return 2
-	}
-	if args[0] == "-h" || args[0] == "--help" {
+	limits, paths, err := parseValidateFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, validateUsage)
 		return 0
 	}
-	cfg, problems := policy.LoadPaths(args)
+	if err != nil || len(paths) == 0 {
+		if err != nil {
+			fmt.Fprintf(stderr, "isthmus validate: %v\n", err)
+		}
+		fmt.Fprint(stderr, validateUsage)
+		return 2
+	}
+	cfg, problems := policy.LoadPathsWith(paths, limits)
 	for _, p := range problems {
 		fmt.Fprintln(stdout, problemLine(p))
 	}
@@ -37,6 +44,19 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "OK: %s\n", summarize(cfg))
 	return 0
+}
+
+// parseValidateFlags reads the size caps given before the paths.
+func parseValidateFlags(args []string) (policy.Limits, []string, error) {
+	maxFile, maxDocument := sizeFlag(policy.DefaultMaxFileBytes), sizeFlag(policy.DefaultMaxDocumentBytes)
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(&maxFile, "max-file-size", "largest configuration file read")
+	fs.Var(&maxDocument, "max-document-size", "largest YAML document decoded")
+	if err := fs.Parse(args); err != nil {
+		return policy.Limits{}, nil, err
+	}
+	return policy.Limits{MaxFileBytes: int64(maxFile), MaxDocumentBytes: int64(maxDocument)}, fs.Args(), nil
 }
 
 // problemLine prints a problem, leaving out the document number when the

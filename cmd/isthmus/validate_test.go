@@ -82,3 +82,27 @@ func TestValidateUsage(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+// validate applies the size caps serve applies, and takes the same flags.
+func TestValidateSizeCaps(t *testing.T) {
+	dir := t.TempDir()
+	path := write(t, filepath.Join(dir, "reviews.yaml"), validRoute+"# "+strings.Repeat("x", 2048)+"\n")
+	var stdout, stderr bytes.Buffer
+	if code := runValidate([]string{"--max-file-size", "2KiB", dir}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stdout.String())
+	}
+	if want := path + ": the file is 2.4 KiB, more than the limit of 2 KiB per file"; !strings.HasPrefix(stdout.String(), want) {
+		t.Errorf("stdout %q, want it to start with %q", stdout.String(), want)
+	}
+	stdout.Reset()
+	if code := runValidate([]string{"--max-document-size", "1KiB", path}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stdout.String())
+	}
+	if want := path + "#2: the document is 2.2 KiB, more than the limit of 1 KiB per document"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("stdout %q, want it to contain %q", stdout.String(), want)
+	}
+	stdout.Reset()
+	if code := runValidate([]string{dir}, &stdout, &stderr); code != 0 {
+		t.Errorf("default caps: exit %d\n%s", code, stdout.String())
+	}
+}

@@ -22,6 +22,9 @@ type resourceCache interface {
 	set(ctx context.Context, nodeID string, r *proxyResources) error
 	// clear forgets a proxy that has no stream left.
 	clear(nodeID string)
+	// end ends the streams of the proxy with node id nodeID, with
+	// Unavailable, as soon as each has a watch open.
+	end(nodeID string)
 }
 
 // preparedCache is the resourceCache of the server: it answers watches with
@@ -52,6 +55,7 @@ type nodeState struct {
 	served *proxyResources // nil until set
 	sotw   map[*sotwWatch]struct{}
 	delta  map[*deltaWatch]struct{}
+	ending bool // its watches are answered with endingResponse (see end)
 }
 
 // sotwWatch is an open state-of-the-world watch of one stream and type.
@@ -124,6 +128,25 @@ func typeChanged(prev, r *proxyResources, typeURL string) bool {
 	return prev == nil || prev.types[typeURL] != r.types[typeURL]
 }
 
+// end answers every open watch of nodeID, and every watch its streams
+// open from now on, with a response that ends the stream (endingResponse).
+func (c *preparedCache) end(nodeID string) {
+	n := c.node(nodeID)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.ending = true
+	for w := range n.sotw {
+		if c.sent(trySend(w.out, endingSotw(w.req)), w.req.GetTypeUrl()) {
+			delete(n.sotw, w)
+		}
+	}
+	for w := range n.delta {
+		if c.sent(trySend(w.out, endingDelta(w.req)), w.req.GetTypeUrl()) {
+			delete(n.delta, w)
+		}
+	}
+}
+
 func (c *preparedCache) clear(nodeID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -155,7 +178,7 @@ func trySend[R any](ch chan R, resp R) bool {
 // sent logs a response that could not be handed over; its watch stays open.
 func (c *preparedCache) sent(ok bool, typeURL string) bool {
 	if !ok {
-		c.log.Error("xDS stream cannot take a response; the watch stays open", "type", typeURL)
+		c.log.Error("xDS stream cannot take a response; the watch stays open", "type", clip(typeURL, maxLoggedID))
 	}
 	return ok
 }
@@ -167,6 +190,9 @@ func (c *preparedCache) CreateWatch(req *cache.Request, sub cache.Subscription, 
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	w := &sotwWatch{req: req, sub: sub, out: out}
+	if n.ending && c.sent(trySend(out, endingSotw(req)), req.GetTypeUrl()) {
+		return func() {}, nil
+	}
 	if n.served != nil && c.answerSotw(n.served, w) {
 		return func() {}, nil
 	}
@@ -185,6 +211,9 @@ func (c *preparedCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subs
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	w := &deltaWatch{req: req, sub: sub, out: out}
+	if n.ending && c.sent(trySend(out, endingDelta(req)), req.GetTypeUrl()) {
+		return func() {}, nil
+	}
 	if n.served != nil && c.answerDelta(n.served, w) {
 		return func() {}, nil
 	}
@@ -207,13 +236,13 @@ func libraryLogger(logger *slog.Logger) log.Logger {
 	logger = logger.With("component", "go-control-plane")
 	debug := func(format string, args ...any) {
 		if logger.Enabled(context.Background(), slog.LevelDebug) {
-			logger.Debug(fmt.Sprintf(format, args...))
+			logger.Debug(clip(fmt.Sprintf(format, args...), maxLoggedMessage))
 		}
 	}
 	return log.LoggerFuncs{
 		DebugFunc: debug,
 		InfoFunc:  debug,
 		WarnFunc:  debug,
-		ErrorFunc: func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
+		ErrorFunc: func(format string, args ...any) { logger.Warn(clip(fmt.Sprintf(format, args...), maxLoggedMessage)) },
 	}
 }

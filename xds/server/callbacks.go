@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"log/slog"
+	"net"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
@@ -20,11 +23,12 @@ type streamKey struct {
 	id    int64
 }
 
-// streamState is what the server tracks of one stream. Its fields are used
-// only from the stream's own goroutine, where go-control-plane runs its
-// callbacks.
+// streamState is what the server tracks of one stream, from its opening.
+// Its fields are used only from the stream's own goroutine, where
+// go-control-plane runs its callbacks.
 type streamState struct {
-	proxy *proxyState
+	peer  net.Addr                // the client's address; nil when unknown
+	proxy *proxyState             // nil until the stream's first request
 	sent  map[string]sentResponse // type URL → last response sent
 }
 
@@ -48,17 +52,35 @@ type callbacks struct{ s *Server }
 
 var _ serverv3.Callbacks = callbacks{}
 
-func (c callbacks) OnStreamOpen(context.Context, int64, string) error      { return nil }
-func (c callbacks) OnDeltaStreamOpen(context.Context, int64, string) error { return nil }
-func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node)                { c.s.onClosed(streamKey{false, id}) }
-func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node)           { c.s.onClosed(streamKey{true, id}) }
+func (c callbacks) OnStreamOpen(ctx context.Context, id int64, _ string) error {
+	return c.s.onOpen(ctx, streamKey{false, id})
+}
+
+func (c callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
+	return c.s.onOpen(ctx, streamKey{true, id})
+}
+
+func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node)      { c.s.onClosed(streamKey{false, id}) }
+func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) { c.s.onClosed(streamKey{true, id}) }
 
 func (c callbacks) OnStreamRequest(id int64, r *discoveryv3.DiscoveryRequest) error {
+	trimErrorDetail(r.ErrorDetail)
 	return c.s.onRequest(streamKey{false, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), r.GetErrorDetail()})
 }
 
 func (c callbacks) OnStreamDeltaRequest(id int64, r *discoveryv3.DeltaDiscoveryRequest) error {
+	trimErrorDetail(r.ErrorDetail)
 	return c.s.onRequest(streamKey{true, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), r.GetErrorDetail()})
+}
+
+// trimErrorDetail cuts a rejection's message to maxLoggedMessage and drops
+// its details: go-control-plane keeps a stream's last request of each
+// type, and the server reads only the message.
+func trimErrorDetail(d *rpcstatus.Status) {
+	if d != nil {
+		d.Message = clip(d.Message, maxLoggedMessage)
+		d.Details = nil
+	}
 }
 
 func (c callbacks) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, r *discoveryv3.DiscoveryResponse) {
@@ -75,13 +97,38 @@ func (c callbacks) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest
 
 func (c callbacks) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
 
-// onRequest registers the stream on its first request, then reads the
-// request as an acknowledgement or a rejection of the last response of its
-// type. An error ends the stream.
+// onOpen registers a new stream; while the server drains, it refuses it
+// instead.
+func (s *Server) onOpen(ctx context.Context, key streamKey) error {
+	if s.draining.Load() {
+		return errDrainingStatus
+	}
+	st := &streamState{sent: map[string]sentResponse{}}
+	if p, ok := peer.FromContext(ctx); ok {
+		st.peer = p.Addr
+	}
+	s.streamsMu.Lock()
+	s.streams[key] = st
+	s.streamsMu.Unlock()
+	return nil
+}
+
+// onRequest attaches the stream to its proxy on its first request, then
+// reads the request as an acknowledgement or a rejection of the last
+// response of its type. An error ends the stream: a node the codec refused
+// (see checkNode) or that does not parse ends it with InvalidArgument.
 func (s *Server) onRequest(key streamKey, req request) error {
-	st, err := s.stream(key, req.node)
-	if err != nil {
-		return err
+	st := s.streamState(key)
+	if st == nil {
+		return status.Error(codes.Internal, "isthmus: stream not registered")
+	}
+	if l := refusedNodeLimit(req.node); l != nil {
+		return s.refuseNode(st, l.reason, l.refusal())
+	}
+	if st.proxy == nil {
+		if err := s.attachStream(st, req.node); err != nil {
+			return err
+		}
 	}
 	dropMetadata(req.node)
 	if req.errorDetail != nil {
@@ -95,25 +142,43 @@ func (s *Server) onRequest(key streamKey, req request) error {
 	return nil
 }
 
-// stream returns the state of stream key, creating it from node on the
-// stream's first request.
-func (s *Server) stream(key streamKey, node *corev3.Node) (*streamState, error) {
+// streamState returns the state of stream key; nil when it is not open.
+func (s *Server) streamState(key streamKey) *streamState {
 	s.streamsMu.Lock()
-	st := s.streams[key]
-	s.streamsMu.Unlock()
-	if st != nil {
-		return st, nil
+	defer s.streamsMu.Unlock()
+	return s.streams[key]
+}
+
+// attachStream attaches st to the proxy node describes, on the stream's
+// first request.
+func (s *Server) attachStream(st *streamState, node *corev3.Node) error {
+	if s.draining.Load() {
+		return errDrainingStatus
 	}
 	p, err := model.ParseNode(node)
 	if err != nil {
-		s.log.Warn("rejecting xDS stream: bad node", "node", node.GetId(), "error", err)
-		return nil, status.Errorf(codes.InvalidArgument, "isthmus: %v", err)
+		return s.refuseNode(st, reasonInvalidNode, "isthmus: "+clipError(err))
 	}
-	st = &streamState{proxy: s.attach(p), sent: map[string]sentResponse{}}
-	s.streamsMu.Lock()
-	s.streams[key] = st
-	s.streamsMu.Unlock()
-	return st, nil
+	st.proxy = s.attach(p)
+	return nil
+}
+
+// refuseNode counts and logs (at most once per repeatLogInterval for each
+// reason) a stream refused for its node, and returns the error that ends
+// it.
+func (s *Server) refuseNode(st *streamState, reason, message string) error {
+	s.metrics.rejectedNodes.WithLabelValues(reason).Inc()
+	s.logs.logAt(slog.LevelWarn, logKey{msg: "refusing xDS stream: bad node", subject: reason},
+		"reason", reason, "peer", peerString(st.peer), "error", message)
+	return status.Error(codes.InvalidArgument, message)
+}
+
+// peerString is addr as a string; "" for nil.
+func peerString(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	return addr.String()
 }
 
 // dropMetadata empties a request's node metadata once the stream's proxy
@@ -127,10 +192,7 @@ func dropMetadata(node *corev3.Node) {
 }
 
 func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {
-	s.streamsMu.Lock()
-	st := s.streams[key]
-	s.streamsMu.Unlock()
-	if st != nil {
+	if st := s.streamState(key); st != nil {
 		st.sent[typeURL] = sent
 	}
 }
@@ -139,19 +201,39 @@ func (s *Server) onClosed(key streamKey) {
 	s.streamsMu.Lock()
 	st := s.streams[key]
 	delete(s.streams, key)
+	left := len(s.streams)
 	s.streamsMu.Unlock()
-	if st != nil {
+	if st != nil && st.proxy != nil {
 		s.detach(st.proxy)
+	}
+	if left == 0 {
+		s.noteNoStreams()
 	}
 }
 
+// recordNACK counts a rejection, keeps its message for /debug/proxies and
+// logs it; a proxy's rejections of one type are logged at most once per
+// repeatLogInterval, however often it repeats them. Rejections of a type
+// the server does not serve are counted and logged as type "other".
 func (s *Server) recordNACK(st *streamState, req request) {
-	msg := req.errorDetail.GetMessage()
-	s.metrics.nacks.WithLabelValues(typeLabel(req.typeURL)).Inc()
-	st.proxy.markNacked(req.typeURL, msg)
-	s.log.Warn("proxy rejected configuration", "proxy", st.proxy.proxy.ID,
-		"type", req.typeURL, "version", st.sent[req.typeURL].version, "message", msg)
+	msg := req.errorDetail.GetMessage() // clipped by trimErrorDetail
+	label, served := typeLabels[req.typeURL]
+	if !served {
+		label = otherType
+	}
+	s.metrics.nacks.WithLabelValues(label).Inc()
+	if served {
+		st.proxy.markNacked(req.typeURL, msg)
+	}
+	s.logs.logAt(slog.LevelWarn, logKey{msg: "proxy rejected configuration", subject: st.proxy.proxy.ID, detail: label},
+		"proxy", clipID(st.proxy.proxy.ID), "type", clip(req.typeURL, maxLoggedID),
+		"version", st.sent[req.typeURL].version, "message", msg)
 }
+
+// otherType labels the rejections of types the server does not serve: the
+// type URL is the client's to choose, and each label value is a series
+// Prometheus keeps.
+const otherType = "other"
 
 func (s *Server) recordACK(ps *proxyState, typeURL, version string) {
 	if d, ok := ps.markAcked(typeURL, version); ok {

@@ -47,15 +47,18 @@ func startServer(t *testing.T, translateFn TranslateFunc) *harness {
 	return startServerWith(t, Options{Translate: translateFn, Secrets: testSecrets(t)})
 }
 
-// startServerWith starts a server with opts and the tests' debounce and
-// logger.
+// startServerWith starts a server with opts and the tests' debounce, and
+// the tests' logger unless opts has one.
 func startServerWith(t *testing.T, opts Options) *harness {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Debounce, opts.DebounceMax, opts.Logger = 10*time.Millisecond, 50*time.Millisecond, testLogger(t)
+	opts.Debounce, opts.DebounceMax = 10*time.Millisecond, 50*time.Millisecond
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
 	s := New(opts)
 	h := &harness{t: t, server: s, addr: lis.Addr().String(), monitor: httptest.NewServer(s.Handler()), served: make(chan error, 1)}
 	go func() { h.served <- s.Serve(lis) }()

@@ -57,11 +57,12 @@ func (c xdsCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 // Unmarshal decodes with the proto codec, keeping of a discovery request's
-// node metadata only what model.ParseNode reads (see unmarshalLean), then
+// node metadata only what model.ParseNode reads (see unmarshalLean), or
+// none of a node that breaks the limits on nodes (see checkNode), then
 // interns the strings of a discovery request that streams keep and that
 // recur across proxies (see intern).
 func (c xdsCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if !c.unmarshalLean(data, v) {
+	if !decodeRequest(data, v) {
 		if err := c.proto.Unmarshal(data, v); err != nil {
 			return err
 		}
@@ -78,17 +79,27 @@ func (c xdsCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
-// unmarshalLean decodes a discovery request that carries node metadata
-// with unmarshalLean; false for any other message, or when it must be
-// decoded whole.
-func (c xdsCodec) unmarshalLean(data mem.BufferSlice, v any) bool {
-	switch m := v.(type) {
+// decodeRequest decodes a discovery request whose node breaks a limit
+// without its node (refuseNode), and one that carries node metadata with
+// unmarshalLean; false for any other message, or when it must be decoded
+// whole.
+func decodeRequest(data mem.BufferSlice, v any) bool {
+	var m discoveryRequest
+	var nodeField protowire.Number
+	switch r := v.(type) {
 	case *discoveryv3.DiscoveryRequest:
-		return unmarshalLean(contiguous(data), m, requestNodeField)
+		m, nodeField = r, requestNodeField
 	case *discoveryv3.DeltaDiscoveryRequest:
-		return unmarshalLean(contiguous(data), m, deltaRequestNodeField)
+		m, nodeField = r, deltaRequestNodeField
+	default:
+		return false
 	}
-	return false
+	b := contiguous(data)
+	if l := checkNode(b, nodeField); l != nil {
+		refuseNode(b, m, l)
+		return true
+	}
+	return unmarshalLean(b, m, nodeField)
 }
 
 // contiguous returns data's bytes, copied only when in several buffers.

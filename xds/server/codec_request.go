@@ -40,14 +40,17 @@ func fieldNumber(m proto.Message, name protoreflect.Name) protowire.Number {
 	return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
 }
 
+// discoveryRequest is either kind of discovery request.
+type discoveryRequest interface {
+	proto.Message
+	GetNode() *corev3.Node
+}
+
 // unmarshalLean decodes b into m (a discovery request whose node is field
 // nodeField), keeping of the node's metadata only the fields ParseNode
 // reads. False when b has no node metadata or is not well formed: the
 // caller then decodes b whole.
-func unmarshalLean(b []byte, m interface {
-	proto.Message
-	GetNode() *corev3.Node
-}, nodeField protowire.Number) bool {
+func unmarshalLean(b []byte, m discoveryRequest, nodeField protowire.Number) bool {
 	node, ok := singleField(b, nodeField)
 	if !ok {
 		return false

@@ -19,6 +19,21 @@
 //     latest pushed snapshot, on the same workers as pushes, in the order
 //     proxies connect. Of the node metadata only the fields
 //     model.ParseNode reads are decoded.
+//   - A request's node is bounded: its id to MaxNodeIDBytes (1 KiB), each
+//     metadata entry to MaxNodeMetadataValueBytes (64 KiB), the whole node
+//     to MaxNodeBytes (256 KiB); istio-proxy's is a few KiB. The codec
+//     checks them on the encoded request and decodes nothing of a node that
+//     breaks one; the stream ends with InvalidArgument naming the limit.
+//     Requests are read up to 4 MiB. Refused nodes are counted by reason in
+//     isthmus_xds_rejected_nodes_total.
+//   - What clients control reaches the logs bounded: node ids are cut to
+//     256 bytes, messages and errors to 1 KiB. Events a client can repeat
+//     at will (a proxy rejecting a type, streams refused for one reason)
+//     are logged at most once per 10 s per proxy and type, or per reason:
+//     the first at once, the next line saying how many it stands for
+//     ("repeated"). Every rejection is counted in isthmus_xds_nacks_total
+//     (types the server does not serve as "other"); /debug/proxies keeps
+//     the last message of each, cut to 1 KiB.
 //   - Each xDS type carries a version that is a hash of its resources'
 //     content, so a type whose resources did not change is not sent again;
 //     in delta xDS each resource carries the hash of its own content.
@@ -48,5 +63,13 @@
 //   - Handler serves /metrics (isthmus_* metrics, own registry), /healthz,
 //     /readyz, /debug/proxies and /debug/config_dump?proxy=ID; the dump
 //     names secrets but never shows their content.
-//   - Stop refuses new streams, ends the open ones and stops pushing.
+//   - Drain(ctx, period) is the graceful end: /readyz fails, the listener
+//     closes and connections get GOAWAY at once, new streams are refused
+//     with Unavailable; the open streams are then ended with Unavailable
+//     ("isthmus is draining"), one proxy after the other, evenly across
+//     period (all at once when ctx ends), each as soon as it has a watch
+//     open (Envoy always has); proxies are pushed changes until then. After
+//     at most a second more for streams to close, Drain stops the server.
+//   - Stop refuses new streams, ends the open ones at once and stops
+//     pushing.
 package server

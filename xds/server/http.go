@@ -16,7 +16,7 @@ import (
 //
 //	/metrics                     Prometheus metrics
 //	/healthz                     200 while the process runs
-//	/readyz                      200 once a snapshot is pushed and gRPC serves, else 503
+//	/readyz                      200 once a snapshot is pushed and gRPC serves, until Drain; else 503
 //	/debug/proxies               connected proxies and their versions per type (JSON)
 //	/debug/config_dump?proxy=ID  the resources served to one proxy (JSON)
 func (s *Server) Handler() http.Handler {
@@ -34,6 +34,8 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 	switch {
+	case s.draining.Load():
+		writeText(w, http.StatusServiceUnavailable, "draining\n")
 	case !s.pushed.Load():
 		writeText(w, http.StatusServiceUnavailable, "no configuration pushed yet\n")
 	case !s.serving.Load():

@@ -23,6 +23,7 @@ type metrics struct {
 	pushDuration    prometheus.Histogram
 	ackLatency      *prometheus.HistogramVec
 	nacks           *prometheus.CounterVec
+	rejectedNodes   *prometheus.CounterVec
 	translateErrors *prometheus.CounterVec
 	configErrors    prometheus.Gauge
 	snapshotVersion prometheus.Gauge
@@ -54,6 +55,10 @@ func newMetrics() *metrics {
 			Name: "isthmus_xds_nacks_total",
 			Help: "Responses a proxy rejected.",
 		}, []string{"type"}),
+		rejectedNodes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isthmus_xds_rejected_nodes_total",
+			Help: "xDS streams ended with InvalidArgument for their node: over a size limit (id_too_long, metadata_value_too_large, node_too_large) or without a node id that parses (invalid).",
+		}, []string{"reason"}),
 		translateErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isthmus_xds_translation_errors_total",
 			Help: "Proxy updates not served because translation failed; the proxy keeps its previous resources.",
@@ -71,7 +76,11 @@ func newMetrics() *metrics {
 			Help: "Outbound views of pushes: kept from the previous snapshot, because the change could not reach them, or built.",
 		}, []string{"outcome"}),
 	}
-	m.registry.MustRegister(m.connected, m.pushes, m.pushDuration, m.ackLatency, m.nacks,
+	for _, l := range nodeLimits {
+		m.rejectedNodes.WithLabelValues(l.reason)
+	}
+	m.rejectedNodes.WithLabelValues(reasonInvalidNode)
+	m.registry.MustRegister(m.connected, m.pushes, m.pushDuration, m.ackLatency, m.nacks, m.rejectedNodes,
 		m.translateErrors, m.configErrors, m.snapshotVersion, m.views,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

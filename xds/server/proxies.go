@@ -60,7 +60,7 @@ func (s *Server) attach(p *model.Proxy) *proxyState {
 	s.metrics.connected.Set(float64(len(s.proxies)))
 	tr, gen := s.translator, s.gen
 	s.mu.Unlock()
-	s.log.Info("proxy connected", "proxy", p.ID, "namespace", p.Namespace)
+	s.log.Info("proxy connected", "proxy", clipID(p.ID), "namespace", clip(p.Namespace, maxLoggedID))
 	if tr != nil {
 		s.onWorker(func() { s.refresh(ps, tr, gen) })
 	}
@@ -83,7 +83,7 @@ func (s *Server) detach(ps *proxyState) {
 	ps.closed = true
 	s.cache.clear(ps.proxy.ID)
 	ps.mu.Unlock()
-	s.log.Info("proxy disconnected", "proxy", ps.proxy.ID)
+	s.log.Info("proxy disconnected", "proxy", clipID(ps.proxy.ID))
 }
 
 // connectedProxies lists the proxies connected now.

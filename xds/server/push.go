@@ -111,7 +111,7 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 	ps.served = next
 	ps.markSet(changed, next, time.Now())
 	if missing := next.missingCredentials(); len(missing) > 0 && slices.Contains(changed, resource.ListenerType) {
-		s.log.Warn("gateway credentials not found; listeners using them wait for them", "proxy", ps.proxy.ID,
+		s.log.Warn("gateway credentials not found; listeners using them wait for them", "proxy", clipID(ps.proxy.ID),
 			"secrets", missing)
 	}
 	for _, t := range changed {
@@ -150,8 +150,8 @@ func (s *Server) secretsOf(p *model.Proxy) (string, []*tlsv3.Secret, error) {
 func (s *Server) refreshFailed(ps *proxyState, idx *translate.Index, err error) {
 	reason := failureReason(err)
 	s.metrics.translateErrors.WithLabelValues(reason).Inc()
-	s.log.Error("proxy keeps its previous resources", "proxy", ps.proxy.ID,
-		"snapshot", idx.Snapshot.Version, "reason", reason, "error", err)
+	s.log.Error("proxy keeps its previous resources", "proxy", clipID(ps.proxy.ID),
+		"snapshot", idx.Snapshot.Version, "reason", reason, "error", clipError(err))
 }
 
 func failureReason(err error) string {

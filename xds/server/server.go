@@ -28,14 +28,16 @@ import (
 type Server struct {
 	opts    Options
 	log     *slog.Logger
+	logs    *logLimiter // for what clients can make the server log again and again
 	metrics *metrics
 	cache   resourceCache
 	prep    *preparer
 	grpc    *grpc.Server
 
-	// ctx ends the debounce loop and every xDS stream.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx ends the debounce loop, the log limiter and every xDS stream.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	logsDone chan struct{} // closed when the log limiter has written all it held
 
 	// latest is the most recent snapshot given to Update; updated wakes the
 	// debounce loop.
@@ -50,13 +52,17 @@ type Server struct {
 	gen        uint64 // counts pushes; the generation of translator
 
 	streamsMu sync.Mutex
-	streams   map[streamKey]*streamState
+	streams   map[streamKey]*streamState // open streams
+	// streamsGone is signalled when the last stream of a draining server
+	// ends.
+	streamsGone chan struct{}
 
 	// work hands translations to the workers (see startWorkers).
 	work chan func()
 
 	pushed   atomic.Bool // a snapshot has been pushed
 	serving  atomic.Bool // Serve is accepting connections
+	draining atomic.Bool // Drain has begun
 	stopOnce sync.Once
 }
 
@@ -65,23 +71,30 @@ func New(opts Options) *Server {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		metrics:  newMetrics(),
-		cache:    newPreparedCache(opts.Logger),
-		prep:     newPreparer(),
-		ctx:      ctx,
-		cancel:   cancel,
-		updated:  make(chan struct{}, 1),
-		loopDone: make(chan struct{}),
-		proxies:  map[string]*proxyState{},
-		streams:  map[streamKey]*streamState{},
-		work:     make(chan func()),
+		opts:        opts,
+		log:         opts.Logger,
+		logs:        newLogLimiter(opts.Logger, repeatLogInterval),
+		metrics:     newMetrics(),
+		cache:       newPreparedCache(opts.Logger),
+		prep:        newPreparer(),
+		ctx:         ctx,
+		cancel:      cancel,
+		logsDone:    make(chan struct{}),
+		updated:     make(chan struct{}, 1),
+		loopDone:    make(chan struct{}),
+		proxies:     map[string]*proxyState{},
+		streams:     map[streamKey]*streamState{},
+		streamsGone: make(chan struct{}, 1),
+		work:        make(chan func()),
 	}
 	s.grpc = newGRPCServer(serverv3.NewServer(ctx, s.cache, callbacks{s},
 		sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger))))
 	s.startWorkers()
 	go s.debounceLoop()
+	go func() {
+		defer close(s.logsDone)
+		s.logs.run(ctx)
+	}()
 	return s
 }
 
@@ -111,10 +124,11 @@ const (
 // newGRPCServer registers ADS and the per-type discovery services; each
 // serves state of the world and delta. Responses are written by xdsCodec,
 // without copying their large resources. The windows for what proxies
-// send are fixed (receiveWindow), and write buffers are shared between
-// connections, as is gRPC's default.
+// send are fixed (receiveWindow), requests are read up to maxRequestBytes,
+// and write buffers are shared between connections, as is gRPC's default.
 func newGRPCServer(xds serverv3.Server) *grpc.Server {
 	g := grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.ForceServerCodecV2(newXDSCodec()),
@@ -154,11 +168,13 @@ func (s *Server) Update(snap *model.Snapshot) {
 // SetConfigErrors records how many problems the last configuration load had.
 func (s *Server) SetConfigErrors(n int) { s.metrics.configErrors.Set(float64(n)) }
 
-// Ready reports whether a snapshot has been pushed and gRPC is serving.
-func (s *Server) Ready() bool { return s.pushed.Load() && s.serving.Load() }
+// Ready reports whether a snapshot has been pushed and gRPC is serving,
+// and the server is not draining.
+func (s *Server) Ready() bool { return s.pushed.Load() && s.serving.Load() && !s.draining.Load() }
 
-// Stop ends every xDS stream, stops pushing and stops the gRPC server,
-// waiting a bounded time for handlers to return.
+// Stop ends every xDS stream at once, stops pushing and stops the gRPC
+// server, waiting a bounded time for handlers to return. Drain is the
+// graceful way.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		stopped := make(chan struct{})
@@ -166,8 +182,9 @@ func (s *Server) Stop() {
 			s.grpc.GracefulStop() // refuses new streams; waits for open ones
 			close(stopped)
 		}()
-		s.cancel() // ends open streams and the debounce loop
+		s.cancel() // ends open streams, the debounce loop and the log limiter
 		<-s.loopDone
+		<-s.logsDone
 		select {
 		case <-stopped:
 		case <-time.After(stopTimeout):

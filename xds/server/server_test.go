@@ -181,6 +181,23 @@ func TestNACKIsCountedByType(t *testing.T) {
 	}
 }
 
+// A rejection of a type the server does not serve is counted as "other":
+// the type URL is the client's to choose, and must not become a metric
+// series of its own.
+func TestNACKOfAnUnservedTypeIsCountedAsOther(t *testing.T) {
+	h := startServer(t, meshTranslate)
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	c := newSotwClient(t, h.dial(), sidecarNode(t, "app-1"))
+	c.sync()
+	bogus := &discoveryv3.DiscoveryResponse{TypeUrl: "type.googleapis.com/bogus.Type", Nonce: "1"}
+	c.nack(bogus, "rejected by test")
+	other := h.server.metrics.nacks.WithLabelValues(otherType)
+	eventually(t, "the NACK to be counted", func() bool { return metricValue(t, other) == 1 })
+	if _, metrics := h.get("/metrics"); strings.Contains(metrics, "bogus") {
+		t.Errorf("/metrics names the client's type URL:\n%s", metrics)
+	}
+}
+
 // failingAt wraps meshTranslate so that translating snapshot version v
 // goes wrong with broken.
 func failingAt(v uint64, broken func(*translate.Resources) (*translate.Resources, error)) TranslateFunc {
