@@ -32,6 +32,10 @@ type Assembler struct {
 	lastGood map[policy.Key]*policy.Object
 	config   *policy.Config
 	problems []*policy.ConfigError
+	// syncWaitOver: RunOptions.SyncWait has passed; missing: the sources
+	// last published without.
+	syncWaitOver bool
+	missing      []string
 }
 
 // New returns an Assembler with settings.
@@ -102,11 +106,31 @@ func objectsOf(m map[policy.Key]*policy.Object) []*policy.Object {
 	return out
 }
 
-// Run publishes to sink once every source has synced, then after every
-// change of a source or registry, with changes within quiet of each other
-// (up to maxWait) published once. It returns when ctx ends.
-func (a *Assembler) Run(ctx context.Context, sink Sink, quiet, maxWait time.Duration) {
+// RunOptions pace Run.
+type RunOptions struct {
+	// Quiet and MaxWait debounce changes: changes within Quiet of each
+	// other, up to MaxWait after the first, are published once.
+	Quiet, MaxWait time.Duration
+	// SyncWait bounds the wait for every source's first sync: after it, a
+	// snapshot is published without the sources still missing (logged).
+	// Zero waits for ever.
+	SyncWait time.Duration
+}
+
+// Run publishes to sink once every source has synced (or SyncWait has
+// passed), then after every change of a source or registry. It returns
+// when ctx ends.
+func (a *Assembler) Run(ctx context.Context, sink Sink, opts RunOptions) {
 	changes := make(chan struct{}, 1)
+	if opts.SyncWait > 0 {
+		timer := time.AfterFunc(opts.SyncWait, func() {
+			a.mu.Lock()
+			a.syncWaitOver = true
+			a.mu.Unlock()
+			debounce.Signal(changes)
+		})
+		defer timer.Stop()
+	}
 	for _, s := range a.sources {
 		go forward(ctx, s.Changes(), changes)
 	}
@@ -114,7 +138,7 @@ func (a *Assembler) Run(ctx context.Context, sink Sink, quiet, maxWait time.Dura
 		go forward(ctx, r.Changes(), changes)
 	}
 	debounce.Signal(changes)
-	debounce.Loop(ctx, changes, quiet, maxWait, func() { a.publish(sink) })
+	debounce.Loop(ctx, changes, opts.Quiet, opts.MaxWait, func() { a.publish(sink) })
 }
 
 // forward signals to every value from from until ctx ends.
@@ -137,12 +161,36 @@ func (a *Assembler) publish(sink Sink) {
 			a.logger.Error("snapshot not built; serving the previous one", "panic", r)
 		}
 	}()
-	if i := slices.IndexFunc(a.sources, func(s policy.ConfigSource) bool { return !s.Synced() }); i >= 0 {
-		a.logger.Debug("waiting for a configuration source", "source", a.sources[i].Name())
+	if !a.readyToPublish() {
 		return
 	}
 	snap, problems := a.Assemble()
 	sink.SetConfigErrors(len(problems))
 	sink.Update(snap)
 	a.logger.Info("snapshot published", "version", snap.Version, "objects", snap.Config.Len(), "services", len(snap.Catalog.Services()))
+}
+
+// readyToPublish reports whether every source has synced, or the wait for
+// them is over; it logs sources published without, and their arrival.
+func (a *Assembler) readyToPublish() bool {
+	var missing []string
+	for _, s := range a.sources {
+		if !s.Synced() {
+			missing = append(missing, s.Name())
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(missing) > 0 && !a.syncWaitOver {
+		return false
+	}
+	if !slices.Equal(missing, a.missing) {
+		if len(missing) > 0 {
+			a.logger.Warn("configuration sources not synced; publishing without them until they are", "sources", missing)
+		} else {
+			a.logger.Info("every configuration source synced")
+		}
+		a.missing = missing
+	}
+	return true
 }

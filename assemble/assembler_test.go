@@ -122,7 +122,7 @@ func TestAssemblerRunWaitsForEverySource(t *testing.T) {
 	sink := &recordingSink{snaps: make(chan *model.Snapshot, 10)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go a.Run(ctx, sink, 10*time.Millisecond, 50*time.Millisecond)
+	go a.Run(ctx, sink, RunOptions{Quiet: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond})
 	files.set(destinationRule(policy.Source{File: "mesh.yaml"}))
 	select {
 	case s := <-sink.snaps:

@@ -15,8 +15,10 @@
 //     last valid version of every object, whichever source defines it.
 //   - Run hands the sink a new snapshot after any source or registry
 //     changes (debounced), and the number of configuration problems. It
-//     publishes nothing until every source has synced once; a slow source
-//     or registry never holds the others' changes back after that.
+//     publishes nothing until every source has synced once, or until
+//     RunOptions.SyncWait has passed (then without the missing sources,
+//     logged); a slow source or registry never holds the others' changes
+//     back after that.
 //   - A panic while assembling (a bug reached by unusual input) is logged
 //     and the previous snapshot stays in place.
 package assemble

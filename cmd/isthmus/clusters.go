@@ -9,12 +9,30 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/discovery/kube"
 )
 
 // defaultClusterID is the cluster id of a --kubeconfig without one, as
 // Istio's default CLUSTER_ID.
 const defaultClusterID = "Kubernetes"
+
+// defaultConfigClusterID names the config cluster (--config-kubeconfig).
+const defaultConfigClusterID = "config"
+
+// namespacesFlag is a comma-separated list of namespaces.
+type namespacesFlag []string
+
+func (f *namespacesFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *namespacesFlag) Set(s string) error {
+	for _, ns := range strings.Split(s, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			*f = append(*f, ns)
+		}
+	}
+	return nil
+}
 
 // clusterSyncWait bounds how long serve waits for the clusters' first full
 // listing before serving what it has; later listings are pushed as they
@@ -45,9 +63,9 @@ func (f *kubeconfigFlag) Set(s string) error {
 	return nil
 }
 
-// startClusters watches each cluster's services and endpoints, feeding pub,
-// and waits (a bounded time) for their first full listing.
-func startClusters(ctx context.Context, kubeconfigs kubeconfigFlag, pub *snapshotPublisher, logger *slog.Logger) error {
+// startClusters watches each cluster's services and endpoints, adding them
+// to a, and waits (a bounded time) for their first full listing.
+func startClusters(ctx context.Context, kubeconfigs kubeconfigFlag, a *assemble.Assembler, logger *slog.Logger) error {
 	if len(kubeconfigs) == 0 {
 		return nil
 	}
@@ -59,7 +77,7 @@ func startClusters(ctx context.Context, kubeconfigs kubeconfigFlag, pub *snapsho
 			return fmt.Errorf("--kubeconfig %s=%s: %w", k.clusterID, k.path, err)
 		}
 		registries = append(registries, r)
-		pub.addRegistry(ctx, r)
+		a.AddRegistry(r)
 		go func() {
 			if err := r.Run(ctx); err != nil && ctx.Err() == nil {
 				logger.Error("cluster watch stopped; serving its last services", "cluster", k.clusterID, "error", err)

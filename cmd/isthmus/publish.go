@@ -2,116 +2,96 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"sync"
+	"time"
 
-	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	versioned "istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/isthmus-mesh/isthmus/discovery"
-	"github.com/isthmus-mesh/isthmus/discovery/serviceentry"
+	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/policy"
-	"github.com/isthmus-mesh/isthmus/xds/model"
+	"github.com/isthmus-mesh/isthmus/policy/crd"
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-// watchConfig loads the configuration directory once, then on every change
-// and every SIGHUP, handing each result to pub. It returns when ctx ends.
-func watchConfig(ctx context.Context, opts serveOptions, pub *snapshotPublisher, logger *slog.Logger) {
-	store := policy.NewStore(opts.configDir, logger, opts.limits())
-	stop := reloadOnSignal(ctx, store, logger)
-	defer stop()
-	pub.setConfig(store.Load())
-	if err := store.Run(ctx, pub.setConfig); err != nil && ctx.Err() == nil {
-		logger.Error("configuration watch stopped; serving the last configuration", "dir", opts.configDir, "error", err)
+// Publishing: a change of a source or registry is published once quiet
+// for assembleQuiet (at most assembleMaxWait after the first); the server
+// debounces pushes to proxies on its own. Sources are waited for at most
+// sourceSyncWait before the first snapshot is published without them.
+const (
+	assembleQuiet   = 5 * time.Millisecond
+	assembleMaxWait = 50 * time.Millisecond
+	sourceSyncWait  = 30 * time.Second
+)
+
+// inClusterConfig is the --config-kubeconfig value that means the
+// in-cluster configuration of a pod.
+const inClusterConfig = "in-cluster"
+
+var _ assemble.Sink = (*server.Server)(nil)
+
+// startConfigSources adds to a, in order of precedence, the files of
+// --config-dir (re-read on SIGHUP) and the custom resources of
+// --config-kubeconfig, and starts them.
+func startConfigSources(ctx context.Context, opts serveOptions, a *assemble.Assembler, logger *slog.Logger) error {
+	if opts.configDir != "" {
+		files := policy.NewFileSource(opts.configDir, logger, opts.limits())
+		stop := reloadOnSignal(ctx, files, logger)
+		context.AfterFunc(ctx, stop)
+		files.Start(ctx)
+		a.AddSource(files)
 	}
+	if opts.configKubeconfig == "" {
+		return nil
+	}
+	src, err := newCRDSource(opts, logger)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := src.Run(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("Istio configuration of the config cluster not listed", "cluster", opts.configClusterID, "error", err)
+		}
+	}()
+	a.AddSource(src)
+	return nil
+}
+
+// newCRDSource is the source of the config cluster's Istio custom
+// resources.
+func newCRDSource(opts serveOptions, logger *slog.Logger) (*crd.Source, error) {
+	cfg, err := restConfig(opts.configKubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--config-kubeconfig: %w", err)
+	}
+	client, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--config-kubeconfig %s: Istio client for %s: %w", opts.configKubeconfig, cfg.Host, err)
+	}
+	return crd.New(client, crd.Options{Cluster: opts.configClusterID, Namespaces: opts.watchNamespaces, Logger: logger}), nil
+}
+
+// restConfig loads a kubeconfig file, or the pod's in-cluster configuration
+// for inClusterConfig.
+func restConfig(path string) (*rest.Config, error) {
+	if path == inClusterConfig {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster configuration: %w", err)
+		}
+		return cfg, nil
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %q: %w", path, err)
+	}
+	return cfg, nil
 }
 
 // limits are the size caps --max-file-size and --max-document-size give.
 func (o serveOptions) limits() policy.Limits {
 	return policy.Limits{MaxFileBytes: int64(o.maxFileSize), MaxDocumentBytes: int64(o.maxDocumentSize)}
-}
-
-// snapshotPublisher turns the latest configuration and the catalogs of the
-// discovery registries into snapshots for the server: a new snapshot when
-// either changes. Safe for concurrent use.
-type snapshotPublisher struct {
-	srv         snapshotSink
-	logger      *slog.Logger
-	trustDomain string
-	// networkGateways are the east-west gateways given by flag.
-	networkGateways []discovery.NetworkGateway
-	// mesh is the mesh configuration given by flag; nil for Istio's defaults.
-	mesh *meshv1alpha1.MeshConfig
-
-	mu         sync.Mutex
-	version    uint64
-	cfg        *policy.Config
-	files      *discovery.Catalog   // ServiceEntry/WorkloadEntry of cfg
-	registries []discovery.Registry // Kubernetes clusters, in flag order
-}
-
-// snapshotSink receives snapshots: the xDS server.
-type snapshotSink interface {
-	Update(*model.Snapshot)
-	SetConfigErrors(n int)
-}
-
-var _ snapshotSink = (*server.Server)(nil)
-
-func newSnapshotPublisher(srv snapshotSink, trustDomain string, logger *slog.Logger) *snapshotPublisher {
-	return &snapshotPublisher{srv: srv, logger: logger, trustDomain: trustDomain}
-}
-
-// addRegistry adds a source of services and endpoints and publishes
-// whenever it changes, until ctx ends. Registries must be added before the
-// first configuration is set.
-func (p *snapshotPublisher) addRegistry(ctx context.Context, r discovery.Registry) {
-	p.mu.Lock()
-	p.registries = append(p.registries, r)
-	p.mu.Unlock()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-r.Changes():
-				p.publish("registry " + r.Name())
-			}
-		}
-	}()
-}
-
-// setConfig takes a newly loaded configuration.
-func (p *snapshotPublisher) setConfig(cfg *policy.Config, problems []*policy.ConfigError) {
-	p.srv.SetConfigErrors(len(problems))
-	files := serviceentry.Build(cfg).WithGateways(p.networkGateways)
-	p.mu.Lock()
-	p.cfg, p.files = cfg, files
-	p.mu.Unlock()
-	p.publish("configuration")
-}
-
-// publish builds and hands over one snapshot. A failure to build it (a bug
-// reached by unusual input) is logged and the previous snapshot stays in
-// place: bad input never stops the server.
-func (p *snapshotPublisher) publish(cause string) {
-	defer func() {
-		if r := recover(); r != nil {
-			p.logger.Error("snapshot not built; serving the previous one", "cause", cause, "panic", r)
-		}
-	}()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cfg == nil {
-		return // no configuration yet
-	}
-	catalogs := []*discovery.Catalog{p.files}
-	for _, r := range p.registries {
-		catalogs = append(catalogs, r.Catalog())
-	}
-	p.version++
-	snap := &model.Snapshot{Version: p.version, Config: p.cfg, Catalog: discovery.Merge(catalogs...), TrustDomain: p.trustDomain, Mesh: p.mesh}
-	p.srv.Update(snap)
-	p.logger.Info("snapshot published", "cause", cause, "version", snap.Version, "objects", p.cfg.Len(),
-		"services", len(snap.Catalog.Services()))
 }

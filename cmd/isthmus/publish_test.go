@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/discovery/kube"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/model"
@@ -56,7 +59,7 @@ func kubeService(name string) *corev1.Service {
 // Services of a Kubernetes cluster join those of the configuration
 // directory in one snapshot, and a service created in the cluster later
 // reaches a new snapshot.
-func TestPublisherMergesClustersWithFiles(t *testing.T) {
+func TestAssemblerMergesClustersWithFiles(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	client := fake.NewClientset(kubeService("reviews"))
@@ -68,15 +71,21 @@ func TestPublisherMergesClustersWithFiles(t *testing.T) {
 	if err := r.WaitForSync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	out := make(snapshots, 100)
-	pub := newSnapshotPublisher(out, "cluster.local", slog.New(slog.DiscardHandler))
-	pub.addRegistry(ctx, r)
-
-	cfg, problems := policy.LoadPaths([]string{"testdata/serviceentry.yaml"})
-	if len(problems) > 0 {
-		t.Fatal(problems)
+	dir := t.TempDir()
+	data, err := os.ReadFile("testdata/serviceentry.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
-	pub.setConfig(cfg, nil)
+	if err := os.WriteFile(filepath.Join(dir, "serviceentry.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := policy.NewFileSource(dir, slog.New(slog.DiscardHandler), policy.Limits{})
+	files.Start(ctx)
+	a := assemble.New(assemble.Settings{TrustDomain: "cluster.local"}, slog.New(slog.DiscardHandler))
+	a.AddSource(files)
+	a.AddRegistry(r)
+	out := make(snapshots, 100)
+	go a.Run(ctx, out, assemble.RunOptions{Quiet: assembleQuiet, MaxWait: assembleMaxWait})
 	first := out.waitFor(t, "both sources", func(s *model.Snapshot) bool {
 		h := hostnames(s)
 		return slices.Contains(h, "reviews.default.svc.cluster.local") && slices.Contains(h, "api.example.com")

@@ -15,12 +15,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -28,6 +29,9 @@ const shutdownTimeout = 5 * time.Second
 // serveOptions are the flags of isthmus serve.
 type serveOptions struct {
 	configDir        string
+	configKubeconfig string
+	configClusterID  string
+	watchNamespaces  namespacesFlag
 	xdsListen        string
 	monitoringListen string
 	debounce         time.Duration
@@ -67,7 +71,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "isthmus serve: %v\n", err)
 		return 2
 	}
-	if err := checkConfigDir(opts.configDir); err != nil {
+	if err := checkConfigDir(opts.configDir); opts.configDir != "" && err != nil {
 		fmt.Fprintf(stderr, "isthmus serve: %v\n", err)
 		return 1
 	}
@@ -88,7 +92,10 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	var opts serveOptions
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&opts.configDir, "config-dir", "", "directory of Istio configuration YAML, watched for changes (required)")
+	fs.StringVar(&opts.configDir, "config-dir", "", "directory of Istio configuration YAML, watched for changes")
+	fs.StringVar(&opts.configKubeconfig, "config-kubeconfig", "", "kubeconfig `PATH` of the config cluster, whose Istio custom resources are served too (after --config-dir's files in precedence); \"in-cluster\" in a pod")
+	fs.StringVar(&opts.configClusterID, "config-cluster-id", defaultConfigClusterID, "name of the config cluster in logs and errors")
+	fs.Var(&opts.watchNamespaces, "watch-namespaces", "`NS,...` to read the config cluster's Istio resources from (default all), for RBAC limited to those namespaces")
 	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the ADS gRPC server (state of the world and delta)")
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
@@ -119,8 +126,8 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case opts.configDir == "":
-		return errors.New("--config-dir is required")
+	case opts.configDir == "" && opts.configKubeconfig == "":
+		return errors.New("--config-dir or --config-kubeconfig is required")
 	case opts.debounce <= 0:
 		return errors.New("--debounce must be positive")
 	case opts.debounceMax < opts.debounce:
@@ -218,17 +225,20 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	if onListening != nil {
 		onListening(xdsLis.Addr(), monLis.Addr())
 	}
-	pub := newSnapshotPublisher(srv, ca.TrustDomain(), logger)
-	pub.networkGateways = opts.networkGateways
+	settings := assemble.Settings{TrustDomain: ca.TrustDomain(), NetworkGateways: opts.networkGateways}
 	if opts.meshConfig != "" {
-		if pub.mesh, err = policy.LoadMeshConfig(opts.meshConfig); err != nil {
+		if settings.Mesh, err = policy.LoadMeshConfig(opts.meshConfig); err != nil {
 			return fmt.Errorf("--mesh-config: %w", err)
 		}
 	}
-	if err := startClusters(ctx, opts.kubeconfigs, pub, logger); err != nil {
+	assembler := assemble.New(settings, logger)
+	if err := startClusters(ctx, opts.kubeconfigs, assembler, logger); err != nil {
 		return err
 	}
-	go watchConfig(ctx, opts, pub, logger)
+	if err := startConfigSources(ctx, opts, assembler, logger); err != nil {
+		return err
+	}
+	go assembler.Run(ctx, srv, assemble.RunOptions{Quiet: assembleQuiet, MaxWait: assembleMaxWait, SyncWait: sourceSyncWait})
 
 	select {
 	case <-ctx.Done():
