@@ -7,29 +7,26 @@ import (
 // splitDocuments cuts a YAML stream at "---" separator lines (a separator may
 // carry a trailing comment). Documents are numbered as YAML numbers them:
 // text before the first separator counts only when it is not blank, and every
-// later separator starts a new document, even an empty one.
+// later separator starts a new document, even an empty one. The documents
+// are slices of data, not copies.
 func splitDocuments(data []byte) [][]byte {
 	var docs [][]byte
-	var cur []byte
+	start, pos := 0, 0 // the current document begins at start; the next line at pos
 	first := true
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i+1], data[i+1:]
-		} else {
-			data = nil
+	for pos < len(data) {
+		end := len(data)
+		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			end = pos + i + 1
 		}
-		if !isSeparator(line) {
-			cur = append(cur, line...)
-			continue
+		if isSeparator(data[pos:end]) {
+			if cur := data[start:pos:pos]; !first || !isBlank(cur) {
+				docs = append(docs, cur)
+			}
+			first, start = false, end
 		}
-		if !first || !isBlank(cur) {
-			docs = append(docs, cur)
-		}
-		first = false
-		cur = nil
+		pos = end
 	}
-	if !first || !isBlank(cur) {
+	if cur := data[start:]; !first || !isBlank(cur) {
 		docs = append(docs, cur)
 	}
 	return docs

@@ -51,7 +51,7 @@ func TestStoreDocumentOverLimitKeepsItsObject(t *testing.T) {
 	if gatewayPort(t, cfg, "a") != 81 || gatewayPort(t, cfg, "b") != 90 {
 		t.Errorf("ports a=%d b=%d, want the new 81 and the last good 90", gatewayPort(t, cfg, "a"), gatewayPort(t, cfg, "b"))
 	}
-	if len(problems) != 1 || problems[0].Error() != path+"#2: the document is 2.2 KiB, more than the limit of 1 KiB per document; not decoded" {
+	if len(problems) != 1 || problems[0].Error() != path+"#2: the document is 2214 bytes (2.2 KiB), more than the limit of 1 KiB per document; not decoded" {
 		t.Errorf("problems %v", problems)
 	}
 }

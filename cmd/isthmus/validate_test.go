@@ -91,14 +91,14 @@ func TestValidateSizeCaps(t *testing.T) {
 	if code := runValidate([]string{"--max-file-size", "2KiB", dir}, &stdout, &stderr); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, stdout.String())
 	}
-	if want := path + ": the file is 2.4 KiB, more than the limit of 2 KiB per file"; !strings.HasPrefix(stdout.String(), want) {
+	if want := path + ": the file is 2419 bytes (2.4 KiB), more than the limit of 2 KiB per file"; !strings.HasPrefix(stdout.String(), want) {
 		t.Errorf("stdout %q, want it to start with %q", stdout.String(), want)
 	}
 	stdout.Reset()
 	if code := runValidate([]string{"--max-document-size", "1KiB", path}, &stdout, &stderr); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, stdout.String())
 	}
-	if want := path + "#2: the document is 2.2 KiB, more than the limit of 1 KiB per document"; !strings.Contains(stdout.String(), want) {
+	if want := path + "#2: the document is 2223 bytes (2.2 KiB), more than the limit of 1 KiB per document"; !strings.Contains(stdout.String(), want) {
 		t.Errorf("stdout %q, want it to contain %q", stdout.String(), want)
 	}
 	stdout.Reset()
