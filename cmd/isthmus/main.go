@@ -14,7 +14,7 @@ const usage = `isthmus: an xDS control plane for Envoy that speaks Istio configu
 Usage:
   isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR]
   isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT]
-  isthmus validate PATH...
+  isthmus validate [--max-file-size SIZE] [--max-document-size SIZE] PATH...
 
 Run "isthmus COMMAND --help" for the flags of a command.
 `
