@@ -14,7 +14,7 @@ import (
 // IsthmusOptions configures an `isthmus serve` process.
 type IsthmusOptions struct {
 	Bin       string   // the isthmus binary (see BuildIsthmus)
-	ConfigDir string   // passed as --config-dir
+	ConfigDir string   // passed as --config-dir, unless empty
 	LogDir    string   // where isthmus.log is written
 	ExtraArgs []string // appended to the serve command line
 }
@@ -40,8 +40,11 @@ func StartIsthmus(ctx context.Context, opts IsthmusOptions) (*Isthmus, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--config-dir", opts.ConfigDir,
-		"--xds-listen", xdsAddr, "--monitoring-listen", monAddr}, opts.ExtraArgs...)
+	args := []string{"serve", "--xds-listen", xdsAddr, "--monitoring-listen", monAddr}
+	if opts.ConfigDir != "" {
+		args = append(args, "--config-dir", opts.ConfigDir)
+	}
+	args = append(args, opts.ExtraArgs...)
 	proc, err := startProcess("isthmus", filepath.Join(opts.LogDir, "isthmus.log"), opts.Bin, args...)
 	if err != nil {
 		return nil, err

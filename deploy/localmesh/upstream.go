@@ -68,6 +68,12 @@ func StartUpstream(name, addr string) (*Upstream, error) {
 	return u, nil
 }
 
+// IP is the address the upstream listens on.
+func (u *Upstream) IP() string {
+	host, _, _ := net.SplitHostPort(u.Addr)
+	return host
+}
+
 // Port is the TCP port the upstream listens on.
 func (u *Upstream) Port() int {
 	_, port, _ := net.SplitHostPort(u.Addr)
