@@ -70,7 +70,8 @@ func newCRDSource(opts serveOptions, logger *slog.Logger) (*crd.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--config-kubeconfig %s: Istio client for %s: %w", opts.configKubeconfig, cfg.Host, err)
 	}
-	return crd.New(client, crd.Options{Cluster: opts.configClusterID, Namespaces: opts.watchNamespaces, Logger: logger}), nil
+	return crd.New(client, crd.Options{Cluster: opts.configClusterID, Namespaces: opts.watchNamespaces,
+		WriteStatus: opts.writeStatus, Logger: logger}), nil
 }
 
 // restConfig loads a kubeconfig file, or the pod's in-cluster configuration

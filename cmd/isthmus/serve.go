@@ -21,7 +21,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -32,6 +32,7 @@ type serveOptions struct {
 	configKubeconfig string
 	configClusterID  string
 	watchNamespaces  namespacesFlag
+	writeStatus      bool
 	xdsListen        string
 	monitoringListen string
 	debounce         time.Duration
@@ -95,6 +96,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.configDir, "config-dir", "", "directory of Istio configuration YAML, watched for changes")
 	fs.StringVar(&opts.configKubeconfig, "config-kubeconfig", "", "kubeconfig `PATH` of the config cluster, whose Istio custom resources are served too (after --config-dir's files in precedence); \"in-cluster\" in a pod")
 	fs.StringVar(&opts.configClusterID, "config-cluster-id", defaultConfigClusterID, "name of the config cluster in logs and errors")
+	fs.BoolVar(&opts.writeStatus, "write-status", false, "write on every Istio custom resource Isthmus rejects a status condition (Accepted False, with the reason) and validation message IST0106, cleared when it is accepted again; needs RBAC to patch their status")
 	fs.Var(&opts.watchNamespaces, "watch-namespaces", "`NS,...` to read the config cluster's Istio resources from (default all), for RBAC limited to those namespaces")
 	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the ADS gRPC server (state of the world and delta)")
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")

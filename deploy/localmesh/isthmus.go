@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -43,6 +45,9 @@ func StartIsthmus(ctx context.Context, opts IsthmusOptions) (*Isthmus, error) {
 	args := []string{"serve", "--xds-listen", xdsAddr, "--monitoring-listen", monAddr}
 	if opts.ConfigDir != "" {
 		args = append(args, "--config-dir", opts.ConfigDir)
+	}
+	if !slices.ContainsFunc(opts.ExtraArgs, isCAFlag) {
+		args = append(args, "--state-dir", filepath.Join(opts.LogDir, "state")) // a CA of its own, kept with the logs
 	}
 	args = append(args, opts.ExtraArgs...)
 	proc, err := startProcess("isthmus", filepath.Join(opts.LogDir, "isthmus.log"), opts.Bin, args...)
@@ -162,3 +167,13 @@ func httpGet(ctx context.Context, url string) ([]byte, int, error) {
 
 // adminClient talks to admin and monitoring endpoints, never through a proxy.
 var adminClient = &http.Client{Transport: &http.Transport{Proxy: nil}}
+
+// isCAFlag reports whether arg chooses where the mesh CA lives.
+func isCAFlag(arg string) bool {
+	for _, f := range []string{"--ca-dir", "--ephemeral-ca", "--state-dir"} {
+		if arg == f || strings.HasPrefix(arg, f+"=") {
+			return true
+		}
+	}
+	return false
+}

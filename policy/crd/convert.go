@@ -2,6 +2,7 @@ package crd
 
 import (
 	"google.golang.org/protobuf/proto"
+	meta "istio.io/api/meta/v1alpha1"
 	clientnetworking "istio.io/client-go/pkg/apis/networking/v1"
 	clientsecurity "istio.io/client-go/pkg/apis/security/v1"
 	clienttelemetry "istio.io/client-go/pkg/apis/telemetry/v1"
@@ -10,28 +11,32 @@ import (
 	"github.com/isthmus-mesh/isthmus/policy"
 )
 
-// definition converts a custom resource into its definition: the object
-// if it is valid, else no object and the problems. ok is false for an
-// object of a kind Isthmus does not read.
-func (s *Source) definition(obj any) (policy.Definition, []*policy.ConfigError, bool) {
-	o, ok := s.object(obj)
+// resource is a custom resource read: its definition (the object if it is
+// valid, else no object), its problems, and its status and generation.
+type resource struct {
+	def        policy.Definition
+	problems   []*policy.ConfigError
+	status     *meta.IstioStatus
+	generation int64
+}
+
+// read converts a custom resource; ok is false for an object of a kind
+// Isthmus does not read.
+func (s *Source) read(obj any) (resource, bool) {
+	m, spec, status, k, ok := parts(obj)
 	if !ok {
-		return policy.Definition{}, nil, false
+		return resource{}, false
 	}
-	def := policy.Definition{Key: o.Key, Source: o.Source}
-	problems := policy.Validate(o)
-	if len(problems) == 0 {
-		def.Object = o
+	o := s.object(m, spec, k)
+	r := resource{def: policy.Definition{Key: o.Key, Source: o.Source}, problems: policy.Validate(o), status: status, generation: m.GetGeneration()}
+	if len(r.problems) == 0 {
+		r.def.Object = o
 	}
-	return def, problems, true
+	return r, true
 }
 
 // object builds the policy.Object of a custom resource, its spec copied.
-func (s *Source) object(obj any) (*policy.Object, bool) {
-	meta, spec, k, ok := parts(obj)
-	if !ok {
-		return nil, false
-	}
+func (s *Source) object(meta metav1.Object, spec proto.Message, k policy.Kind) *policy.Object {
 	return &policy.Object{
 		Key:         policy.Key{Kind: k, Namespace: meta.GetNamespace(), Name: meta.GetName()},
 		APIVersion:  kindAPIVersion(k),
@@ -39,34 +44,36 @@ func (s *Source) object(obj any) (*policy.Object, bool) {
 		Annotations: meta.GetAnnotations(),
 		Spec:        proto.Clone(spec),
 		Source:      policy.Source{Cluster: s.cluster, ResourceVersion: meta.GetResourceVersion()},
-	}, true
+	}
 }
 
-// parts splits a custom resource into its metadata, spec and kind.
-func parts(obj any) (metav1.Object, proto.Message, policy.Kind, bool) {
+// parts splits a custom resource into its metadata, spec, status and kind.
+func parts(obj any) (metav1.Object, proto.Message, *meta.IstioStatus, policy.Kind, bool) {
 	switch o := obj.(type) {
 	case *clientnetworking.VirtualService:
-		return o, &o.Spec, policy.KindVirtualService, true
+		return o, &o.Spec, &o.Status, policy.KindVirtualService, true
 	case *clientnetworking.DestinationRule:
-		return o, &o.Spec, policy.KindDestinationRule, true
+		return o, &o.Spec, &o.Status, policy.KindDestinationRule, true
 	case *clientnetworking.Gateway:
-		return o, &o.Spec, policy.KindGateway, true
+		return o, &o.Spec, &o.Status, policy.KindGateway, true
 	case *clientnetworking.ServiceEntry:
-		return o, &o.Spec, policy.KindServiceEntry, true
+		st := &meta.IstioStatus{Conditions: o.Status.GetConditions(), ValidationMessages: o.Status.GetValidationMessages(),
+			ObservedGeneration: o.Status.GetObservedGeneration()}
+		return o, &o.Spec, st, policy.KindServiceEntry, true
 	case *clientnetworking.WorkloadEntry:
-		return o, &o.Spec, policy.KindWorkloadEntry, true
+		return o, &o.Spec, &o.Status, policy.KindWorkloadEntry, true
 	case *clientnetworking.Sidecar:
-		return o, &o.Spec, policy.KindSidecar, true
+		return o, &o.Spec, &o.Status, policy.KindSidecar, true
 	case *clientsecurity.PeerAuthentication:
-		return o, &o.Spec, policy.KindPeerAuthentication, true
+		return o, &o.Spec, &o.Status, policy.KindPeerAuthentication, true
 	case *clientsecurity.AuthorizationPolicy:
-		return o, &o.Spec, policy.KindAuthorizationPolicy, true
+		return o, &o.Spec, &o.Status, policy.KindAuthorizationPolicy, true
 	case *clientsecurity.RequestAuthentication:
-		return o, &o.Spec, policy.KindRequestAuthentication, true
+		return o, &o.Spec, &o.Status, policy.KindRequestAuthentication, true
 	case *clienttelemetry.Telemetry:
-		return o, &o.Spec, policy.KindTelemetry, true
+		return o, &o.Spec, &o.Status, policy.KindTelemetry, true
 	}
-	return nil, nil, "", false
+	return nil, nil, nil, "", false
 }
 
 // kindAPIVersion is the apiVersion objects of k are read at.

@@ -20,4 +20,9 @@
 //     watch on the kinds above in those namespaces).
 //   - Watch failures are logged at WARN with the cluster and kind, once per
 //     outage, and the last listed objects keep being served.
+//   - With Options.WriteStatus, an object Isthmus rejects gets, through its
+//     status subresource, the condition Accepted False (reason Invalid, the
+//     problems as message) and the validation message Istio's analysis uses
+//     for an invalid object (SchemaValidationError, IST0106); both are
+//     removed when it is accepted again, other conditions left alone.
 package crd

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	meta "istio.io/api/meta/v1alpha1"
 	networking "istio.io/api/networking/v1alpha3"
 	clientnetworkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	clientnetworkingv1beta1 "istio.io/client-go/pkg/apis/networking/v1beta1"
@@ -38,8 +39,8 @@ func TestSourceOnARealAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all := runRealSource(t, client, nil)
-	shopOnly := runRealSource(t, client, []string{"shop"})
+	all := runRealSource(t, client, Options{WriteStatus: true})
+	shopOnly := runRealSource(t, client, Options{Namespaces: []string{"shop"}})
 
 	vs := &clientnetworkingv1alpha3.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: "shop"},
 		Spec: networking.VirtualService{Hosts: []string{"reviews"}, Http: []*networking.HTTPRoute{{
@@ -71,6 +72,16 @@ func TestSourceOnARealAPIServer(t *testing.T) {
 	}
 
 	invalidEdit(t, vss, all, served)
+	waitStatus(t, vss, "rejected", func(st *meta.IstioStatus) bool {
+		c := st.GetConditions()
+		return len(c) == 1 && c[0].GetType() == "Accepted" && c[0].GetStatus() == "False" &&
+			strings.Contains(c[0].GetMessage(), "regex") && len(st.GetValidationMessages()) == 1 &&
+			st.GetValidationMessages()[0].GetType().GetCode() == "IST0106"
+	})
+	fixEdit(t, vss)
+	waitStatus(t, vss, "accepted again", func(st *meta.IstioStatus) bool {
+		return len(st.GetConditions()) == 0 && len(st.GetValidationMessages()) == 0
+	})
 
 	mustDo(t, "delete VirtualService", func() error { return vss.Delete(ctx, "reviews", metav1.DeleteOptions{}) })
 	waitDefinitions(t, all, "deleted", func(defs []policy.Definition, problems []*policy.ConfigError) bool {
@@ -84,7 +95,7 @@ func TestSourceOnARealAPIServer(t *testing.T) {
 	for len(resourcesAt(client, "telemetry.istio.io/v1")) > 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond) // the API server removes a CRD's resource asynchronously
 	}
-	late := runRealSource(t, client, nil)
+	late := runRealSource(t, client, Options{})
 	_, problems = late.Definitions()
 	if len(problems) != 1 || !strings.Contains(problems[0].Error(), "telemetries.telemetry.istio.io") ||
 		!strings.Contains(problems[0].Error(), "not installed") {
@@ -119,11 +130,12 @@ func invalidEdit(t *testing.T, vss interface {
 	}
 }
 
-func runRealSource(t *testing.T, client versioned.Interface, namespaces []string) *Source {
+func runRealSource(t *testing.T, client versioned.Interface, opts Options) *Source {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	t.Cleanup(cancel)
-	s := New(client, Options{Cluster: "config", Namespaces: namespaces})
+	opts.Cluster = "config"
+	s := New(client, opts)
 	if err := s.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -138,3 +150,38 @@ func mustDo(t *testing.T, what string, f func() error) {
 }
 
 var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// fixEdit removes the invalid match again.
+func fixEdit(t *testing.T, vss interface {
+	Get(context.Context, string, metav1.GetOptions) (*clientnetworkingv1alpha3.VirtualService, error)
+	Update(context.Context, *clientnetworkingv1alpha3.VirtualService, metav1.UpdateOptions) (*clientnetworkingv1alpha3.VirtualService, error)
+}) {
+	t.Helper()
+	cur, err := vss.Get(t.Context(), "reviews", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Http[0].Match = nil
+	mustDo(t, "fix", func() error { _, err := vss.Update(t.Context(), cur, metav1.UpdateOptions{}); return err })
+}
+
+// waitStatus waits until the reviews VirtualService's status satisfies ok.
+func waitStatus(t *testing.T, vss interface {
+	Get(context.Context, string, metav1.GetOptions) (*clientnetworkingv1alpha3.VirtualService, error)
+}, what string, ok func(*meta.IstioStatus) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cur, err := vss.Get(t.Context(), "reviews", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(&cur.Status) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %s: got %v", what, &cur.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

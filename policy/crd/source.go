@@ -25,6 +25,9 @@ type Source struct {
 	logger     *slog.Logger
 	changes    chan struct{}
 	synced     atomic.Bool
+	// statusQueue carries statuses to write (Options.WriteStatus), nil
+	// when Isthmus writes none.
+	statusQueue chan statusUpdate
 
 	mu       sync.Mutex
 	objects  map[policy.Key]definedObject // by key, across kinds and informers
@@ -37,13 +40,20 @@ type definedObject struct {
 	problems []*policy.ConfigError
 }
 
+// statusQueueSize bounds the statuses waiting to be written.
+const statusQueueSize = 1024
+
 // Options configure a Source.
 type Options struct {
 	// Cluster names the config cluster in errors and logs.
 	Cluster string
 	// Namespaces limits watching to these namespaces; empty watches all.
 	Namespaces []string
-	Logger     *slog.Logger
+	// WriteStatus writes, on every object Isthmus rejects, a status
+	// condition and validation message saying why (see status.go); it
+	// needs RBAC to patch the kinds' status subresources.
+	WriteStatus bool
+	Logger      *slog.Logger
 }
 
 // New returns a Source reading through client. Nothing is read until Run.
@@ -52,13 +62,18 @@ func New(client versioned.Interface, opts Options) *Source {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var queue chan statusUpdate
+	if opts.WriteStatus {
+		queue = make(chan statusUpdate, statusQueueSize)
+	}
 	return &Source{
-		cluster:    opts.Cluster,
-		client:     client,
-		namespaces: opts.Namespaces,
-		logger:     logger.With("cluster", opts.Cluster),
-		changes:    make(chan struct{}, 1),
-		objects:    map[policy.Key]definedObject{},
+		statusQueue: queue,
+		cluster:     opts.Cluster,
+		client:      client,
+		namespaces:  opts.Namespaces,
+		logger:      logger.With("cluster", opts.Cluster),
+		changes:     make(chan struct{}, 1),
+		objects:     map[policy.Key]definedObject{},
 	}
 }
 
@@ -119,6 +134,9 @@ func (s *Source) Run(ctx context.Context) error {
 	for _, p := range problems {
 		s.logger.Warn("Istio configuration kind not read", "error", p.Msg)
 	}
+	if s.statusQueue != nil {
+		go s.writeStatuses(ctx, s.statusQueue)
+	}
 	var syncs []cache.InformerSynced
 	for _, ns := range s.watchedNamespaces() {
 		factory := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithNamespace(ns))
@@ -163,20 +181,46 @@ func (s *Source) watch(inf cache.SharedIndexInformer, k kind) error {
 
 // define converts an object and records its definition.
 func (s *Source) define(obj any) {
-	def, problems, ok := s.definition(obj)
+	r, ok := s.read(obj)
 	if !ok {
 		return
 	}
 	s.mu.Lock()
-	s.objects[def.Key] = definedObject{def: def, problems: problems}
+	prev, known := s.objects[r.def.Key]
+	s.objects[r.def.Key] = definedObject{def: r.def, problems: r.problems}
 	s.mu.Unlock()
-	for _, p := range problems {
-		s.logger.Warn("invalid Istio configuration", "object", p.Key.String(), "resourceVersion", def.Source.ResourceVersion,
-			"field", p.Field, "error", p.Msg)
+	if !known || !sameProblems(prev.problems, r.problems) {
+		for _, p := range r.problems {
+			s.logger.Warn("invalid Istio configuration", "object", p.Key.String(), "resourceVersion", r.def.Source.ResourceVersion,
+				"field", p.Field, "error", p.Msg)
+		}
 	}
+	s.queueStatus(r)
 	if s.synced.Load() {
 		debounce.Signal(s.changes)
 	}
+}
+
+// queueStatus asks for the object's status to say whether Isthmus accepts
+// it, when Options.WriteStatus is set and the status says otherwise.
+func (s *Source) queueStatus(r resource) {
+	if s.statusQueue == nil {
+		return
+	}
+	status, changed := desiredStatus(r.status, r.problems, r.generation)
+	k, ok := kindOf(r.def.Key.Kind)
+	if !changed || !ok {
+		return
+	}
+	select {
+	case s.statusQueue <- statusUpdate{kind: k, namespace: r.def.Key.Namespace, name: r.def.Key.Name, status: status}:
+	default:
+		s.logger.Warn("status of an Istio object not written: too many pending", "object", r.def.Key.String())
+	}
+}
+
+func sameProblems(a, b []*policy.ConfigError) bool {
+	return slices.EqualFunc(a, b, func(x, y *policy.ConfigError) bool { return x.Field == y.Field && x.Msg == y.Msg })
 }
 
 // forget drops a deleted object's definition.
@@ -184,12 +228,12 @@ func (s *Source) forget(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
-	def, _, ok := s.definition(obj)
+	r, ok := s.read(obj)
 	if !ok {
 		return
 	}
 	s.mu.Lock()
-	delete(s.objects, def.Key)
+	delete(s.objects, r.def.Key)
 	s.mu.Unlock()
 	if s.synced.Load() {
 		debounce.Signal(s.changes)
