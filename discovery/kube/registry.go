@@ -185,13 +185,15 @@ func (r *Registry) event(g *generation) {
 func (r *Registry) install(g *generation) {
 	r.buildMu.Lock()
 	defer r.buildMu.Unlock()
-	next, err := g.watches.builder.build()
-	now := time.Now()
 	r.mu.Lock()
 	if r.active != nil {
 		r.active.retired = true
 	}
-	r.active = g
+	r.active = g // from now on g's events rebuild, so none is lost during this build
+	r.mu.Unlock()
+	next, err := g.watches.builder.build()
+	now := time.Now()
+	r.mu.Lock()
 	changed := err == nil && !r.catalog.Equal(next)
 	if changed {
 		r.catalog = next
