@@ -41,15 +41,6 @@ var ignoredKinds = map[string]bool{
 	"install.istio.io/v1alpha1 IstioOperator": true,
 }
 
-// Kinds returns every kind Isthmus reads.
-func Kinds() []Kind {
-	return []Kind{
-		KindVirtualService, KindDestinationRule, KindGateway, KindServiceEntry,
-		KindWorkloadEntry, KindSidecar, KindPeerAuthentication,
-		KindAuthorizationPolicy, KindRequestAuthentication, KindTelemetry,
-	}
-}
-
 // APIVersions returns the apiVersions ("group/version") Istio serves for kind,
 // or nil for a kind Isthmus does not read.
 func APIVersions(kind Kind) []string {

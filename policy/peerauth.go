@@ -104,12 +104,6 @@ func PeerMTLS(cfg *Config, ns string, labels map[string]string) WorkloadMTLS {
 	return out
 }
 
-// NamespaceMTLS is the mode of a workload in ns that no selecting policy
-// picks: what clients can expect of a service in ns.
-func NamespaceMTLS(cfg *Config, ns string) MTLSMode {
-	return PeerMTLS(cfg, ns, nil).Mode
-}
-
 // SelectorMatches reports whether labels carry every key and value of
 // selector; an empty selector matches everything.
 func SelectorMatches(selector, labels map[string]string) bool {

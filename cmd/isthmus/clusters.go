@@ -64,7 +64,8 @@ func (f *kubeconfigFlag) Set(s string) error {
 }
 
 // startClusters watches each cluster's services and endpoints, adding them
-// to a, and waits (a bounded time) for their first full listing.
+// to a, and waits (a bounded time) for their first full listing. A cluster
+// whose kubeconfig cannot be loaded is logged, naming it, and left out.
 func startClusters(ctx context.Context, kubeconfigs kubeconfigFlag, a *assemble.Assembler, logger *slog.Logger) error {
 	if len(kubeconfigs) == 0 {
 		return nil
@@ -74,7 +75,9 @@ func startClusters(ctx context.Context, kubeconfigs kubeconfigFlag, a *assemble.
 	for _, k := range kubeconfigs {
 		r, err := kube.NewFromKubeconfig(k.path, kube.Options{ClusterID: k.clusterID, Logger: logger})
 		if err != nil {
-			return fmt.Errorf("--kubeconfig %s=%s: %w", k.clusterID, k.path, err)
+			logger.Error("cluster left out: its kubeconfig cannot be used; the other clusters and sources are served",
+				"cluster", k.clusterID, "kubeconfig", k.path, "error", err)
+			continue
 		}
 		registries = append(registries, r)
 		a.AddRegistry(r)

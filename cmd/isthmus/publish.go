@@ -34,8 +34,9 @@ var _ assemble.Sink = (*server.Server)(nil)
 
 // startConfigSources adds to a, in order of precedence, the files of
 // --config-dir (re-read on SIGHUP) and the custom resources of
-// --config-kubeconfig, and starts them.
-func startConfigSources(ctx context.Context, opts serveOptions, a *assemble.Assembler, logger *slog.Logger) error {
+// --config-kubeconfig, and starts them. A config cluster whose kubeconfig
+// cannot be used is logged, naming it, and left out.
+func startConfigSources(ctx context.Context, opts serveOptions, a *assemble.Assembler, logger *slog.Logger) {
 	if opts.configDir != "" {
 		files := policy.NewFileSource(opts.configDir, logger, opts.limits())
 		stop := reloadOnSignal(ctx, files, logger)
@@ -44,11 +45,12 @@ func startConfigSources(ctx context.Context, opts serveOptions, a *assemble.Asse
 		a.AddSource(files)
 	}
 	if opts.configKubeconfig == "" {
-		return nil
+		return
 	}
 	src, err := newCRDSource(opts, logger)
 	if err != nil {
-		return err
+		logger.Error("config cluster left out: its kubeconfig cannot be used", "cluster", opts.configClusterID, "error", err)
+		return
 	}
 	go func() {
 		if err := src.Run(ctx); err != nil && ctx.Err() == nil {
@@ -56,7 +58,6 @@ func startConfigSources(ctx context.Context, opts serveOptions, a *assemble.Asse
 		}
 	}()
 	a.AddSource(src)
-	return nil
 }
 
 // newCRDSource is the source of the config cluster's Istio custom

@@ -237,9 +237,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	if err := startClusters(ctx, opts.kubeconfigs, assembler, logger); err != nil {
 		return err
 	}
-	if err := startConfigSources(ctx, opts, assembler, logger); err != nil {
-		return err
-	}
+	startConfigSources(ctx, opts, assembler, logger)
 	go assembler.Run(ctx, srv, assemble.RunOptions{Quiet: assembleQuiet, MaxWait: assembleMaxWait, SyncWait: sourceSyncWait})
 
 	select {

@@ -197,3 +197,40 @@ func TestServeCreatesAndKeepsTheCA(t *testing.T) {
 		t.Errorf("restart changed the root or trust domain (%s)", second.TrustDomain())
 	}
 }
+
+// A --kubeconfig that does not parse leaves its cluster out, with an error
+// naming it; the files are served as usual.
+func TestServeLeavesOutAClusterWithABadKubeconfig(t *testing.T) {
+	dir := t.TempDir()
+	writeServeTestFile(t, filepath.Join(dir, "reviews.yaml"), reviewsServiceEntry)
+	bad := filepath.Join(t.TempDir(), "gcp.kubeconfig")
+	writeServeTestFile(t, bad, "clusters: [this is not a kubeconfig\n")
+	var kubeconfigs kubeconfigFlag
+	if err := kubeconfigs.Set("gcp=" + bad); err != nil {
+		t.Fatal(err)
+	}
+	var logs serveLogBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 2)
+	opts := serveOptions{configDir: dir, xdsListen: "127.0.0.1:0", monitoringListen: "127.0.0.1:0", ephemeralCA: true,
+		debounce: 10 * time.Millisecond, debounceMax: 50 * time.Millisecond, kubeconfigs: kubeconfigs}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, opts, slog.New(slog.NewTextHandler(&logs, nil)), func(xds, monitoring net.Addr) { addrs <- xds; addrs <- monitoring })
+	}()
+	var monitoring net.Addr
+	select {
+	case <-addrs:
+		monitoring = <-addrs
+	case err := <-done:
+		t.Fatalf("serve stopped: %v\n%s", err, logs.String())
+	}
+	waitForServeTest(t, "a snapshot of the files", func() bool {
+		_, metrics := getServeTestURL(t, "http://"+monitoring.String()+"/metrics")
+		return strings.Contains(metrics, "isthmus_snapshot_version 1")
+	})
+	if l := logs.String(); !strings.Contains(l, "cluster left out") || !strings.Contains(l, "cluster=gcp") || !strings.Contains(l, bad) {
+		t.Errorf("no error naming cluster gcp and its kubeconfig in:\n%s", l)
+	}
+}

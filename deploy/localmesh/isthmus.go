@@ -28,7 +28,10 @@ type Isthmus struct {
 	XDSAddr        string // "127.0.0.1:PORT", the ADS endpoint
 	MonitoringAddr string // "127.0.0.1:PORT", /readyz and /metrics
 
-	proc *process
+	proc     *process
+	args     []string // the serve command line, for KillAndRestart
+	logDir   string
+	restarts int
 }
 
 // StartIsthmus starts `isthmus serve` on free loopback ports and waits until
@@ -54,7 +57,8 @@ func StartIsthmus(ctx context.Context, opts IsthmusOptions) (*Isthmus, error) {
 	if err != nil {
 		return nil, err
 	}
-	is := &Isthmus{Bin: opts.Bin, ConfigDir: opts.ConfigDir, XDSAddr: xdsAddr, MonitoringAddr: monAddr, proc: proc}
+	is := &Isthmus{Bin: opts.Bin, ConfigDir: opts.ConfigDir, XDSAddr: xdsAddr, MonitoringAddr: monAddr, proc: proc,
+		args: args, logDir: opts.LogDir}
 	if err := waitFor(ctx, "isthmus /readyz", is.checkReady); err != nil {
 		is.Close()
 		return nil, fmt.Errorf("%w; isthmus log:\n%s", err, proc.logTail(40))
@@ -86,6 +90,24 @@ func (is *Isthmus) Metrics(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("isthmus /metrics answered %d", status)
 	}
 	return string(body), nil
+}
+
+// KillAndRestart kills the process at once (SIGKILL, as a crash or an
+// evicted pod would end) and starts it again with the same command line,
+// on the same addresses, waiting until /readyz answers 200. Its output goes
+// to isthmus-restart-N.log.
+func (is *Isthmus) KillAndRestart(ctx context.Context) error {
+	is.proc.kill()
+	is.restarts++
+	proc, err := startProcess("isthmus", filepath.Join(is.logDir, fmt.Sprintf("isthmus-restart-%d.log", is.restarts)), is.Bin, is.args...)
+	if err != nil {
+		return err
+	}
+	is.proc = proc
+	if err := waitFor(ctx, "restarted isthmus /readyz", is.checkReady); err != nil {
+		return fmt.Errorf("%w; isthmus log:\n%s", err, proc.logTail(40))
+	}
+	return nil
 }
 
 // Close stops the process.

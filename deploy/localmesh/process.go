@@ -80,6 +80,16 @@ func (p *process) stop(grace time.Duration) {
 	})
 }
 
+// kill ends the process at once (SIGKILL) and waits for it.
+func (p *process) kill() {
+	p.closeOnce.Do(func() {
+		if ended, _ := p.exited(); !ended {
+			_ = p.cmd.Process.Kill()
+		}
+		<-p.done
+	})
+}
+
 // logTail returns the last n lines of the process log.
 func (p *process) logTail(n int) string {
 	return fileTail(p.logPath, n)

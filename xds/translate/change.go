@@ -124,8 +124,3 @@ func (c *snapshotChange) changesIdentity(key discovery.ServiceKey, was meshIdent
 	c.identities[key] = changed
 	return changed
 }
-
-// empty reports whether nothing changed.
-func (c *snapshotChange) empty() bool {
-	return !c.mesh && !c.networks && len(c.services) == 0 && len(c.objects) == 0
-}

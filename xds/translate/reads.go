@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"maps"
 	"slices"
 	"strings"
 
@@ -126,23 +125,6 @@ func (r *reads) readConfig(kind policy.Kind, ns, name string) {
 	if r != nil {
 		r.configs[policy.Key{Kind: kind, Namespace: ns, Name: name}] = struct{}{}
 	}
-}
-
-// add records everything o read.
-func (r *reads) add(o *reads) {
-	if r == nil || o == nil {
-		return
-	}
-	r.mesh = r.mesh || o.mesh
-	r.networks = r.networks || o.networks
-	maps.Copy(r.endpoints, o.endpoints)
-	maps.Copy(r.serviceHosts, o.serviceHosts)
-	for h := range o.routingHosts {
-		r.readRoutingHost(h)
-	}
-	r.queries = append(r.queries, o.queries...)
-	maps.Copy(r.configs, o.configs)
-	maps.Copy(r.identities, o.identities)
 }
 
 // readsConfigObject reports whether r read the object with key k: itself,
