@@ -38,6 +38,10 @@ type Options struct {
 	// KubeContext is the kubeconfig context NewFromKubeconfig uses; the
 	// kubeconfig's current context when empty.
 	KubeContext string
+	// StateDir, when set, keeps the cluster's last catalog built from a
+	// live listing in STATEDIR/CLUSTER_ID.json, so a restarted Isthmus
+	// serves it (stale) until the cluster is listed again.
+	StateDir string
 }
 
 func (o Options) withDefaults() (Options, error) {

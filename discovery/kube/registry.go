@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/discovery/debounce"
@@ -19,52 +18,93 @@ import (
 // Registry is the discovery.Registry of one Kubernetes cluster. It is safe
 // for concurrent use.
 type Registry struct {
-	opts    Options
-	watches *watches
+	opts   Options
+	client kubernetes.Interface
+	state  *stateFile // nil without Options.StateDir
+
+	buildMu sync.Mutex // one build and install at a time; never held across a network call
 
 	mu      sync.RWMutex
 	catalog *discovery.Catalog
+	health  health
+	active  *generation // the informers the catalog is built from; nil before the first sync
 
-	changes chan struct{} // to consumers; coalescing
-	events  chan struct{} // from informers; coalescing
-	synced  chan struct{} // closed once the first full catalog is in place
-	started atomic.Bool
+	changes  chan struct{} // to consumers; coalescing
+	events   chan struct{} // from the active informers; coalescing
+	synced   chan struct{} // closed once the first live catalog is in place
+	syncOnce sync.Once
+	started  atomic.Bool
 }
 
 var _ discovery.Registry = (*Registry)(nil)
 
 // New returns a registry that watches the cluster behind client once Run is
-// called. Its catalog is empty until then.
+// called. Until then its catalog is the one last written to
+// Options.StateDir, marked stale, or else empty.
 func New(client kubernetes.Interface, opts Options) (*Registry, error) {
+	return newRegistry(client, opts, nil)
+}
+
+// newRegistry is New, serving seed (stale) until the first sync when seed
+// is not nil: the catalog of the registry this one replaces.
+func newRegistry(client kubernetes.Interface, opts Options, seed *discovery.Catalog) (*Registry, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	r := &Registry{
 		opts:    opts,
+		client:  client,
 		catalog: discovery.NewCatalog(nil, nil),
 		changes: make(chan struct{}, 1),
 		events:  make(chan struct{}, 1),
 		synced:  make(chan struct{}),
 	}
-	r.watches, err = newWatches(client, opts, r.event)
-	if err != nil {
-		return nil, fmt.Errorf("kube registry %s: %w", opts.ClusterID, err)
+	if opts.StateDir != "" {
+		r.state = newStateFile(opts.StateDir, opts.ClusterID, opts.Logger)
+	}
+	switch {
+	case seed != nil:
+		r.catalog = seed
+		r.health.staleSince = time.Now()
+	case r.state != nil:
+		r.restoreState()
 	}
 	return r, nil
 }
 
+// restoreState serves the catalog of the state file, if there is a good
+// one, until the first live sync.
+func (r *Registry) restoreState() {
+	cat, written, err := r.state.load()
+	if err != nil {
+		r.opts.Logger.Warn("kubernetes state file ignored", "cluster", r.opts.ClusterID, "file", r.state.path, "error", err)
+		return
+	}
+	if cat == nil {
+		return
+	}
+	r.catalog = cat
+	r.health = health{fromState: true, staleSince: time.Now(), lastSync: written}
+	r.opts.Logger.Info("kubernetes cluster served from its state file until it is listed", "cluster", r.opts.ClusterID,
+		"file", r.state.path, "written", written, "services", len(cat.Services()))
+	debounce.Signal(r.changes)
+}
+
 // NewFromKubeconfig returns a registry for the cluster of a kubeconfig file
 // (KUBECONFIG or ~/.kube/config when path is empty), in its context
-// opts.KubeContext or its current one.
+// opts.KubeContext or its current one. The file may use everything a
+// kubeconfig can (exec plugins, files): it is the operator's own.
 func NewFromKubeconfig(path string, opts Options) (*Registry, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: opts.KubeContext}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	cfg, err := LoadKubeconfig(path, opts.KubeContext)
 	if err != nil {
-		return nil, fmt.Errorf("kube registry %s: load kubeconfig %q: %w", opts.ClusterID, path, err)
+		return nil, fmt.Errorf("kube registry %s: %w", opts.ClusterID, err)
 	}
+	return NewForConfig(cfg, opts)
+}
+
+// NewForConfig returns a registry for the cluster cfg reaches.
+func NewForConfig(cfg *rest.Config, opts Options) (*Registry, error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kube registry %s: client for %s: %w", opts.ClusterID, cfg.Host, err)
@@ -75,7 +115,8 @@ func NewFromKubeconfig(path string, opts Options) (*Registry, error) {
 // Name is the cluster ID.
 func (r *Registry) Name() string { return r.opts.ClusterID }
 
-// Catalog returns the current catalog; never nil.
+// Catalog returns the current catalog; never nil. While the cluster is
+// stale (see Status) it is the last one known.
 func (r *Registry) Catalog() *discovery.Catalog {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -85,8 +126,9 @@ func (r *Registry) Catalog() *discovery.Catalog {
 // Changes receives a value after the catalog changed. Sends coalesce.
 func (r *Registry) Changes() <-chan struct{} { return r.changes }
 
-// HasSynced reports whether the catalog reflects the whole cluster: every
-// informer has listed its objects and the catalog was built from them.
+// HasSynced reports whether the catalog has reflected the whole cluster:
+// every informer has listed its objects and the catalog was built from
+// them. It stays true through later outages (see Status).
 func (r *Registry) HasSynced() bool {
 	select {
 	case <-r.synced:
@@ -108,52 +150,85 @@ func (r *Registry) WaitForSync(ctx context.Context) error {
 }
 
 // Run starts the informers, builds the catalog once they have synced and
-// rebuilds it, debounced, after every relevant change. It returns after ctx
-// ends and the informers have stopped. Run may be called once.
+// rebuilds it, debounced, after every relevant change. When the cluster's
+// watches fail it keeps the catalog, probes the API server every second
+// and, once it answers, lists the cluster again with new informers. It
+// returns after ctx ends and every informer has stopped. Run may be called
+// once.
 func (r *Registry) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("kube registry %s: Run called twice", r.opts.ClusterID)
 	}
-	r.watches.factory.Start(ctx.Done())
-	defer r.watches.factory.Shutdown()
-	informersSynced := make(chan bool, 1)
-	go func() { informersSynced <- cache.WaitForCacheSync(ctx.Done(), r.watches.synced...) }()
-	r.loop(ctx, informersSynced)
+	var wg sync.WaitGroup
+	wg.Go(func() { debounce.Loop(ctx, r.events, r.opts.Debounce, r.opts.DebounceMax, r.rebuild) })
+	if r.state != nil {
+		wg.Go(func() { r.state.run(ctx) })
+	}
+	newSupervisor(ctx, r).run()
+	wg.Wait()
 	return nil
 }
 
-// event is called by the informers' handlers.
-func (r *Registry) event() { debounce.Signal(r.events) }
-
-// loop builds the first catalog when the informers have synced, then
-// rebuilds it once events have been quiet for Debounce, or DebounceMax after
-// the first unhandled one. Events before the sync are covered by the first
-// build. Builds run one at a time, on this goroutine.
-func (r *Registry) loop(ctx context.Context, informersSynced <-chan bool) {
-	select {
-	case <-ctx.Done():
-		return
-	case ok := <-informersSynced:
-		if !ok {
-			return
-		}
+// event is called by the informers' handlers of generation g.
+func (r *Registry) event(g *generation) {
+	r.mu.RLock()
+	active := r.active == g
+	r.mu.RUnlock()
+	if active { // a candidate's events are covered by its first build
+		debounce.Signal(r.events)
 	}
-	select {
-	case <-r.events: // covered by the first build
-	default:
-	}
-	r.rebuild()
-	close(r.synced)
-	r.opts.Logger.Info("kubernetes registry synced", "cluster", r.opts.ClusterID,
-		"services", len(r.Catalog().Services()))
-	debounce.Loop(ctx, r.events, r.opts.Debounce, r.opts.DebounceMax, r.rebuild)
 }
 
-// rebuild builds a catalog from the caches and, if it differs from the
-// current one, installs it and signals Changes.
+// install makes g, whose informers have synced, the registry's source:
+// it builds the catalog from g, ends any outage and retires the previous
+// generation (the caller stops its informers).
+func (r *Registry) install(g *generation) {
+	r.buildMu.Lock()
+	defer r.buildMu.Unlock()
+	r.mu.Lock()
+	if r.active != nil {
+		r.active.retired = true
+	}
+	r.active = g // from now on g's events rebuild, so none is lost during this build
+	r.mu.Unlock()
+	next, err := g.watches.builder.build()
+	now := time.Now()
+	r.mu.Lock()
+	changed := err == nil && !r.catalog.Equal(next)
+	if changed {
+		r.catalog = next
+	}
+	was := r.health
+	r.health = health{synced: true, lastSync: now}
+	r.mu.Unlock()
+	if err != nil {
+		r.opts.Logger.Error("kubernetes catalog not built; keeping the previous one", "cluster", r.opts.ClusterID, "error", err)
+	}
+	r.syncOnce.Do(func() {
+		close(r.synced)
+		r.opts.Logger.Info("kubernetes registry synced", "cluster", r.opts.ClusterID,
+			"services", len(r.Catalog().Services()), "replaced_state", was.fromState)
+	})
+	if !was.outageStart.IsZero() {
+		r.opts.Logger.Warn("kubernetes cluster reachable again; its catalog is current", "cluster", r.opts.ClusterID,
+			"outage", now.Sub(was.outageStart).Round(time.Millisecond), "changed", changed)
+	}
+	r.installed(next, changed)
+}
+
+// rebuild builds a catalog from the active informers' caches and, if it
+// differs from the current one, installs it and signals Changes.
 func (r *Registry) rebuild() {
+	r.buildMu.Lock()
+	defer r.buildMu.Unlock()
+	r.mu.RLock()
+	g := r.active
+	r.mu.RUnlock()
+	if g == nil {
+		return
+	}
 	start := time.Now()
-	next, err := r.watches.builder.build()
+	next, err := g.watches.builder.build()
 	if err != nil {
 		r.opts.Logger.Error("kubernetes catalog not rebuilt; keeping the previous one",
 			"cluster", r.opts.ClusterID, "error", err)
@@ -167,8 +242,17 @@ func (r *Registry) rebuild() {
 	r.mu.Unlock()
 	r.opts.Logger.Debug("kubernetes catalog rebuilt", "cluster", r.opts.ClusterID, "changed", changed,
 		"services", len(next.Services()), "duration", time.Since(start))
+	r.installed(next, changed)
+}
+
+// installed tells consumers and the state file about a catalog built from
+// the cluster.
+func (r *Registry) installed(next *discovery.Catalog, changed bool) {
 	if changed {
 		debounce.Signal(r.changes)
+	}
+	if r.state != nil && next != nil {
+		r.state.offer(next)
 	}
 }
 
