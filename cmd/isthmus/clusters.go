@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 
 	"k8s.io/klog/v2"
 
 	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/discovery/kube"
+	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
 // defaultClusterID is the cluster id of a --kubeconfig without one, as
@@ -63,42 +67,104 @@ func (f *kubeconfigFlag) Set(s string) error {
 	return nil
 }
 
-// startClusters watches each cluster's services and endpoints, adding them
-// to a, and waits (a bounded time) for their first full listing. A cluster
-// whose kubeconfig cannot be loaded is logged, naming it, and left out.
-func startClusters(ctx context.Context, kubeconfigs kubeconfigFlag, a *assemble.Assembler, logger *slog.Logger) error {
-	if len(kubeconfigs) == 0 {
-		return nil
+// clustersStateDir is where, under the state directory, each cluster's
+// last listed services and endpoints are kept.
+const clustersStateDir = "clusters"
+
+// startClusters makes the clusters of --kubeconfig, and (with a config
+// cluster) those of Istio's remote secrets, one ClusterSet added to a, its
+// health exported by srv. Each cluster's last listed state is kept under
+// --state-dir and served, stale, until the cluster is listed again, so a
+// restart during one cluster's outage keeps its endpoints. A cluster whose
+// kubeconfig cannot be loaded is logged, naming it, and left out. It waits
+// at most clusterSyncWait for the clusters without a state to be listed.
+func startClusters(ctx context.Context, opts serveOptions, a *assemble.Assembler, srv *server.Server, logger *slog.Logger) {
+	if len(opts.kubeconfigs) == 0 && (opts.configKubeconfig == "" || !opts.remoteSecrets) {
+		return
 	}
 	klog.SetSlogLogger(logger.With("component", "client-go"))
-	var registries []*kube.Registry
-	for _, k := range kubeconfigs {
-		r, err := kube.NewFromKubeconfig(k.path, kube.Options{ClusterID: k.clusterID, Logger: logger})
-		if err != nil {
-			logger.Error("cluster left out: its kubeconfig cannot be used; the other clusters and sources are served",
-				"cluster", k.clusterID, "kubeconfig", k.path, "error", err)
-			continue
-		}
-		registries = append(registries, r)
-		a.AddRegistry(r)
-		go func() {
-			if err := r.Run(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("cluster watch stopped; serving its last services", "cluster", k.clusterID, "error", err)
-			}
-		}()
+	set, err := kube.NewClusterSet(kube.Options{Logger: logger, StateDir: clusterState(opts, logger)})
+	if err != nil {
+		logger.Error("no Kubernetes clusters", "error", err)
+		return
 	}
-	waitForClusters(ctx, registries, logger)
-	return nil
+	context.AfterFunc(ctx, set.Close)
+	for _, k := range opts.kubeconfigs {
+		addCluster(ctx, set, k, logger)
+	}
+	if opts.configKubeconfig != "" && opts.remoteSecrets {
+		watchRemoteSecrets(ctx, opts, set, logger)
+	}
+	srv.RegisterMetrics(kube.NewCollector(set.Statuses))
+	a.AddRegistry(set)
+	waitForClusters(ctx, set, logger)
 }
 
-func waitForClusters(ctx context.Context, registries []*kube.Registry, logger *slog.Logger) {
-	wait, cancel := context.WithTimeout(ctx, clusterSyncWait)
-	defer cancel()
-	for _, r := range registries {
-		if err := r.WaitForSync(wait); err != nil {
-			logger.Warn("cluster not listed yet; serving without it until it is", "cluster", r.Name(), "error", err)
-			continue
-		}
-		logger.Info("cluster listed", "cluster", r.Name(), "services", len(r.Catalog().Services()))
+// clusterState is the directory of the clusters' state files, "" (none)
+// when there is no usable state directory.
+func clusterState(opts serveOptions, logger *slog.Logger) string {
+	if opts.stateDir == "" {
+		return ""
 	}
+	if err := prepareStateDir(opts.stateDir); err != nil {
+		logger.Error("clusters' last state not kept: the state directory cannot be used", "error", err)
+		return ""
+	}
+	return filepath.Join(opts.stateDir, clustersStateDir)
+}
+
+// addCluster adds the cluster of one --kubeconfig to set.
+func addCluster(ctx context.Context, set *kube.ClusterSet, k kubeconfig, logger *slog.Logger) {
+	cfg, err := kube.LoadKubeconfig(k.path, "")
+	if err == nil {
+		err = set.Add(ctx, k.clusterID, cfg)
+	}
+	if err != nil {
+		logger.Error("cluster left out: its kubeconfig cannot be used; the other clusters and sources are served",
+			"cluster", k.clusterID, "kubeconfig", k.path, "error", err)
+	}
+}
+
+// watchRemoteSecrets adds, changes and removes the clusters of the remote
+// secrets in the config cluster's --system-namespace.
+func watchRemoteSecrets(ctx context.Context, opts serveOptions, set *kube.ClusterSet, logger *slog.Logger) {
+	cfg, err := restConfig(opts.configKubeconfig)
+	var client kubernetes.Interface
+	if err == nil {
+		client, err = kubernetes.NewForConfig(cfg)
+	}
+	if err == nil {
+		_, err = kube.WatchRemoteSecrets(ctx, client, opts.systemNamespace, set)
+	}
+	if err != nil {
+		logger.Error("remote secrets not read", "cluster", opts.configClusterID, "namespace", opts.systemNamespace, "error", err)
+	}
+}
+
+// waitForClusters waits, at most clusterSyncWait, until every cluster is
+// listed or served from its last state.
+func waitForClusters(ctx context.Context, set *kube.ClusterSet, logger *slog.Logger) {
+	deadline := time.Now().Add(clusterSyncWait)
+	for {
+		waiting := clustersWaitedFor(set.Statuses())
+		if len(waiting) == 0 {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			logger.Warn("clusters not listed yet; serving without them until they are", "clusters", waiting)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// clustersWaitedFor are the clusters neither listed nor served from state.
+func clustersWaitedFor(statuses []kube.Status) []string {
+	var out []string
+	for _, s := range statuses {
+		if !s.Synced && !s.FromState {
+			out = append(out, s.Cluster)
+		}
+	}
+	return out
 }

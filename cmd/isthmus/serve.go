@@ -17,11 +17,12 @@ import (
 
 	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/discovery/kube"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--remote-secrets=false] [--system-namespace NS] [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -33,6 +34,8 @@ type serveOptions struct {
 	configClusterID  string
 	watchNamespaces  namespacesFlag
 	writeStatus      bool
+	remoteSecrets    bool
+	systemNamespace  string
 	xdsListen        string
 	monitoringListen string
 	debounce         time.Duration
@@ -96,6 +99,8 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.configDir, "config-dir", "", "directory of Istio configuration YAML, watched for changes")
 	fs.StringVar(&opts.configKubeconfig, "config-kubeconfig", "", "kubeconfig `PATH` of the config cluster, whose Istio custom resources are served too (after --config-dir's files in precedence); \"in-cluster\" in a pod")
 	fs.StringVar(&opts.configClusterID, "config-cluster-id", defaultConfigClusterID, "name of the config cluster in logs and errors")
+	fs.BoolVar(&opts.remoteSecrets, "remote-secrets", true, "with --config-kubeconfig, add the clusters of Istio's remote secrets (Secrets labelled istio/multiCluster=true in --system-namespace, as istioctl create-remote-secret writes them) while they exist")
+	fs.StringVar(&opts.systemNamespace, "system-namespace", kube.DefaultSystemNamespace, "the config cluster's namespace of Istio's remote secrets")
 	fs.BoolVar(&opts.writeStatus, "write-status", false, "write on every Istio custom resource Isthmus rejects a status condition (Accepted False, with the reason) and validation message IST0106, cleared when it is accepted again; needs RBAC to patch their status")
 	fs.Var(&opts.watchNamespaces, "watch-namespaces", "`NS,...` to read the config cluster's Istio resources from (default all), for RBAC limited to those namespaces")
 	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the ADS gRPC server (state of the world and delta)")
@@ -234,9 +239,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		}
 	}
 	assembler := assemble.New(settings, logger)
-	if err := startClusters(ctx, opts.kubeconfigs, assembler, logger); err != nil {
-		return err
-	}
+	startClusters(ctx, opts, assembler, srv, logger)
 	startConfigSources(ctx, opts, assembler, logger)
 	go assembler.Run(ctx, srv, assemble.RunOptions{Quiet: assembleQuiet, MaxWait: assembleMaxWait, SyncWait: sourceSyncWait})
 

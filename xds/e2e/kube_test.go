@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,7 +43,9 @@ const (
 // sidecar per cluster.
 type kubeMesh struct {
 	aws, gcp *kubeharness.Cluster
-	istio    versioned.Interface // aws's Istio client
+	// remoteGCP: Isthmus learns of gcp from a remote secret, not a flag.
+	remoteGCP bool
+	istio     versioned.Interface // aws's Istio client
 	isthmus  *localmesh.Isthmus
 	pods     map[string]*localmesh.Upstream // by version
 	clients  map[string]*proxy              // by cluster
@@ -54,7 +58,7 @@ type kubeMesh struct {
 // endpoints, which each cluster's sidecars see at their own ClusterIP.
 func TestKubernetesClusters(t *testing.T) {
 	t.Parallel()
-	m := startKubeMesh(t, reviewsVirtualService(map[string]int32{"v1": 80, "v2": 20}))
+	m := startKubeMesh(t, false, reviewsVirtualService(map[string]int32{"v1": 80, "v2": 20}))
 	for _, cluster := range []string{"aws", "gcp"} {
 		p := m.clients[cluster]
 		waitKube(t, m, p, "the 80/20 split", func(r localmesh.Reply) bool { return r.Upstream != "" })
@@ -92,12 +96,12 @@ func TestKubernetesClusters(t *testing.T) {
 
 // startKubeMesh starts the clusters, the workloads, Isthmus and the
 // clients, with routing (custom resources) created before Isthmus starts.
-func startKubeMesh(t *testing.T, routing ...any) *kubeMesh {
+func startKubeMesh(t *testing.T, remoteGCP bool, routing ...any) *kubeMesh {
 	t.Helper()
 	clusters := kubeharness.StartAllT(t,
 		kubeharness.Options{Name: "aws", ServiceCIDR: "10.96.0.0/16"},
 		kubeharness.Options{Name: "gcp", ServiceCIDR: "10.97.0.0/16"})
-	m := &kubeMesh{aws: clusters[0], gcp: clusters[1], pods: map[string]*localmesh.Upstream{}, clients: map[string]*proxy{}}
+	m := &kubeMesh{aws: clusters[0], gcp: clusters[1], remoteGCP: remoteGCP, pods: map[string]*localmesh.Upstream{}, clients: map[string]*proxy{}}
 	if err := m.aws.ApplyIstioCRDs(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -118,12 +122,22 @@ func startKubeMesh(t *testing.T, routing ...any) *kubeMesh {
 	return m
 }
 
-// startPods starts one upstream per version at its own address on the
-// loopback interface: 10.78.N.2x, N from the process id.
+// podUpstreamNames are the upstreams of the pods: one per version, and
+// v3b, where v3 moves in the outage test.
+var podUpstreamNames = map[string]string{"v1": "reviews-v1", "v2": "reviews-v2", "v3": "reviews-v3", "v3b": "reviews-v3-moved"}
+
+// kubeMeshes counts the scenarios started, so that each has addresses of
+// its own.
+var kubeMeshes atomic.Int32
+
+// startPods starts one upstream per pod at its own address on the
+// loopback interface: 10.78.N.M, N from the process id, M from the
+// scenario and the pod.
 func (m *kubeMesh) startPods(t *testing.T) {
 	t.Helper()
-	for i, v := range []string{"v1", "v2", "v3"} {
-		ip := fmt.Sprintf("10.78.%d.%d", os.Getpid()%250, 21+i)
+	base := 10 * int(kubeMeshes.Add(1))
+	for i, v := range []string{"v1", "v2", "v3", "v3b"} {
+		ip := fmt.Sprintf("10.78.%d.%d", os.Getpid()%250, base+i)
 		remove, err := localmesh.AddLoopbackAddress(ip)
 		if err != nil {
 			t.Fatal(err)
@@ -133,7 +147,7 @@ func (m *kubeMesh) startPods(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		u, err := localmesh.StartUpstream("reviews-"+v, net.JoinHostPort(ip, strconv.Itoa(kubeTargetPort)))
+		u, err := localmesh.StartUpstream(podUpstreamNames[v], net.JoinHostPort(ip, strconv.Itoa(kubeTargetPort)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,16 +199,19 @@ func (m *kubeMesh) declarePod(t *testing.T, client kubernetes.Interface, version
 	return pod
 }
 
-// startIsthmus runs Isthmus on both clusters, with aws as config cluster.
+// startIsthmus runs Isthmus with aws as config cluster, on aws and, unless
+// gcp comes from a remote secret (remoteGCP), gcp.
 func (m *kubeMesh) startIsthmus(t *testing.T) {
 	t.Helper()
 	logDir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), applyTimeout)
 	defer cancel()
+	args := []string{"--config-kubeconfig", m.aws.Kubeconfig, "--kubeconfig", "aws=" + m.aws.Kubeconfig}
+	if !m.remoteGCP {
+		args = append(args, "--kubeconfig", "gcp="+m.gcp.Kubeconfig)
+	}
 	var err error
-	m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: theMesh(t).isthmus.Bin, LogDir: logDir, ExtraArgs: []string{
-		"--config-kubeconfig", m.aws.Kubeconfig, "--kubeconfig", "aws=" + m.aws.Kubeconfig, "--kubeconfig", "gcp=" + m.gcp.Kubeconfig,
-		"--ephemeral-ca"}})
+	m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: theMesh(t).isthmus.Bin, LogDir: logDir, ExtraArgs: args})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,3 +415,121 @@ func must(t *testing.T, what string, err error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestKubernetesRemoteSecretAndOutage: a remote secret written at run time
+// brings cluster gcp in; gcp's API server stopping keeps its endpoints
+// served, through a crash and restart of Isthmus too (from its state); an
+// endpoint moved just after gcp's API server returns is followed within
+// seconds; deleting the secret takes gcp out.
+func TestKubernetesRemoteSecretAndOutage(t *testing.T) {
+	t.Parallel()
+	m := startKubeMesh(t, true, reviewsVirtualService(map[string]int32{"v3": 100}))
+	aws := m.clients["aws"]
+	if r := getKube(t, aws); r.Upstream != "" {
+		t.Fatalf("before the remote secret: reply from %q, want none (v3 is only in gcp)", r.Upstream)
+	}
+	m.writeRemoteSecret(t)
+	waitKube(t, m, aws, "gcp from the remote secret", func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3" })
+
+	m.gcp.Stop()
+	load := keepGetting(t, aws)
+	time.Sleep(3 * time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), applyTimeout)
+	defer cancel()
+	if err := m.isthmus.KillAndRestart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitKube(t, m, aws, "gcp's endpoints from state after the restart", func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3" })
+	time.Sleep(2 * time.Second)
+	if replies := load.stop(); replies["reviews-v3"] == 0 || len(replies) != 1 {
+		t.Errorf("while gcp's API server was down, across an Isthmus restart: replies %v, want every one from reviews-v3", replies)
+	}
+
+	if err := m.gcp.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	moved := m.moveV3(t)
+	waitKube(t, m, aws, "v3 moved in gcp after its return", func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3-moved" })
+	t.Logf("a change made as gcp's API server returned reached Envoy %v after the write", time.Since(moved).Round(time.Millisecond))
+
+	if err := m.aws.Client.CoreV1().Secrets("istio-system").Delete(t.Context(), "istio-remote-secret-gcp", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitKube(t, m, aws, "gcp gone with its secret", func(r localmesh.Reply) bool { return r.Upstream == "" && r.Status == 503 })
+}
+
+// writeRemoteSecret writes, in aws's istio-system, the remote secret of
+// gcp as istioctl create-remote-secret would.
+func (m *kubeMesh) writeRemoteSecret(t *testing.T) {
+	t.Helper()
+	kubeconfig, err := os.ReadFile(m.gcp.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	must(t, "namespace istio-system", create(ctx, m.aws.Client.CoreV1().Namespaces().Create,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}))
+	must(t, "remote secret", create(ctx, m.aws.Client.CoreV1().Secrets("istio-system").Create, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-remote-secret-gcp", Labels: map[string]string{"istio/multiCluster": "true"},
+			Annotations: map[string]string{"networking.istio.io/cluster": "gcp"}},
+		Data: map[string][]byte{"gcp": kubeconfig},
+	}))
+}
+
+// moveV3 points gcp's EndpointSlice at the v3b pod's address instead.
+func (m *kubeMesh) moveV3(t *testing.T) time.Time {
+	t.Helper()
+	slices := m.gcp.Client.DiscoveryV1().EndpointSlices(kubeNamespace)
+	var err error
+	for range 50 { // the API server may still be warming up
+		var slice *discoveryv1.EndpointSlice
+		if slice, err = slices.Get(t.Context(), "reviews-gcp", metav1.GetOptions{}); err == nil {
+			slice.Endpoints[0].Addresses = []string{m.pods["v3b"].IP()}
+			if _, err = slices.Update(t.Context(), slice, metav1.UpdateOptions{}); err == nil {
+				return time.Now()
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("move v3: %v", err)
+	return time.Time{}
+}
+
+// replyCounter counts the replies p gets, by upstream, until stopped.
+type replyCounter struct {
+	mu      sync.Mutex
+	replies map[string]int
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func keepGetting(t *testing.T, p *proxy) *replyCounter {
+	ctx, cancel := context.WithCancel(t.Context())
+	c := &replyCounter{replies: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for ctx.Err() == nil {
+			r, err := p.client.Get(ctx, kubeHost, "/", nil)
+			if ctx.Err() != nil {
+				return
+			}
+			key := r.Upstream
+			if err != nil || key == "" {
+				key = fmt.Sprintf("status %d (%v)", r.Status, err)
+			}
+			c.mu.Lock()
+			c.replies[key]++
+			c.mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return c
+}
+
+func (c *replyCounter) stop() map[string]int {
+	c.cancel()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replies
+}

@@ -16,6 +16,7 @@ import (
 	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -164,6 +165,10 @@ func (s *Server) Update(snap *model.Snapshot) {
 	s.latest.Store(snap)
 	debounce.Signal(s.updated)
 }
+
+// RegisterMetrics adds collectors to the metrics the server exposes on
+// /metrics (the Kubernetes clusters' health, say).
+func (s *Server) RegisterMetrics(cs ...prometheus.Collector) { s.metrics.registry.MustRegister(cs...) }
 
 // SetConfigErrors records how many problems the last configuration load had.
 func (s *Server) SetConfigErrors(n int) { s.metrics.configErrors.Set(float64(n)) }
