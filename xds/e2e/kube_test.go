@@ -46,9 +46,9 @@ type kubeMesh struct {
 	// remoteGCP: Isthmus learns of gcp from a remote secret, not a flag.
 	remoteGCP bool
 	istio     versioned.Interface // aws's Istio client
-	isthmus  *localmesh.Isthmus
-	pods     map[string]*localmesh.Upstream // by version
-	clients  map[string]*proxy              // by cluster
+	isthmus   *localmesh.Isthmus
+	pods      map[string]*localmesh.Upstream // by version
+	clients   map[string]*proxy              // by cluster
 }
 
 // TestKubernetesClusters: Istio's configuration applied as custom resources
