@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/isthmus-mesh/isthmus/discovery/debounce"
+	"github.com/isthmus-mesh/isthmus/debounce"
 )
 
 // Defaults for Options.

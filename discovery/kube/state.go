@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isthmus-mesh/isthmus/debounce"
 	"github.com/isthmus-mesh/isthmus/discovery"
-	"github.com/isthmus-mesh/isthmus/discovery/debounce"
 )
 
 // MaxStateSize bounds a state file: a larger catalog is not written, and a

@@ -3,8 +3,8 @@ package serviceentry
 import (
 	"sync"
 
+	"github.com/isthmus-mesh/isthmus/debounce"
 	"github.com/isthmus-mesh/isthmus/discovery"
-	"github.com/isthmus-mesh/isthmus/discovery/debounce"
 	"github.com/isthmus-mesh/isthmus/policy"
 )
 

@@ -13,7 +13,7 @@ import (
 	informers "istio.io/client-go/pkg/informers/externalversions"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/isthmus-mesh/isthmus/discovery/debounce"
+	"github.com/isthmus-mesh/isthmus/debounce"
 	"github.com/isthmus-mesh/isthmus/policy"
 )
 

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/isthmus-mesh/isthmus/discovery/debounce"
+	"github.com/isthmus-mesh/isthmus/debounce"
 )
 
 // DefaultDrainDuration is how long Drain spreads the ending of streams

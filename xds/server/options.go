@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/isthmus-mesh/isthmus/discovery/debounce"
+	"github.com/isthmus-mesh/isthmus/debounce"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
 )

@@ -1,6 +1,7 @@
-// Package debounce coalesces bursts of change notifications, for the
-// registries that rebuild a catalog and the xDS server that pushes
-// snapshots.
+// Package debounce coalesces bursts of change notifications, for whatever
+// rebuilds on change: the configuration sources, the registries that
+// rebuild a catalog, the assembler of snapshots and the xDS server that
+// pushes them.
 //
 // Contract:
 //   - Signal never blocks: a notification on a channel with room for one is
