@@ -45,6 +45,9 @@ func Generate(o Options) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
+	if xdsCluster.TransportSocket, err = xdsTransportSocket(o.TLS); err != nil {
+		return nil, err
+	}
 	overload, err := buildOverloadManager()
 	if err != nil {
 		return nil, err

@@ -26,6 +26,19 @@ type Options struct {
 	AdminAddress string         // IP:PORT of the admin interface; DefaultAdminAddress when empty
 	Cluster      string         // node.cluster; derived from labels or pod name when empty
 	Locality     string         // node.locality as REGION/ZONE/SUBZONE; parts may be empty
+	// TLS, when set, connects to Isthmus's secure port (--secure-listen).
+	TLS *XDSTLS
+}
+
+// XDSTLS is how Envoy connects to Isthmus's secure port: it checks
+// Isthmus's certificate against RootCert for ServerName, and proves its
+// own identity with the client certificate in CertChain and PrivateKey
+// (files Envoy reads and watches, so they can be renewed in place).
+type XDSTLS struct {
+	RootCert   string // PEM file of the mesh roots
+	ServerName string // SNI and the DNS SAN to expect (isthmus.istio-system.svc by default)
+	CertChain  string // PEM file of the client certificate chain; empty: none
+	PrivateKey string // PEM file of its key
 }
 
 // OptionError says which Options field is wrong ("XDSAddress", "NodeID",

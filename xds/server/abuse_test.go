@@ -59,7 +59,7 @@ var abuseScale = flag.Int("abuse-scale", 1, "hostile clients of each kind in Tes
 
 func TestHostileClientsLeaveTheCanaryServed(t *testing.T) {
 	logs := &countingWriter{}
-	h := startServerWith(t, Options{Secrets: testSecrets(t), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	h := startServerWith(t, Options{Secrets: testSecrets(t), InsecureIdentities: true, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
 	canary := newSotwClient(t, h.dial(), sidecarNode(t, "canary"))
 	canary.sync()

@@ -10,6 +10,7 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -27,6 +28,8 @@ type streamKey struct {
 // Its fields are used only from the stream's own goroutine, where
 // go-control-plane runs its callbacks.
 type streamState struct {
+	ctx   context.Context         // the stream's, for authentication
+	tls   bool                    // the stream came through ServeTLS
 	peer  net.Addr                // the client's address; nil when unknown
 	proxy *proxyState             // nil until the stream's first request
 	sent  map[string]sentResponse // type URL → last response sent
@@ -103,9 +106,10 @@ func (s *Server) onOpen(ctx context.Context, key streamKey) error {
 	if s.draining.Load() {
 		return errDrainingStatus
 	}
-	st := &streamState{sent: map[string]sentResponse{}}
+	st := &streamState{ctx: ctx, sent: map[string]sentResponse{}}
 	if p, ok := peer.FromContext(ctx); ok {
 		st.peer = p.Addr
+		_, st.tls = p.AuthInfo.(credentials.TLSInfo)
 	}
 	s.streamsMu.Lock()
 	s.streams[key] = st
@@ -159,7 +163,15 @@ func (s *Server) attachStream(st *streamState, node *corev3.Node) error {
 	if err != nil {
 		return s.refuseNode(st, reasonInvalidNode, "isthmus: "+clipError(err))
 	}
-	st.proxy = s.attach(p)
+	proven, err := s.authenticate(st, p)
+	if err != nil {
+		return err
+	}
+	ps, err := s.attachProven(p, proven)
+	if err != nil {
+		return err
+	}
+	st.proxy = ps
 	return nil
 }
 

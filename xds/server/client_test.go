@@ -44,7 +44,7 @@ type harness struct {
 
 func startServer(t *testing.T, translateFn TranslateFunc) *harness {
 	t.Helper()
-	return startServerWith(t, Options{Translate: translateFn, Secrets: testSecrets(t)})
+	return startServerWith(t, Options{Translate: translateFn, Secrets: testSecrets(t), InsecureIdentities: true})
 }
 
 // startServerWith starts a server with opts and the tests' debounce, and

@@ -56,7 +56,9 @@ func (s *Server) Drain(ctx context.Context, period time.Duration) {
 	proxies := s.connectedProxies()
 	s.log.Info("xDS drain started: refusing new connections, ending streams over the period",
 		"proxies", len(proxies), "streams", s.openStreams(), "period", period)
-	go s.grpc.GracefulStop() // closes the listeners, sends GOAWAY
+	for _, g := range s.grpcServers() {
+		go g.GracefulStop() // closes the listeners, sends GOAWAY
+	}
 	s.endProxies(ctx, proxies, period)
 	s.endProxies(ctx, s.connectedProxies(), 0) // connected while the list above was ended
 	left := s.waitNoStreams(drainGrace)

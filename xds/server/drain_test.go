@@ -80,7 +80,7 @@ func isDrainEnd(err error) bool {
 // its start and end and returns once the server is stopped.
 func TestDrainEndsStreamsAcrossThePeriod(t *testing.T) {
 	logs := &logBuffer{}
-	h := startServerWith(t, Options{Secrets: testSecrets(t), Logger: logs.logger()})
+	h := startServerWith(t, Options{Secrets: testSecrets(t), InsecureIdentities: true, Logger: logs.logger()})
 	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
 	ends := drainedClients(t, h, 2, 1)
 	eventually(t, "/readyz to return 200", func() bool { code, _ := h.get("/readyz"); return code == http.StatusOK })

@@ -79,7 +79,7 @@ func firstResponse(t *testing.T, conn *grpc.ClientConn, node *corev3.Node, delta
 // istio-proxy's, is served.
 func TestNodesOverTheLimitsAreRefused(t *testing.T) {
 	logs := &logBuffer{}
-	h := startServerWith(t, Options{Secrets: testSecrets(t), Logger: logs.logger()})
+	h := startServerWith(t, Options{Secrets: testSecrets(t), InsecureIdentities: true, Logger: logs.logger()})
 	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
 	conn := h.dial()
 	refused := []struct {

@@ -122,7 +122,7 @@ func TestLogLimiterWritesRepeatsOncePerInterval(t *testing.T) {
 // /debug/proxies is cut to maxLoggedMessage.
 func TestRepeatedNACKsAreCountedAndLoggedOnce(t *testing.T) {
 	logs := &logBuffer{}
-	h := startServerWith(t, Options{Translate: meshTranslate, Secrets: testSecrets(t), Logger: logs.logger()})
+	h := startServerWith(t, Options{Translate: meshTranslate, Secrets: testSecrets(t), InsecureIdentities: true, Logger: logs.logger()})
 	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
 	node := sidecarNode(t, "app-1")
 	c := newSotwClient(t, h.dial(), node)

@@ -24,6 +24,7 @@ type metrics struct {
 	ackLatency      *prometheus.HistogramVec
 	nacks           *prometheus.CounterVec
 	rejectedNodes   *prometheus.CounterVec
+	authFailures    *prometheus.CounterVec
 	translateErrors *prometheus.CounterVec
 	configErrors    prometheus.Gauge
 	snapshotVersion prometheus.Gauge
@@ -59,6 +60,10 @@ func newMetrics() *metrics {
 			Name: "isthmus_xds_rejected_nodes_total",
 			Help: "xDS streams ended with InvalidArgument for their node: over a size limit (id_too_long, metadata_value_too_large, node_too_large) or without a node id that parses (invalid).",
 		}, []string{"reason"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isthmus_xds_auth_failures_total",
+			Help: "xDS streams on the secure port refused before any response: no or a bad credential (the authenticator's reason), or node metadata naming another identity than the proven one (identity_mismatch).",
+		}, []string{"reason"}),
 		translateErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isthmus_xds_translation_errors_total",
 			Help: "Proxy updates not served because translation failed; the proxy keeps its previous resources.",
@@ -80,7 +85,8 @@ func newMetrics() *metrics {
 		m.rejectedNodes.WithLabelValues(l.reason)
 	}
 	m.rejectedNodes.WithLabelValues(reasonInvalidNode)
-	m.registry.MustRegister(m.connected, m.pushes, m.pushDuration, m.ackLatency, m.nacks, m.rejectedNodes,
+	m.authFailures.WithLabelValues(reasonIdentityMismatch)
+	m.registry.MustRegister(m.connected, m.pushes, m.pushDuration, m.ackLatency, m.nacks, m.rejectedNodes, m.authFailures,
 		m.translateErrors, m.configErrors, m.snapshotVersion, m.views,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
@@ -38,6 +39,17 @@ type Options struct {
 	// Without it, no secret is served and a proxy whose resources
 	// reference one keeps its previous resources.
 	Secrets SecretSource
+	// Authenticator proves who a proxy connecting through ServeTLS is;
+	// without one, such streams are refused.
+	Authenticator Authenticator
+	// TLS is the server side of ServeTLS (its certificate, and client
+	// certificates requested and verified against the mesh roots when
+	// presented); nil when Isthmus serves no TLS port.
+	TLS *tls.Config
+	// InsecureIdentities serves the private keys of the identities proxies
+	// claim to proxies that proved none (those connecting through Serve):
+	// for development only. Without it they get no private key.
+	InsecureIdentities bool
 }
 
 func (o Options) withDefaults() Options {

@@ -4,12 +4,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
 // proxyState is the server's memory of one connected proxy.
 type proxyState struct {
 	proxy       *model.Proxy
+	proven      *certs.Identity // the identity the proxy proved; nil for none
 	connectedAt time.Time
 	streams     int // open streams; guarded by Server.mu
 
@@ -46,7 +48,7 @@ func newProxyState(p *model.Proxy) *proxyState {
 // attach counts a new stream of proxy p. The first stream of a node creates
 // its state and translates it at once from the last pushed snapshot, so a
 // new proxy does not wait for the next push.
-func (s *Server) attach(p *model.Proxy) *proxyState {
+func (s *Server) attach(p *model.Proxy, proven *certs.Identity) *proxyState {
 	s.mu.Lock()
 	ps, ok := s.proxies[p.ID]
 	if ok {
@@ -55,6 +57,7 @@ func (s *Server) attach(p *model.Proxy) *proxyState {
 		return ps
 	}
 	ps = newProxyState(p)
+	ps.proven = proven
 	ps.streams = 1
 	s.proxies[p.ID] = ps
 	s.metrics.connected.Set(float64(len(s.proxies)))

@@ -93,7 +93,7 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 		return
 	}
 	ps.gen = gen
-	next, err := s.build(tr, ps.proxy, ps.served)
+	next, err := s.build(tr, ps, ps.served)
 	if err != nil {
 		s.refreshFailed(ps, tr.idx, err)
 		return
@@ -119,30 +119,34 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 	}
 }
 
-// build translates p and prepares the result for the cache; prev is what
-// p is served now.
-func (s *Server) build(tr *snapshotTranslator, p *model.Proxy, prev *proxyResources) (*proxyResources, error) {
-	res, err := translateSafely(tr, p)
+// build translates ps's proxy and prepares the result for the cache; prev
+// is what it is served now.
+func (s *Server) build(tr *snapshotTranslator, ps *proxyState, prev *proxyResources) (*proxyResources, error) {
+	res, err := translateSafely(tr, ps.proxy)
 	if err != nil {
 		return nil, err
 	}
-	key, secrets, err := s.secretsOf(p)
+	key, secrets, err := s.secretsOf(ps)
 	if err != nil {
 		return nil, err
 	}
 	return tr.prepare(preparedKey{res, key}, func() (*proxyResources, error) {
-		return buildProxyResources(res, secrets, prev, s.prep, tr.validates())
+		return buildProxyResources(res, secrets, prev, s.prep, tr.validates(), s.keyless(ps))
 	})
 }
 
-// secretsOf returns the secrets p may reference, and their key.
-func (s *Server) secretsOf(p *model.Proxy) (string, []*tlsv3.Secret, error) {
+// secretsOf returns the secrets ps's proxy may reference, and their key:
+// without a private key when the proxy must get none (see keyless).
+func (s *Server) secretsOf(ps *proxyState) (string, []*tlsv3.Secret, error) {
 	if s.opts.Secrets == nil {
 		return "", nil, nil
 	}
-	key, secrets, err := s.opts.Secrets.Secrets(p)
+	key, secrets, err := s.opts.Secrets.Secrets(ps.proxy)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w", errSecrets, err)
+	}
+	if s.keyless(ps) {
+		return key + "#keyless", withoutKeys(secrets), nil
 	}
 	return key, secrets, nil
 }

@@ -43,7 +43,7 @@ func BenchmarkPush(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				s.attach(p)
+				s.attach(p, nil)
 			}
 			b.ResetTimer()
 			for i := range b.N {
@@ -80,7 +80,7 @@ func BenchmarkMeshConnect(b *testing.B) {
 			meter := newCostMeter()
 			for b.Loop() {
 				b.StopTimer()
-				s := New(Options{Logger: slog.New(slog.DiscardHandler), Secrets: testSecrets(b)})
+				s := New(Options{Logger: slog.New(slog.DiscardHandler), Secrets: testSecrets(b), InsecureIdentities: true})
 				s.push(snap)
 				runtime.GC()
 				b.StartTimer()
@@ -109,7 +109,7 @@ func BenchmarkMeshPush(b *testing.B) {
 	for _, delta := range []bool{false, true} {
 		for _, change := range []string{"mesh-wide", "endpoint"} {
 			b.Run(protocolName(delta)+"/"+change, func(b *testing.B) {
-				s := New(Options{Logger: slog.New(slog.DiscardHandler), Secrets: testSecrets(b)})
+				s := New(Options{Logger: slog.New(slog.DiscardHandler), Secrets: testSecrets(b), InsecureIdentities: true})
 				defer s.Stop()
 				s.push(targetMesh.snapshot(1, 80, 0))
 				clients := connectFleet(b, s, targetMesh, meshProxies, delta)
@@ -158,7 +158,7 @@ func connectFleet(b *testing.B, s *Server, m benchMesh, n int, delta bool) fleet
 		}
 		c := newBenchClient(s, node, delta)
 		clients[k] = c
-		s.attach(p)
+		s.attach(p, nil)
 		c.subscribe(resource.ClusterType, nil)
 		c.subscribe(resource.ListenerType, nil)
 		c.drain()

@@ -60,6 +60,9 @@ var (
 // per type, the prepared resources and their content version. Immutable
 // once built.
 type proxyResources struct {
+	// keyless: the proxy gets no private key (see Server.keyless), so the
+	// resources that reference its certificate wait for it.
+	keyless   bool
 	resources *translate.Resources
 	versions  map[string]string // type URL → content version
 	types     map[string]*typeResources
@@ -107,8 +110,8 @@ func (t *typeResources) get(name string) *preparedResource {
 // clusters and listeners reference are served. A type whose prepared
 // resources are those of prev (nil before the first build) keeps prev's
 // version without hashing again.
-func buildProxyResources(res *translate.Resources, secrets []*tlsv3.Secret, prev *proxyResources, prep *preparer, validated bool) (*proxyResources, error) {
-	pr := &proxyResources{resources: res, versions: map[string]string{}, types: map[string]*typeResources{}}
+func buildProxyResources(res *translate.Resources, secrets []*tlsv3.Secret, prev *proxyResources, prep *preparer, validated, keyless bool) (*proxyResources, error) {
+	pr := &proxyResources{resources: res, versions: map[string]string{}, types: map[string]*typeResources{}, keyless: keyless}
 	add := func(typeURL string, list []types.Resource, validated bool) error {
 		t, err := prepareType(typeURL, list, prev, prep, validated)
 		if err != nil {
@@ -236,7 +239,7 @@ func (pr *proxyResources) consistent() error {
 // it waits for it, the rest is served (see missingCredentials).
 func secretsServed(pr *proxyResources) error {
 	for _, m := range pr.missingSecrets() {
-		if !isCredential(m.secret) {
+		if !isCredential(m.secret) && !pr.keyless {
 			return fmt.Errorf("secrets: %q is referenced by %s %q but not served", m.secret, typeLabel(m.typeURL), m.resource)
 		}
 	}

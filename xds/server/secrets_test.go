@@ -91,7 +91,7 @@ func TestProxiesGetTheCertificateOfTheirIdentity(t *testing.T) {
 	var h *harness
 	issuer := certs.NewIssuer(ca, certs.IssuerOptions{TTL: time.Hour, Now: clock.Now,
 		Logger: slog.New(slog.DiscardHandler), OnRotate: func([]certs.Identity) { h.server.Resync() }})
-	h = startServerWith(t, Options{Secrets: IssuerSecrets(issuer, certs.DefaultTrustDomain)})
+	h = startServerWith(t, Options{Secrets: IssuerSecrets(issuer, certs.DefaultTrustDomain), InsecureIdentities: true})
 	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
 	node := sidecarNode(t, "app-1")
 	c := newSotwClient(t, h.dial(), node)
@@ -169,7 +169,7 @@ func routerNode(t *testing.T) *corev3.Node {
 // appears it is served.
 func TestGatewayServedWhileItsCredentialIsMissing(t *testing.T) {
 	secrets := testCertSecrets(t)
-	h := startServerWith(t, Options{Secrets: secrets})
+	h := startServerWith(t, Options{Secrets: secrets, InsecureIdentities: true})
 	h.server.Update(gatewaySnapshot(1))
 	c := newSotwClient(t, h.dial(), routerNode(t))
 	c.subscribe(resource.ClusterType, nil)

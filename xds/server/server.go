@@ -34,6 +34,7 @@ type Server struct {
 	cache   resourceCache
 	prep    *preparer
 	grpc    *grpc.Server
+	grpcTLS *grpc.Server // of ServeTLS; nil without Options.TLS
 
 	// ctx ends the debounce loop, the log limiter and every xDS stream.
 	ctx      context.Context
@@ -88,8 +89,9 @@ func New(opts Options) *Server {
 		streamsGone: make(chan struct{}, 1),
 		work:        make(chan func()),
 	}
-	s.grpc = newGRPCServer(serverv3.NewServer(ctx, s.cache, callbacks{s},
-		sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger))))
+	xds := serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
+	s.grpc = newGRPCServer(xds)
+	s.grpcTLS = newTLSServer(xds, opts.TLS)
 	s.startWorkers()
 	go s.debounceLoop()
 	go func() {
@@ -127,8 +129,8 @@ const (
 // without copying their large resources. The windows for what proxies
 // send are fixed (receiveWindow), requests are read up to maxRequestBytes,
 // and write buffers are shared between connections, as is gRPC's default.
-func newGRPCServer(xds serverv3.Server) *grpc.Server {
-	g := grpc.NewServer(
+func newGRPCServer(xds serverv3.Server, extra ...grpc.ServerOption) *grpc.Server {
+	g := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -138,7 +140,7 @@ func newGRPCServer(xds serverv3.Server) *grpc.Server {
 		grpc.HeaderTableSize(headerTableSize),
 		grpc.InitialWindowSize(receiveWindow),
 		grpc.InitialConnWindowSize(receiveWindow),
-	)
+	}, extra...)...)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	clusterservice.RegisterClusterDiscoveryServiceServer(g, xds)
 	endpointservice.RegisterEndpointDiscoveryServiceServer(g, xds)
@@ -184,7 +186,9 @@ func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		stopped := make(chan struct{})
 		go func() {
-			s.grpc.GracefulStop() // refuses new streams; waits for open ones
+			for _, g := range s.grpcServers() {
+				g.GracefulStop() // refuses new streams; waits for open ones
+			}
 			close(stopped)
 		}()
 		s.cancel() // ends open streams, the debounce loop and the log limiter
@@ -193,7 +197,9 @@ func (s *Server) Stop() {
 		select {
 		case <-stopped:
 		case <-time.After(stopTimeout):
-			s.grpc.Stop()
+			for _, g := range s.grpcServers() {
+				g.Stop()
+			}
 		}
 	})
 }

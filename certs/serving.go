@@ -1,0 +1,53 @@
+package certs
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// IssueServing issues the serving certificate of Isthmus's own TLS port:
+// DNS SANs dnsNames (as istiod's istiod.istio-system.svc), for server
+// authentication, valid for ttl (capped by the CA's expiry).
+func (ca *CA) IssueServing(dnsNames []string, ttl time.Duration) (*Certificate, error) {
+	if len(dnsNames) == 0 {
+		return nil, errors.New("issue serving certificate: no DNS name")
+	}
+	now := time.Now()
+	if !now.Before(ca.notAfter) {
+		return nil, fmt.Errorf("issue serving certificate: CA expired at %s", ca.notAfter.UTC().Format(time.RFC3339))
+	}
+	tmpl := &x509.Certificate{
+		DNSNames:              dnsNames,
+		NotBefore:             latest(now.Add(-ClockSkew), ca.cert.NotBefore).Truncate(time.Second).UTC(),
+		NotAfter:              earliest(now.Add(ttl), ca.notAfter).Truncate(time.Second).UTC(),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("issue serving certificate: generate key: %w", err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.signer)
+	if err != nil {
+		return nil, fmt.Errorf("issue serving certificate: sign: %w", err)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("issue serving certificate: %w", err)
+	}
+	return &Certificate{ChainPEM: append(encodeDER(der), ca.chainPEM...), KeyPEM: keyPEM, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter}, nil
+}
+
+// RootPool is the pool of the CA's trust bundle, for verifying the
+// certificates it issued.
+func (ca *CA) RootPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.rootsPEM)
+	return pool
+}
