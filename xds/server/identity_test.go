@@ -26,7 +26,9 @@ type stubAuthenticator struct {
 	err error
 }
 
-func (a stubAuthenticator) Authenticate(context.Context, string) (certs.Identity, error) { return a.id, a.err }
+func (a stubAuthenticator) Authenticate(context.Context, string) (certs.Identity, error) {
+	return a.id, a.err
+}
 
 type reasonError struct{ reason string }
 
