@@ -37,7 +37,7 @@ type CA struct {
 // Certificate is an issued workload certificate.
 type Certificate struct {
 	ChainPEM  []byte // leaf first, then the CA's intermediates (never the root)
-	KeyPEM    []byte // PKCS#8 "PRIVATE KEY", ECDSA P-256
+	KeyPEM    []byte // PKCS#8 "PRIVATE KEY", ECDSA P-256; nil from SignCSR (the requester keeps its key)
 	NotBefore time.Time
 	NotAfter  time.Time
 	ID        Identity

@@ -30,7 +30,11 @@
 // CA's own expiry (CA.NotAfter, the earliest along its chain). The chain is the
 // leaf, then for an intermediate CA ca-cert.pem and cert-chain.pem's
 // intermediates; the root is never included (peers have it in ROOTCA). A CA
-// only issues identities in its own trust domain.
+// only issues identities in its own trust domain. CA.SignCSR signs the same
+// certificate over the public key of a certificate signing request instead
+// (its signature must verify; ECDSA P-256/384/521, RSA 2048–8192 bits or
+// Ed25519, else an error wrapping ErrInvalidCSR); nothing else of the request
+// is used, so which identity a requester may have is the caller's decision.
 //
 // The Issuer. Issuer.Secrets(id) returns the two SDS secrets istio-proxy asks
 // for: "default" (WorkloadSecretName, tls_certificate with the chain and key
