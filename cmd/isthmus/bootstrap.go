@@ -53,9 +53,17 @@ func parseBootstrapFlags(args []string) (bootstrap.Options, *flag.FlagSet, error
 	fs.BoolVar(&opts.Delta, "delta", false, "use delta xDS for the ADS stream")
 	fs.StringVar(&opts.AdminAddress, "admin-address", bootstrap.DefaultAdminAddress, "IP:PORT of Envoy's admin interface")
 	fs.StringVar(&opts.Cluster, "cluster", "", "node cluster (default: WORKLOAD.NAMESPACE from labels or pod name)")
+	tlsOpts := &bootstrap.XDSTLS{}
+	fs.StringVar(&tlsOpts.RootCert, "xds-root-cert", "", "PEM `FILE` of the mesh roots: connect to Isthmus's secure port (--secure-listen) over TLS")
+	fs.StringVar(&tlsOpts.ServerName, "xds-server-name", bootstrap.DefaultXDSServerName, "DNS name expected in the secure port's certificate, and sent as SNI")
+	fs.StringVar(&tlsOpts.CertChain, "xds-client-cert", "", "PEM `FILE` of the client certificate chain that proves the proxy's identity (Envoy watches it)")
+	fs.StringVar(&tlsOpts.PrivateKey, "xds-client-key", "", "PEM `FILE` of the client certificate's key")
 	fs.StringVar(&opts.Locality, "locality", "", "where the workload runs, `REGION/ZONE/SUBZONE` (parts may be left out), for locality load balancing")
 	if err := fs.Parse(args); err != nil {
 		return opts, fs, err
+	}
+	if tlsOpts.RootCert != "" || tlsOpts.CertChain != "" {
+		opts.TLS = tlsOpts
 	}
 	return opts, fs, checkBootstrapFlags(fs, opts)
 }

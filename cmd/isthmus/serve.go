@@ -29,32 +29,35 @@ const shutdownTimeout = 5 * time.Second
 
 // serveOptions are the flags of isthmus serve.
 type serveOptions struct {
-	configDir        string
-	configKubeconfig string
-	configClusterID  string
-	watchNamespaces  namespacesFlag
-	writeStatus      bool
-	remoteSecrets    bool
-	systemNamespace  string
-	xdsListen        string
-	monitoringListen string
-	debounce         time.Duration
-	debounceMax      time.Duration
-	drainDuration    time.Duration
-	logLevel         string
-	logFormat        string
-	stateDir         string
-	caDir            string
-	ephemeralCA      bool
-	trustDomain      string
-	certTTL          time.Duration
-	memoryLimit      string
-	credentialsDir   string
-	kubeconfigs      kubeconfigFlag
-	networkGateways  networkGatewayFlag
-	meshConfig       string
-	maxFileSize      sizeFlag
-	maxDocumentSize  sizeFlag
+	configDir          string
+	configKubeconfig   string
+	configClusterID    string
+	watchNamespaces    namespacesFlag
+	writeStatus        bool
+	remoteSecrets      bool
+	secureListen       string
+	secureDNSNames     namespacesFlag
+	insecureIdentities bool
+	systemNamespace    string
+	xdsListen          string
+	monitoringListen   string
+	debounce           time.Duration
+	debounceMax        time.Duration
+	drainDuration      time.Duration
+	logLevel           string
+	logFormat          string
+	stateDir           string
+	caDir              string
+	ephemeralCA        bool
+	trustDomain        string
+	certTTL            time.Duration
+	memoryLimit        string
+	credentialsDir     string
+	kubeconfigs        kubeconfigFlag
+	networkGateways    networkGatewayFlag
+	meshConfig         string
+	maxFileSize        sizeFlag
+	maxDocumentSize    sizeFlag
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -104,6 +107,10 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.BoolVar(&opts.writeStatus, "write-status", false, "write on every Istio custom resource Isthmus rejects a status condition (Accepted False, with the reason) and validation message IST0106, cleared when it is accepted again; needs RBAC to patch their status")
 	fs.Var(&opts.watchNamespaces, "watch-namespaces", "`NS,...` to read the config cluster's Istio resources from (default all), for RBAC limited to those namespaces")
 	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the ADS gRPC server (state of the world and delta)")
+	fs.StringVar(&opts.secureListen, "secure-listen", ":15012", "`ADDR` of ADS over TLS, where each proxy proves its identity (client certificate from the mesh CA, or Kubernetes service-account token) before it gets that identity's key (empty: off)")
+	_ = opts.secureDNSNames.Set(defaultSecureDNSNames)
+	fs.Var(&opts.secureDNSNames, "secure-dns-names", "`NAME,...` DNS names in the secure port's certificate")
+	fs.BoolVar(&opts.insecureIdentities, "insecure-identities", false, "serve proxies on the plaintext --xds-listen the private key of the service account they name, unproven: for development only")
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
 	fs.DurationVar(&opts.debounceMax, "debounce-max", server.DefaultDebounceMax, "longest a stream of changes can delay an update")
@@ -205,6 +212,13 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		monLis.Close()
 		return err
 	}
+	secureLis, tlsConfig, err := openSecure(opts, ca)
+	if err != nil {
+		xdsLis.Close()
+		monLis.Close()
+		return err
+	}
+	warnInsecureIdentities(opts, logger)
 	var srv *server.Server
 	issuer := certs.NewIssuer(ca, certs.IssuerOptions{
 		TTL: opts.certTTL, Logger: logger,
@@ -212,7 +226,8 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	})
 	secrets := server.IssuerSecrets(issuer, ca.TrustDomain())
 	srv = server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger,
-		Secrets: secrets})
+		Secrets: secrets, TLS: tlsConfig, Authenticator: newAuthenticator(opts, ca, logger),
+		InsecureIdentities: opts.insecureIdentities})
 	go issuer.Run(ctx)
 	if opts.credentialsDir != "" {
 		go watchCredentials(ctx, opts.credentialsDir, secrets, srv, logger)
@@ -224,8 +239,12 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		logger.Info("isthmus stopped")
 	}()
 
-	failed := make(chan error, 2)
+	failed := make(chan error, 3)
 	go func() { failed <- serveErr("xDS server", srv.Serve(xdsLis)) }()
+	if secureLis != nil {
+		go func() { failed <- serveErr("secure xDS server", srv.ServeTLS(secureLis)) }()
+		logger.Info("isthmus serving ADS over TLS", "secure", secureLis.Addr().String(), "dns_names", opts.secureDNSNames.String())
+	}
 	go func() { failed <- serveErr("monitoring server", monitoring.Serve(monLis)) }()
 	logger.Info("isthmus serving", "xds", xdsLis.Addr().String(),
 		"monitoring", monLis.Addr().String(), "config_dir", opts.configDir)

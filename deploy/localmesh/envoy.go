@@ -17,6 +17,9 @@ type EnvoyOptions struct {
 	Bootstrap []byte // the bootstrap (YAML or JSON); its admin must listen on loopback
 	LogDir    string // where NAME.envoy.log and NAME.bootstrap.yaml are written
 	LogLevel  string // Envoy's --log-level; "" means "info"
+	// NotLive returns once the admin interface answers, without waiting
+	// for LIVE: for an Envoy Isthmus is expected to refuse.
+	NotLive bool
 }
 
 // Envoy is a running Envoy process.
@@ -50,7 +53,7 @@ func StartEnvoy(ctx context.Context, opts EnvoyOptions) (*Envoy, error) {
 		return nil, err
 	}
 	e := &Envoy{Name: opts.Name, BootstrapPath: bootstrapPath, proc: proc}
-	if err := e.waitStarted(ctx, adminPathFile); err != nil {
+	if err := e.waitStarted(ctx, adminPathFile, !opts.NotLive); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -74,14 +77,14 @@ func envoyArgs(bootstrapPath, adminPathFile, logLevel string) []string {
 	}
 }
 
-func (e *Envoy) waitStarted(ctx context.Context, adminPathFile string) error {
+func (e *Envoy) waitStarted(ctx context.Context, adminPathFile string, live bool) error {
 	err := waitFor(ctx, "envoy "+e.Name+" admin address", func() error {
 		if err := e.proc.errIfExited(); err != nil {
 			return err
 		}
 		return e.readAdminAddr(adminPathFile)
 	})
-	if err == nil {
+	if err == nil && live {
 		err = e.WaitLive(ctx)
 	}
 	if err != nil {
@@ -169,6 +172,16 @@ func (e *Envoy) ConfigDump(ctx context.Context, query string) ([]byte, error) {
 // and starts it, retrying with another admin port if the one picked was
 // taken in the meantime.
 func StartSidecar(ctx context.Context, is *Isthmus, name string, node Node, logDir string) (*Envoy, error) {
+	return startSidecar(ctx, is, name, node, logDir, false)
+}
+
+// StartRefusedSidecar is StartSidecar for an Envoy Isthmus is expected to
+// refuse: it returns once Envoy's admin interface answers.
+func StartRefusedSidecar(ctx context.Context, is *Isthmus, name string, node Node, logDir string) (*Envoy, error) {
+	return startSidecar(ctx, is, name, node, logDir, true)
+}
+
+func startSidecar(ctx context.Context, is *Isthmus, name string, node Node, logDir string, notLive bool) (*Envoy, error) {
 	var lastErr error
 	for range 3 {
 		adminAddr, err := FreeAddr()
@@ -179,7 +192,7 @@ func StartSidecar(ctx context.Context, is *Isthmus, name string, node Node, logD
 		if err != nil {
 			return nil, err
 		}
-		e, err := StartEnvoy(ctx, EnvoyOptions{Name: name, Bootstrap: bootstrap, LogDir: logDir})
+		e, err := StartEnvoy(ctx, EnvoyOptions{Name: name, Bootstrap: bootstrap, LogDir: logDir, NotLive: notLive})
 		if err == nil {
 			return e, nil
 		}

@@ -19,6 +19,10 @@ type IsthmusOptions struct {
 	ConfigDir string   // passed as --config-dir, unless empty
 	LogDir    string   // where isthmus.log is written
 	ExtraArgs []string // appended to the serve command line
+	// ProvenIdentities serves private keys only to proxies that prove
+	// their identity on the secure port; without it Isthmus runs with
+	// --insecure-identities, as the harness's proxies connect in plaintext.
+	ProvenIdentities bool
 }
 
 // Isthmus is a running `isthmus serve` process.
@@ -26,6 +30,7 @@ type Isthmus struct {
 	Bin            string
 	ConfigDir      string
 	XDSAddr        string // "127.0.0.1:PORT", the ADS endpoint
+	SecureAddr     string // "127.0.0.1:PORT", ADS over TLS (--secure-listen)
 	MonitoringAddr string // "127.0.0.1:PORT", /readyz and /metrics
 
 	proc     *process
@@ -45,7 +50,14 @@ func StartIsthmus(ctx context.Context, opts IsthmusOptions) (*Isthmus, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--xds-listen", xdsAddr, "--monitoring-listen", monAddr}
+	secureAddr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "--xds-listen", xdsAddr, "--secure-listen", secureAddr, "--monitoring-listen", monAddr}
+	if !opts.ProvenIdentities {
+		args = append(args, "--insecure-identities")
+	}
 	if opts.ConfigDir != "" {
 		args = append(args, "--config-dir", opts.ConfigDir)
 	}
@@ -57,7 +69,7 @@ func StartIsthmus(ctx context.Context, opts IsthmusOptions) (*Isthmus, error) {
 	if err != nil {
 		return nil, err
 	}
-	is := &Isthmus{Bin: opts.Bin, ConfigDir: opts.ConfigDir, XDSAddr: xdsAddr, MonitoringAddr: monAddr, proc: proc,
+	is := &Isthmus{Bin: opts.Bin, ConfigDir: opts.ConfigDir, XDSAddr: xdsAddr, SecureAddr: secureAddr, MonitoringAddr: monAddr, proc: proc,
 		args: args, logDir: opts.LogDir}
 	if err := waitFor(ctx, "isthmus /readyz", is.checkReady); err != nil {
 		is.Close()
@@ -125,6 +137,15 @@ type Node struct {
 	Meta     map[string]string // node metadata, passed as --meta KEY=VALUE
 	Delta    bool              // use delta xDS instead of state-of-the-world
 	Locality string            // REGION/ZONE/SUBZONE, passed as --locality
+	// TLS, when set, connects the Envoy to the secure port with a client
+	// certificate.
+	TLS *NodeTLS
+}
+
+// NodeTLS is the files an Envoy proves its identity with on the secure
+// port.
+type NodeTLS struct {
+	RootCert, CertChain, PrivateKey string
 }
 
 // SidecarNode describes a sidecar without traffic capture (INTERCEPTION_MODE
@@ -145,7 +166,13 @@ func SidecarNode(pod, namespace, ip string, labels map[string]string, delta bool
 // Bootstrap runs `isthmus bootstrap` for node, pointing it at this process,
 // with Envoy's admin interface on adminAddr (a loopback IP:PORT).
 func (is *Isthmus) Bootstrap(node Node, adminAddr string) ([]byte, error) {
-	args := []string{"bootstrap", "--xds-address", is.XDSAddr, "--node-id", node.ID, "--admin-address", adminAddr}
+	args := []string{"bootstrap", "--node-id", node.ID, "--admin-address", adminAddr}
+	if node.TLS == nil {
+		args = append(args, "--xds-address", is.XDSAddr)
+	} else {
+		args = append(args, "--xds-address", is.SecureAddr, "--xds-root-cert", node.TLS.RootCert,
+			"--xds-client-cert", node.TLS.CertChain, "--xds-client-key", node.TLS.PrivateKey)
+	}
 	keys := make([]string, 0, len(node.Meta))
 	for k := range node.Meta {
 		keys = append(keys, k)

@@ -34,6 +34,8 @@ type migrationMesh struct {
 	dir      string
 	logDir   string
 	isthmus  *localmesh.Isthmus
+	server   *localmesh.Envoy // the server workload's sidecar
+	proven   bool             // Envoys prove their identity on the secure port
 	serverIP string
 	apps     map[int]*localmesh.Upstream // by port
 	clients  []*migrationClient
@@ -82,6 +84,7 @@ func TestMutualTLSMigration(t *testing.T) {
 	for _, c := range m.clients {
 		m.checkClient(t, c)
 	}
+	checkEnvoyAccepted(t, "server", m.server)
 }
 
 const meshStrictYAML = `apiVersion: security.istio.io/v1
@@ -105,8 +108,16 @@ spec:
 
 func startMigrationMesh(t *testing.T) *migrationMesh {
 	t.Helper()
+	return startMigrationMeshWith(t, false)
+}
+
+// startMigrationMeshWith starts the scenario; with proven, every Envoy
+// connects to the secure port with a client certificate for the identity
+// its node claims, and Isthmus serves keys to proven identities only.
+func startMigrationMeshWith(t *testing.T, proven bool) *migrationMesh {
+	t.Helper()
 	shared := theMesh(t) // for the binary it built
-	m := &migrationMesh{dir: t.TempDir(), logDir: t.TempDir(), apps: map[int]*localmesh.Upstream{}}
+	m := &migrationMesh{dir: t.TempDir(), logDir: t.TempDir(), apps: map[int]*localmesh.Upstream{}, proven: proven}
 	for _, port := range migrationPorts {
 		u, err := localmesh.StartUpstream(fmt.Sprintf("server-%d", port), "127.0.0.1:0")
 		if err != nil {
@@ -124,13 +135,15 @@ func startMigrationMesh(t *testing.T) *migrationMesh {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
-	if m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: shared.isthmus.Bin, ConfigDir: m.dir, LogDir: m.logDir}); err != nil {
+	if m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: shared.isthmus.Bin, ConfigDir: m.dir, LogDir: m.logDir,
+		ProvenIdentities: proven}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.isthmus.Close)
 	node := localmesh.SidecarNode("server", "default", m.serverIP, map[string]string{"app": "server"}, false)
 	node.Meta["SERVICE_ACCOUNT"] = "server"
 	server := m.startEnvoy(t, "server", node)
+	m.server = server
 	for _, port := range migrationPorts {
 		if err := server.WaitListener(ctx, m.serverAddr(port)); err != nil {
 			t.Fatalf("server sidecar: %v\n%s", err, m.isthmus.LogTail(20))
@@ -229,6 +242,9 @@ func (m *migrationMesh) startEnvoy(t *testing.T, name string, node localmesh.Nod
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
+	if m.proven && node.TLS == nil {
+		node.TLS = m.clientCertificate(t, name, claimedServiceAccount(node))
+	}
 	e, err := localmesh.StartSidecar(ctx, m.isthmus, name, node, m.logDir)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/certs/authn"
+	"github.com/isthmus-mesh/isthmus/discovery/kube"
+	"github.com/isthmus-mesh/isthmus/xds/server"
+)
+
+// defaultSecureDNSNames are the DNS SANs of the secure port's certificate:
+// Isthmus's own Service and istiod's, so that sidecars configured for
+// istiod find it.
+const defaultSecureDNSNames = "isthmus.istio-system.svc,istiod.istio-system.svc"
+
+// servingTTL is the lifetime of the secure port's certificate (capped by
+// the CA's own expiry).
+const servingTTL = 365 * 24 * time.Hour
+
+// listenSecure opens --secure-listen; nil when it is empty.
+func listenSecure(opts serveOptions) (net.Listener, error) {
+	if opts.secureListen == "" {
+		return nil, nil
+	}
+	lis, err := net.Listen("tcp", opts.secureListen)
+	if err != nil {
+		return nil, fmt.Errorf("--secure-listen: %w", err)
+	}
+	return lis, nil
+}
+
+// secureTLSConfig is the TLS side of the secure port: a certificate from
+// the mesh CA for dnsNames, and client certificates requested and, when
+// presented, verified against the mesh roots.
+func secureTLSConfig(ca *certs.CA, dnsNames []string) (*tls.Config, error) {
+	serving, err := ca.IssueServing(dnsNames, servingTTL)
+	if err != nil {
+		return nil, fmt.Errorf("--secure-listen: %w", err)
+	}
+	pair, err := serving.TLSCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("--secure-listen: %w", err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    ca.RootPool(),
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2"},
+	}, nil
+}
+
+// warnInsecureIdentities says, at start, what --insecure-identities gives
+// away.
+func warnInsecureIdentities(opts serveOptions, logger *slog.Logger) {
+	if opts.insecureIdentities {
+		logger.Warn("--insecure-identities: proxies on the plaintext port get the private key of whatever service account they name; for development only")
+	}
+}
+
+// openSecure opens the secure port and its TLS configuration; nil, nil
+// when --secure-listen is empty.
+func openSecure(opts serveOptions, ca *certs.CA) (net.Listener, *tls.Config, error) {
+	lis, err := listenSecure(opts)
+	if lis == nil || err != nil {
+		return nil, nil, err
+	}
+	cfg, err := secureTLSConfig(ca, opts.secureDNSNames)
+	if err != nil {
+		lis.Close()
+		return nil, nil, err
+	}
+	return lis, cfg, nil
+}
+
+// newAuthenticator proves who a proxy on the secure port is: a client
+// certificate from the mesh CA, else a Kubernetes service-account token
+// (audience istio-ca) reviewed by the cluster the proxy names among the
+// --kubeconfig clusters.
+func newAuthenticator(opts serveOptions, ca *certs.CA, logger *slog.Logger) server.Authenticator {
+	clients := map[string]kubernetes.Interface{}
+	for _, k := range opts.kubeconfigs {
+		cfg, err := kube.LoadKubeconfig(k.path, "")
+		if err == nil {
+			clients[k.clusterID], err = kubernetes.NewForConfig(cfg)
+		}
+		if err != nil {
+			logger.Error("tokens of cluster not reviewable: its kubeconfig cannot be used", "cluster", k.clusterID, "error", err)
+			delete(clients, k.clusterID)
+		}
+	}
+	lookup := func(clusterID string) (kubernetes.Interface, bool) {
+		c, ok := clients[clusterID]
+		return c, ok
+	}
+	return reasonedAuthenticator{authn.Chain(
+		authn.NewCertAuthenticator(ca.TrustDomain(), ca.RootPool),
+		authn.NewTokenAuthenticator(lookup, authn.TokenOptions{TrustDomain: ca.TrustDomain()}),
+	)}
+}
+
+// reasonedAuthenticator gives the server each refusal's reason.
+type reasonedAuthenticator struct{ authn.Authenticator }
+
+func (a reasonedAuthenticator) Authenticate(ctx context.Context, clusterID string) (certs.Identity, error) {
+	id, err := a.Authenticator.Authenticate(ctx, clusterID)
+	if err != nil {
+		return id, reasonError{reason: authn.ReasonOf(err), err: err}
+	}
+	return id, nil
+}
+
+// reasonError is an authentication error with its reason for metrics.
+type reasonError struct {
+	reason string
+	err    error
+}
+
+func (e reasonError) Error() string  { return e.err.Error() }
+func (e reasonError) Unwrap() error  { return e.err }
+func (e reasonError) Reason() string { return e.reason }

@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/deploy/localmesh"
+)
+
+// TestProvenIdentitiesOverTLS: every Envoy connects to the secure port
+// with a client certificate for the identity its node claims, and Isthmus
+// serves keys to proven identities only: sidecars speak STRICT mTLS with
+// the keys they proved. An Envoy whose certificate proves the clients'
+// identity but whose node claims the server's service account is refused
+// and gets no key.
+func TestProvenIdentitiesOverTLS(t *testing.T) {
+	t.Parallel()
+	m := startMigrationMeshWith(t, true)
+	m.converge(t, "mesh STRICT", m.apply(t, meshStrictYAML), map[int]bool{migrationPort: true, migrationPlainPort: true})
+	for _, c := range m.clients {
+		m.checkClient(t, c)
+	}
+
+	impostor := localmesh.SidecarNode("impostor", "default", "127.0.0.9", map[string]string{"app": "impostor"}, false)
+	impostor.Meta["SERVICE_ACCOUNT"] = "server"
+	impostor.TLS = m.clientCertificate(t, "impostor", "default")
+	e, err := localmesh.StartRefusedSidecar(t.Context(), m.isthmus, "impostor", impostor, m.logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	waitUntil(t, "the impostor to be refused", func() bool {
+		metrics, err := m.isthmus.Metrics(t.Context())
+		v, _ := metricWithLabel(metrics, `isthmus_xds_auth_failures_total{reason="identity_mismatch"}`)
+		return err == nil && v >= 1
+	})
+	body, err := e.Admin(t.Context(), "/config_dump?resource=dynamic_active_secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(body), "private_key") || strings.Contains(string(body), `"name": "default"`) {
+		t.Errorf("the impostor holds a mesh key:\n%s", body)
+	}
+}
+
+// clientCertificate writes, for the Envoy name, the mesh roots and a
+// client certificate of service account sa in namespace default, issued
+// by the CA Isthmus keeps in its state directory.
+func (m *migrationMesh) clientCertificate(t *testing.T, name, sa string) *localmesh.NodeTLS {
+	t.Helper()
+	ca, err := certs.LoadCA(filepath.Join(m.logDir, "state", "ca"), certs.DefaultTrustDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(certs.Identity{TrustDomain: certs.DefaultTrustDomain, Namespace: "default", ServiceAccount: sa}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := &localmesh.NodeTLS{RootCert: filepath.Join(dir, "root.pem"), CertChain: filepath.Join(dir, name+".pem"), PrivateKey: filepath.Join(dir, name+"-key.pem")}
+	for path, data := range map[string][]byte{files.RootCert: ca.RootsPEM(), files.CertChain: cert.ChainPEM, files.PrivateKey: cert.KeyPEM} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
+}
+
+// claimedServiceAccount is the service account a node names; "default"
+// when none.
+func claimedServiceAccount(node localmesh.Node) string {
+	if sa := node.Meta["SERVICE_ACCOUNT"]; sa != "" {
+		return sa
+	}
+	return "default"
+}
+
+// metricWithLabel reads one labelled sample from a Prometheus exposition.
+func metricWithLabel(exposition, series string) (float64, bool) {
+	for _, line := range strings.Split(exposition, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := parseFloat(strings.TrimSpace(rest))
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
