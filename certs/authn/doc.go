@@ -26,6 +26,9 @@
 //     system:serviceaccount:NS:SA (in the system:serviceaccounts group) in
 //     the configured trust domain. A review that fails (API error, timeout)
 //     refuses: nothing is ever trusted without the API server's word.
+//     Legacy tokens without an audience are refused, as istiod refuses them
+//     with REQUIRE_3P_TOKEN. The cluster's client needs only to create
+//     tokenreviews (authentication.k8s.io), as system:auth-delegator grants.
 //     The token's claims are read without verification only to refuse
 //     early, before any API call (not a JWT, expired, none of the audiences)
 //     and to bound the cache: a positive review is cached (by cluster and a
