@@ -1,0 +1,65 @@
+package caservice
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+)
+
+// responseChain is cert_chain as istio-agent expects it: one PEM
+// certificate per element, the leaf and the CA's intermediates of
+// chainPEM, then the root of rootsPEM the chain ends at.
+func responseChain(chainPEM, rootsPEM []byte) ([]string, error) {
+	chain, err := parseCertificates(chainPEM)
+	if err != nil {
+		return nil, fmt.Errorf("signed chain: %w", err)
+	}
+	roots, err := parseCertificates(rootsPEM)
+	if err != nil {
+		return nil, fmt.Errorf("trust bundle: %w", err)
+	}
+	root := issuerIn(chain[len(chain)-1], roots)
+	if root == nil {
+		return nil, errors.New("the signed chain ends at no root of the CA's trust bundle")
+	}
+	out := make([]string, 0, len(chain)+1)
+	for _, c := range append(chain, root) {
+		out = append(out, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+	}
+	return out, nil
+}
+
+// issuerIn is the certificate of candidates that signed c.
+func issuerIn(c *x509.Certificate, candidates []*x509.Certificate) *x509.Certificate {
+	for _, r := range candidates {
+		if bytes.Equal(c.RawIssuer, r.RawSubject) && c.CheckSignatureFrom(r) == nil {
+			return r
+		}
+	}
+	return nil
+}
+
+func parseCertificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no certificate")
+	}
+	return out, nil
+}
