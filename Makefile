@@ -72,11 +72,15 @@ fmt-check:
 demo: tools
 	$(GO) run ./deploy/demo
 
-## run: serve the bundled example mesh (deploy/examples) with Isthmus, on loopback.
+## run: serve the bundled example mesh (deploy/examples) with Isthmus, on
+##      loopback; the plaintext port serves identities unproven
+##      (--insecure-identities), for trying things out only.
 XDS_LISTEN        ?= 127.0.0.1:15010
+SECURE_LISTEN     ?= 127.0.0.1:15012
 MONITORING_LISTEN ?= 127.0.0.1:15014
 run: tools build
-	bin/isthmus serve --config-dir deploy/examples --xds-listen $(XDS_LISTEN) --monitoring-listen $(MONITORING_LISTEN)
+	bin/isthmus serve --config-dir deploy/examples --xds-listen $(XDS_LISTEN) --secure-listen $(SECURE_LISTEN) \
+		--monitoring-listen $(MONITORING_LISTEN) --insecure-identities
 
 ## bench: the benchmarks at a small default size (a few minutes on 2 CPUs): Go
 ##        benchmarks, xDS load against isthmus serve, data-plane latency; the

@@ -127,3 +127,36 @@ type reasonError struct {
 func (e reasonError) Error() string  { return e.err.Error() }
 func (e reasonError) Unwrap() error  { return e.err }
 func (e reasonError) Reason() string { return e.reason }
+
+// listenPlaintext opens --xds-listen; nil when it is empty (off).
+func listenPlaintext(opts serveOptions) (net.Listener, error) {
+	if opts.xdsListen == "" {
+		return nil, nil
+	}
+	lis, err := net.Listen("tcp", opts.xdsListen)
+	if err != nil {
+		return nil, fmt.Errorf("--xds-listen: %w", err)
+	}
+	return lis, nil
+}
+
+func closeListener(l net.Listener) {
+	if l != nil {
+		l.Close()
+	}
+}
+
+// addrOf is l's address, nil for no listener.
+func addrOf(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+func addrString(l net.Listener) string {
+	if l == nil {
+		return "off"
+	}
+	return l.Addr().String()
+}

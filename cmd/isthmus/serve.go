@@ -106,7 +106,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.systemNamespace, "system-namespace", kube.DefaultSystemNamespace, "the config cluster's namespace of Istio's remote secrets")
 	fs.BoolVar(&opts.writeStatus, "write-status", false, "write on every Istio custom resource Isthmus rejects a status condition (Accepted False, with the reason) and validation message IST0106, cleared when it is accepted again; needs RBAC to patch their status")
 	fs.Var(&opts.watchNamespaces, "watch-namespaces", "`NS,...` to read the config cluster's Istio resources from (default all), for RBAC limited to those namespaces")
-	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the ADS gRPC server (state of the world and delta)")
+	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the plaintext ADS gRPC server (state of the world and delta); empty: off")
 	fs.StringVar(&opts.secureListen, "secure-listen", ":15012", "`ADDR` of ADS over TLS, where each proxy proves its identity (client certificate from the mesh CA, or Kubernetes service-account token) before it gets that identity's key (empty: off)")
 	_ = opts.secureDNSNames.Set(defaultSecureDNSNames)
 	fs.Var(&opts.secureDNSNames, "secure-dns-names", "`NAME,...` DNS names in the secure port's certificate")
@@ -140,6 +140,8 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case opts.xdsListen == "" && opts.secureListen == "":
+		return errors.New("--xds-listen and --secure-listen are both empty: Isthmus would serve no proxy")
 	case opts.configDir == "" && opts.configKubeconfig == "":
 		return errors.New("--config-dir or --config-kubeconfig is required")
 	case opts.debounce <= 0:
@@ -197,24 +199,24 @@ func checkConfigDir(dir string) error {
 // serve runs Isthmus until ctx ends or a listener fails. onListening, when
 // set, learns the bound addresses.
 func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListening func(xds, monitoring net.Addr)) error {
-	xdsLis, err := net.Listen("tcp", opts.xdsListen)
+	xdsLis, err := listenPlaintext(opts)
 	if err != nil {
-		return fmt.Errorf("--xds-listen: %w", err)
+		return err
 	}
 	monLis, err := net.Listen("tcp", opts.monitoringListen)
 	if err != nil {
-		xdsLis.Close()
+		closeListener(xdsLis)
 		return fmt.Errorf("--monitoring-listen: %w", err)
 	}
 	ca, err := openCA(opts, logger)
 	if err != nil {
-		xdsLis.Close()
+		closeListener(xdsLis)
 		monLis.Close()
 		return err
 	}
 	secureLis, tlsConfig, err := openSecure(opts, ca)
 	if err != nil {
-		xdsLis.Close()
+		closeListener(xdsLis)
 		monLis.Close()
 		return err
 	}
@@ -240,16 +242,18 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	}()
 
 	failed := make(chan error, 3)
-	go func() { failed <- serveErr("xDS server", srv.Serve(xdsLis)) }()
+	if xdsLis != nil {
+		go func() { failed <- serveErr("xDS server", srv.Serve(xdsLis)) }()
+	}
 	if secureLis != nil {
 		go func() { failed <- serveErr("secure xDS server", srv.ServeTLS(secureLis)) }()
 		logger.Info("isthmus serving ADS over TLS", "secure", secureLis.Addr().String(), "dns_names", opts.secureDNSNames.String())
 	}
 	go func() { failed <- serveErr("monitoring server", monitoring.Serve(monLis)) }()
-	logger.Info("isthmus serving", "xds", xdsLis.Addr().String(),
+	logger.Info("isthmus serving", "xds", addrString(xdsLis),
 		"monitoring", monLis.Addr().String(), "config_dir", opts.configDir)
 	if onListening != nil {
-		onListening(xdsLis.Addr(), monLis.Addr())
+		onListening(addrOf(xdsLis), monLis.Addr())
 	}
 	settings := assemble.Settings{TrustDomain: ca.TrustDomain(), NetworkGateways: opts.networkGateways}
 	if opts.meshConfig != "" {
