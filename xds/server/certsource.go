@@ -19,8 +19,9 @@ const DefaultServiceAccount = "default"
 // metadata, and the mesh roots, from issuer; gateways also get the
 // credentials of their namespace (see SetCredentials).
 //
-// The identity is the one the proxy claims: nothing yet proves that a
-// proxy runs as the service account it names.
+// The identity is the one the proxy claims; the server serves its private
+// key only to a proxy that proved that very identity on the secure port
+// (see ServeTLS), or with Options.InsecureIdentities.
 func IssuerSecrets(issuer *certs.Issuer, trustDomain string) *CertSecrets {
 	return &CertSecrets{issuer: issuer, trustDomain: trustDomain}
 }

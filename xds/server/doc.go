@@ -63,6 +63,16 @@
 //   - Handler serves /metrics (isthmus_* metrics, own registry), /healthz,
 //     /readyz, /debug/proxies and /debug/config_dump?proxy=ID; the dump
 //     names secrets but never shows their content.
+//   - Serve takes plaintext connections, ServeTLS (Options.TLS) TLS ones.
+//     A stream through ServeTLS is authenticated (Options.Authenticator)
+//     before its first response; without a valid credential it ends with
+//     Unauthenticated, and if its node claims another namespace or service
+//     account than the proven ones, with PermissionDenied; both counted in
+//     isthmus_xds_auth_failures_total{reason}. A proxy that proved no
+//     identity is served the secrets without private key (the roots) and
+//     its resources waiting for the others, unless
+//     Options.InsecureIdentities; a proxy id already connected with another
+//     proof is refused.
 //   - Drain(ctx, period) is the graceful end: /readyz fails, the listener
 //     closes and connections get GOAWAY at once, new streams are refused
 //     with Unavailable; the open streams are then ended with Unavailable
