@@ -13,7 +13,6 @@ import (
 	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/certs/authn"
 	"github.com/isthmus-mesh/isthmus/discovery/kube"
-	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
 // defaultSecureDNSNames are the DNS SANs of the secure port's certificate:
@@ -85,7 +84,7 @@ func openSecure(opts serveOptions, ca *certs.CA) (net.Listener, *tls.Config, err
 // certificate from the mesh CA, else a Kubernetes service-account token
 // (audience istio-ca) reviewed by the cluster the proxy names among the
 // --kubeconfig clusters.
-func newAuthenticator(opts serveOptions, ca *certs.CA, logger *slog.Logger) server.Authenticator {
+func newAuthenticator(opts serveOptions, ca *certs.CA, logger *slog.Logger) authn.Authenticator {
 	clients := map[string]kubernetes.Interface{}
 	for _, k := range opts.kubeconfigs {
 		cfg, err := kube.LoadKubeconfig(k.path, "")
@@ -98,14 +97,23 @@ func newAuthenticator(opts serveOptions, ca *certs.CA, logger *slog.Logger) serv
 		}
 	}
 	lookup := func(clusterID string) (kubernetes.Interface, bool) {
+		if clusterID == "" && len(clients) == 1 { // a proxy that names no cluster, with one cluster known
+			for _, c := range clients {
+				return c, true
+			}
+		}
 		c, ok := clients[clusterID]
 		return c, ok
 	}
-	return reasonedAuthenticator{authn.Chain(
+	return authn.Chain(
 		authn.NewCertAuthenticator(ca.TrustDomain(), ca.RootPool),
-		authn.NewTokenAuthenticator(lookup, authn.TokenOptions{TrustDomain: ca.TrustDomain()}),
-	)}
+		authn.NewTokenAuthenticator(lookup, authn.TokenOptions{TrustDomain: ca.TrustDomain(), CacheMaxAge: tokenReviewMaxAge}),
+	)
 }
+
+// tokenReviewMaxAge bounds how long a reviewed token is trusted without a
+// new review, so that a deleted service account loses its identity soon.
+const tokenReviewMaxAge = 5 * time.Minute
 
 // reasonedAuthenticator gives the server each refusal's reason.
 type reasonedAuthenticator struct{ authn.Authenticator }

@@ -15,8 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/certs/caservice"
 	"github.com/isthmus-mesh/isthmus/discovery/kube"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/server"
@@ -227,9 +230,12 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		OnRotate: func([]certs.Identity) { srv.Resync() },
 	})
 	secrets := server.IssuerSecrets(issuer, ca.TrustDomain())
+	auth := newAuthenticator(opts, ca, logger)
+	caAPI := caservice.New(ca, auth, caservice.Options{MaxTTL: opts.certTTL, Logger: logger})
 	srv = server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger,
-		Secrets: secrets, TLS: tlsConfig, Authenticator: newAuthenticator(opts, ca, logger),
-		InsecureIdentities: opts.insecureIdentities})
+		Secrets: secrets, TLS: tlsConfig, Authenticator: reasonedAuthenticator{auth},
+		TLSServices: []func(grpc.ServiceRegistrar){caAPI.Register}, InsecureIdentities: opts.insecureIdentities})
+	srv.RegisterMetrics(caAPI)
 	go issuer.Run(ctx)
 	if opts.credentialsDir != "" {
 		go watchCredentials(ctx, opts.credentialsDir, secrets, srv, logger)

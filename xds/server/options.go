@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/isthmus-mesh/isthmus/debounce"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 	"github.com/isthmus-mesh/isthmus/xds/translate"
@@ -46,6 +48,10 @@ type Options struct {
 	// certificates requested and verified against the mesh roots when
 	// presented); nil when Isthmus serves no TLS port.
 	TLS *tls.Config
+	// TLSServices are registered on ServeTLS's gRPC server beside xDS (the
+	// CA API, say); they may use the server's codec, which decodes any
+	// message but discovery requests as the proto codec does.
+	TLSServices []func(grpc.ServiceRegistrar)
 	// InsecureIdentities serves the private keys of the identities proxies
 	// claim to proxies that proved none (those connecting through Serve):
 	// for development only. Without it they get no private key.

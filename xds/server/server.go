@@ -92,6 +92,11 @@ func New(opts Options) *Server {
 	xds := serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
 	s.grpc = newGRPCServer(xds)
 	s.grpcTLS = newTLSServer(xds, opts.TLS)
+	if s.grpcTLS != nil {
+		for _, register := range opts.TLSServices {
+			register(s.grpcTLS)
+		}
+	}
 	s.startWorkers()
 	go s.debounceLoop()
 	go func() {
