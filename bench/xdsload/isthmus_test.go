@@ -82,7 +82,8 @@ func startIsthmus(t *testing.T, dir string) (string, *exec.Cmd, string) {
 		t.Fatal(err)
 	}
 	xdsAddr, monAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--xds-listen", xdsAddr, "--monitoring-listen", monAddr, "--log-level", "warn")
+	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--xds-listen", xdsAddr, "--secure-listen", "", "--insecure-identities",
+		"--monitoring-listen", monAddr, "--log-level", "warn")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

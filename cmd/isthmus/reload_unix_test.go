@@ -64,7 +64,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	writeServeTestFile(t, filepath.Join(dir, "reviews.yaml"), reviewsServiceEntry)
 	c := startIsthmus(t, "serve", "--config-dir", dir, "--ephemeral-ca",
-		"--xds-listen", "127.0.0.1:0", "--monitoring-listen", "127.0.0.1:0")
+		"--xds-listen", "127.0.0.1:0", "--secure-listen", "127.0.0.1:0", "--monitoring-listen", "127.0.0.1:0")
 	c.waitForLog(t, "snapshot published", 1)
 	for i := 1; i <= 2; i++ {
 		if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {

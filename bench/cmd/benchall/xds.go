@@ -101,7 +101,7 @@ func xdsCommands(cfg config, spec meshgen.Spec) []string {
 	lines := []string{
 		fmt.Sprintf("go run ./bench/cmd/meshgen --out /tmp/mesh --services %d --namespaces %d --endpoints %d --subsets %d --virtual-services %d",
 			spec.Services, spec.Namespaces, spec.EndpointsPerService, spec.Subsets, spec.VirtualServicesPerNamespace),
-		"isthmus serve --config-dir /tmp/mesh --xds-listen 127.0.0.1:15010 --monitoring-listen 127.0.0.1:15014 --log-level warn &",
+		"isthmus serve --config-dir /tmp/mesh --xds-listen 127.0.0.1:15010 --secure-listen \"\" --insecure-identities --monitoring-listen 127.0.0.1:15014 --log-level warn &",
 	}
 	for _, delta := range cfg.protocols() {
 		flagDelta := ""

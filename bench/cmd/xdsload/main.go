@@ -3,7 +3,7 @@
 // plane's CPU and memory.
 //
 //	go run ./bench/cmd/meshgen --out /tmp/mesh
-//	isthmus serve --config-dir /tmp/mesh --xds-listen 127.0.0.1:15010 &
+//	isthmus serve --config-dir /tmp/mesh --xds-listen 127.0.0.1:15010 --secure-listen "" --insecure-identities &
 //	go run ./bench/cmd/xdsload --target 127.0.0.1:15010 --config-dir /tmp/mesh --proxies 100
 package main
 
