@@ -4,7 +4,10 @@
 //   - xdsload points simulated istio-proxy sidecars at any ADS server and
 //     measures time to configuration, change propagation and the control
 //     plane's cost;
-//   - cmd/meshgen and cmd/xdsload are their command lines.
+//   - kubebench runs Isthmus on two real Kubernetes API servers and times
+//     EndpointSlice churn and VirtualService edits from the API write to
+//     the sidecars' ACK;
+//   - cmd/meshgen, cmd/xdsload and cmd/kubebench are their command lines.
 //
 // This package holds the Go benchmarks of Isthmus's translation and push
 // paths (go test -bench . ./bench) and the helpers they share: MeshSnapshot

@@ -175,18 +175,39 @@ func (svc *Service) fixService(have *corev1.Service) (bool, error) {
 // Service.SetEndpointGeneration: it creates the pods of new endpoints
 // (running, at their address), then rewrites the EndpointSlice, then
 // deletes the pods meshgen made for endpoints svc no longer has. A reader
-// of the API server never sees an endpoint whose pod is missing.
+// of the API server never sees an endpoint whose pod is missing. Its three
+// steps are ApplyEndpointPod, ApplyEndpointSlice and DeleteStalePods, for
+// a caller that times the EndpointSlice write alone.
 func (k *KubeMesh) SetEndpoints(ctx context.Context, svc *Service) error {
 	for _, ep := range svc.Endpoints {
-		if err := k.applyPod(ctx, svc, ep); err != nil {
-			return fmt.Errorf("service %s: %w", svc.Host, err)
+		if err := k.ApplyEndpointPod(ctx, svc, ep); err != nil {
+			return err
 		}
 	}
+	if err := k.ApplyEndpointSlice(ctx, svc); err != nil {
+		return err
+	}
+	return k.DeleteStalePods(ctx, svc)
+}
+
+// ApplyEndpointPod creates or updates the pod of endpoint ep of svc and
+// reports it running at the endpoint's address. The namespace and the
+// service account must exist.
+func (k *KubeMesh) ApplyEndpointPod(ctx context.Context, svc *Service, ep Endpoint) error {
+	if err := k.applyPod(ctx, svc, ep); err != nil {
+		return fmt.Errorf("service %s: %w", svc.Host, err)
+	}
+	return nil
+}
+
+// ApplyEndpointSlice creates or updates the EndpointSlice of svc to list
+// svc.Endpoints; it returns once the API server has stored it.
+func (k *KubeMesh) ApplyEndpointSlice(ctx context.Context, svc *Service) error {
 	slices := k.client.DiscoveryV1().EndpointSlices(svc.Namespace)
 	if _, err := upsert(ctx, slices, svc.KubeEndpointSlice(), svc.fixEndpointSlice); err != nil {
 		return fmt.Errorf("service %s: %w", svc.Host, err)
 	}
-	return k.deleteStalePods(ctx, svc)
+	return nil
 }
 
 // applyPod creates or updates the pod of ep, then reports it running at
@@ -230,9 +251,9 @@ func (svc *Service) fixEndpointSlice(have *discoveryv1.EndpointSlice) (bool, err
 	return true, nil
 }
 
-// deleteStalePods deletes the pods meshgen made for svc that are not the
+// DeleteStalePods deletes the pods meshgen made for svc that are not the
 // pods of its current endpoints.
-func (k *KubeMesh) deleteStalePods(ctx context.Context, svc *Service) error {
+func (k *KubeMesh) DeleteStalePods(ctx context.Context, svc *Service) error {
 	pods := k.client.CoreV1().Pods(svc.Namespace)
 	selector := labels.SelectorFromSet(labels.Set{"app": svc.Name}).String()
 	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: selector})
@@ -265,7 +286,7 @@ func (k *KubeMesh) DeleteService(ctx context.Context, svc *Service) error {
 		func() error {
 			return k.client.DiscoveryV1().EndpointSlices(svc.Namespace).Delete(ctx, svc.Name, metav1.DeleteOptions{})
 		},
-		func() error { return k.deleteStalePods(ctx, &gone) },
+		func() error { return k.DeleteStalePods(ctx, &gone) },
 		func() error { return core.Services(svc.Namespace).Delete(ctx, svc.Name, metav1.DeleteOptions{}) },
 		func() error {
 			return core.ServiceAccounts(svc.Namespace).Delete(ctx, svc.ServiceAccount(), metav1.DeleteOptions{})

@@ -229,3 +229,14 @@ func (s *costSampler) close() {
 	close(s.stop)
 	<-s.done
 }
+
+// ProcessCPUSeconds is the user and system CPU time process pid has used
+// since it started.
+func ProcessCPUSeconds(pid int) (float64, error) { return readCPUSeconds(pid) }
+
+// ProcessPeakRSS is the peak resident set size (VmHWM) of process pid
+// since it started.
+func ProcessPeakRSS(pid int) (int64, error) {
+	_, hwm, err := readRSS(pid)
+	return hwm, err
+}

@@ -39,6 +39,14 @@
 //     cluster or listener warming until then. Proxies that the change does
 //     not concern (judged from their configuration when the change is made)
 //     are not waited for.
+//   - A Fleet (Connect) is the sidecars without the scenarios, for callers
+//     that make the changes themselves: Fleet.Change makes one and waits
+//     for it; a Phase (Fleet.StartPhase) tracks changes made by the caller
+//     at its own pace, from several goroutines at once, each measured from
+//     the moment the caller marks it applied (Change.MarkApplied), with
+//     the detectors DetectEndpointWhere and DetectRouteWeight. Options.
+//     Identities gives proxies identities of the caller's choosing (their
+//     CLUSTER_ID included).
 //   - Changes are made at the configured rate; a proxy that skips an
 //     intermediate version still counts as having each change it
 //     supersedes. Mesh-wide changes, which alternate between two states,

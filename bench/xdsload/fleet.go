@@ -75,13 +75,7 @@ func DetectAnyChange() *Detector {
 // DetectEndpoint concerns the proxies that hold cluster; one has the change
 // when the cluster's endpoints include address.
 func DetectEndpoint(cluster, address string) *Detector {
-	want := map[string]bool{address: true}
-	return &Detector{Types: []string{typeEDS}, Start: func(before configState) func(configState) bool {
-		if endpointsOf(before, cluster) == nil {
-			return nil
-		}
-		return func(after configState) bool { return hasAnyAddress(endpointsOf(after, cluster), want) }
-	}}
+	return DetectEndpointWhere(cluster, func(a string) bool { return a == address })
 }
 
 // OutboundCluster is Istio's name of the cluster of one subset ("" for

@@ -19,6 +19,9 @@ type Identity struct {
 	IP        string
 	Service   *meshgen.Service
 	Labels    map[string]string
+	// ClusterID is the node's CLUSTER_ID metadata, the Kubernetes cluster
+	// it runs in; "" reports Istio's default, "Kubernetes".
+	ClusterID string
 }
 
 // IstioVersion is the version simulated sidecars report.
@@ -91,7 +94,7 @@ func (id *Identity) metadata() map[string]any {
 		"NAME":                  id.Pod,
 		"LABELS":                labels,
 		"SERVICE_ACCOUNT":       id.Service.ServiceAccount(),
-		"CLUSTER_ID":            "Kubernetes",
+		"CLUSTER_ID":            id.clusterID(),
 		"MESH_ID":               "cluster.local",
 		"ISTIO_VERSION":         IstioVersion,
 		"INTERCEPTION_MODE":     "REDIRECT",
@@ -104,6 +107,17 @@ func (id *Identity) metadata() map[string]any {
 		"ENVOY_PROMETHEUS_PORT": 15090.0,
 		"PROXY_CONFIG":          proxyConfig(),
 	}
+}
+
+// defaultClusterID is the cluster id istio-proxy reports unless told
+// otherwise.
+const defaultClusterID = "Kubernetes"
+
+func (id *Identity) clusterID() string {
+	if id.ClusterID == "" {
+		return defaultClusterID
+	}
+	return id.ClusterID
 }
 
 // proxyConfig is a minimal ProxyConfig as istio-proxy reports it; every

@@ -24,6 +24,11 @@ type Options struct {
 	// Mesh is the shape of the mesh the server serves (see meshgen); proxy
 	// identities and change scenarios derive from it.
 	Mesh meshgen.Spec
+	// Identities, when set, gives proxy k its identity instead of
+	// IdentityFor(Mesh, k): for proxies spread over several clusters, or
+	// at addresses of another scheme. It must return a new Identity per
+	// call.
+	Identities func(k int) *Identity
 	// ConfigDir is the directory the server reads; change scenarios
 	// rewrite files in it and restore them afterwards. Without it only the
 	// connect storm runs.

@@ -84,6 +84,9 @@ type ProxyResult struct {
 	LastError    string  `json:"lastError,omitempty"`
 }
 
+// PercentilesOf summarises latencies as a report does (nearest rank).
+func PercentilesOf(ds []time.Duration) Percentiles { return percentiles(ds) }
+
 // percentiles computes nearest-rank percentiles.
 func percentiles(ds []time.Duration) Percentiles {
 	if len(ds) == 0 {

@@ -200,6 +200,11 @@ func (r *runner) measureMetrics(res *ScenarioResult) {
 // profileCPU records a CPU profile in the background, unless one is still
 // being recorded (a process profiles its CPU once at a time).
 func (r *runner) profileCPU(ctx context.Context, name string) {
+	r.profileCPUFor(ctx, r.opts.ProfileSeconds, name)
+}
+
+// profileCPUFor records a CPU profile of the next d, as profileCPU does.
+func (r *runner) profileCPUFor(ctx context.Context, d time.Duration, name string) {
 	if r.prof == nil || !r.profiling.CompareAndSwap(false, true) {
 		return
 	}
@@ -207,7 +212,7 @@ func (r *runner) profileCPU(ctx context.Context, name string) {
 	go func() {
 		defer r.profWG.Done()
 		defer r.profiling.Store(false)
-		r.keepProfile(r.prof.cpu(ctx, r.opts.ProfileSeconds, name))
+		r.keepProfile(r.prof.cpu(ctx, d, name))
 	}()
 }
 
@@ -249,13 +254,21 @@ func (r *runner) createProxies() error {
 			return fmt.Errorf("client for %s: %w", r.opts.Target, err)
 		}
 		r.conns = append(r.conns, conn)
-		p, err := newProxy(IdentityFor(r.opts.Mesh, k), conn, r.cache, r.sink)
+		p, err := newProxy(r.identity(k), conn, r.cache, r.sink)
 		if err != nil {
 			return err
 		}
 		r.proxies = append(r.proxies, p)
 	}
 	return nil
+}
+
+// identity is proxy k's: Options.Identities', else IdentityFor.
+func (r *runner) identity(k int) *Identity {
+	if r.opts.Identities != nil {
+		return r.opts.Identities(k)
+	}
+	return IdentityFor(r.opts.Mesh, k)
 }
 
 // counters sums the proxies' counters.
