@@ -1,0 +1,338 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/certs/authn"
+	"github.com/isthmus-mesh/isthmus/certs/caservice"
+)
+
+const serverName = "isthmus.istio-system.svc"
+
+var reviews = certs.Identity{TrustDomain: certs.DefaultTrustDomain, Namespace: "shop", ServiceAccount: "reviews"}
+
+// fakeToken is a JWT-shaped token whose subject is sa in ns (unsigned: the
+// stub authenticator only compares it).
+func fakeToken(ns, sa string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(`{"aud":["istio-ca"],"sub":"system:serviceaccount:`+ns+`:`+sa+`"}`)) + ".sig"
+}
+
+// stubTokens accepts one bearer token as one identity and records the
+// cluster each call named.
+type stubTokens struct {
+	token string
+	id    certs.Identity
+
+	mu       sync.Mutex
+	clusters []string
+}
+
+func (s *stubTokens) Authenticate(ctx context.Context, clusterID string) (certs.Identity, error) {
+	s.mu.Lock()
+	s.clusters = append(s.clusters, clusterID)
+	s.mu.Unlock()
+	md, _ := metadata.FromIncomingContext(ctx)
+	values := md.Get("authorization")
+	if len(values) != 1 {
+		return certs.Identity{}, &authn.Error{Reason: authn.ReasonNoCredential}
+	}
+	if values[0] != "Bearer "+s.token {
+		return certs.Identity{}, &authn.Error{Reason: authn.ReasonBadToken, Err: errors.New("unknown token")}
+	}
+	return s.id, nil
+}
+
+func (s *stubTokens) calls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.clusters...)
+}
+
+// mesh is Isthmus's CA service on a TLS gRPC server on loopback, with the
+// serving certificate the secure port has, and the files an agent reads.
+type mesh struct {
+	ca        *certs.CA
+	auth      *stubTokens
+	addr      string
+	rootFile  string
+	tokenFile string
+}
+
+func startMesh(t *testing.T, maxTTL time.Duration) *mesh {
+	t.Helper()
+	ca, err := certs.NewSelfSignedCA(certs.DefaultTrustDomain, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, err := ca.IssueServing([]string{serverName}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := serving.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.VerifyClientCertIfGiven,
+		ClientCAs: ca.RootPool(), MinVersion: tls.VersionTLS12})
+	auth := &stubTokens{token: fakeToken("shop", "reviews"), id: reviews}
+	gs := grpc.NewServer(grpc.Creds(creds))
+	caservice.New(ca, auth, caservice.Options{MaxTTL: maxTTL, Logger: quiet()}).Register(gs)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	dir := t.TempDir()
+	m := &mesh{ca: ca, auth: auth, addr: lis.Addr().String(), rootFile: filepath.Join(dir, "root-cert.pem"), tokenFile: filepath.Join(dir, "istio-token")}
+	writeFile(t, m.rootFile, string(ca.RootsPEM()))
+	writeFile(t, m.tokenFile, auth.token+"\n")
+	return m
+}
+
+func (m *mesh) options(out string) Options {
+	return Options{CAAddress: m.addr, ServerName: serverName, RootCertFile: m.rootFile, TokenFile: m.tokenFile,
+		ClusterID: "east", OutputDir: out, Logger: quiet(), MinRetry: 50 * time.Millisecond, MaxRetry: 200 * time.Millisecond}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newAgent(t *testing.T, opts Options) *Agent {
+	t.Helper()
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// checkFiles checks the files in dir: the key is the certificate's, the
+// chain verifies to the mesh root for client authentication, the only SAN
+// is id, and root-cert.pem is the mesh roots. It returns the leaf.
+func checkFiles(t *testing.T, m *mesh, dir string, id certs.Identity) *x509.Certificate {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, CertChainFile), filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatalf("key and certificate: %v", err)
+	}
+	leaf := pair.Leaf
+	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != id.SPIFFEID() || len(leaf.DNSNames) != 0 {
+		t.Errorf("SANs %v %v, want only %s", leaf.URIs, leaf.DNSNames, id)
+	}
+	inter := x509.NewCertPool()
+	for _, der := range pair.Certificate[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(c.RawIssuer, c.RawSubject) {
+			t.Errorf("cert-chain.pem holds the root %s", c.Subject)
+		}
+		inter.AddCert(c)
+	}
+	roots, err := os.ReadFile(filepath.Join(dir, RootCertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(roots, m.ca.RootsPEM()) {
+		t.Errorf("root-cert.pem is not the mesh roots")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: m.ca.RootPool(), Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("chain does not verify: %v", err)
+	}
+	info, err := os.Stat(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Errorf("key.pem mode %v, want 0600", perm)
+	}
+	return leaf
+}
+
+// TestFetchWritesCredential: one request, identity from the token's
+// claims, writes a key, its certificate for that identity chaining to the
+// mesh root, and the roots; the cluster id reaches the authenticator.
+func TestFetchWritesCredential(t *testing.T) {
+	m := startMesh(t, time.Hour)
+	out := filepath.Join(t.TempDir(), "certs")
+	opts := m.options(out)
+	opts.TTL = 30 * time.Minute
+	cred, err := newAgent(t, opts).Fetch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := checkFiles(t, m, out, reviews)
+	if cred.ID != reviews || !cred.NotAfter.Equal(leaf.NotAfter) {
+		t.Errorf("credential %+v, leaf until %v", cred, leaf.NotAfter)
+	}
+	if life := time.Until(leaf.NotAfter); life > 31*time.Minute || life < 29*time.Minute {
+		t.Errorf("certificate lives %v more, asked 30m", life)
+	}
+	if got := m.auth.calls(); len(got) != 1 || got[0] != "east" {
+		t.Errorf("clusters named %v, want [east]", got)
+	}
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 3 {
+		t.Errorf("output holds %d entries, want 3 (no temporary file left)", len(entries))
+	}
+}
+
+// TestRefusedWritesNothing: a token the CA refuses, or an identity it does
+// not prove, is an error and leaves no file.
+func TestRefusedWritesNothing(t *testing.T) {
+	m := startMesh(t, time.Hour)
+	cases := map[string]struct {
+		token string
+		id    certs.Identity
+		code  codes.Code
+	}{
+		"refused token":  {token: fakeToken("shop", "other"), code: codes.Unauthenticated},
+		"other identity": {token: fakeToken("shop", "reviews"), id: certs.Identity{Namespace: "shop", ServiceAccount: "ratings"}, code: codes.PermissionDenied},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			writeFile(t, m.tokenFile, c.token)
+			out := t.TempDir()
+			opts := m.options(out)
+			opts.Identity = c.id
+			_, err := newAgent(t, opts).Fetch(t.Context())
+			if status.Code(err) != c.code {
+				t.Fatalf("error %v, want %v", err, c.code)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 {
+				t.Errorf("output holds %d entries after a refusal", len(entries))
+			}
+		})
+	}
+}
+
+// TestFetchRefusesWrongServer: a secure port whose certificate does not
+// chain to the mesh roots gets no token.
+func TestFetchRefusesWrongServer(t *testing.T) {
+	m := startMesh(t, time.Hour)
+	other, err := certs.NewSelfSignedCA(certs.DefaultTrustDomain, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, m.rootFile, string(other.RootsPEM()))
+	out := t.TempDir()
+	opts := m.options(out)
+	opts.RequestTimeout = 2 * time.Second
+	if _, err := newAgent(t, opts).Fetch(t.Context()); err == nil {
+		t.Fatal("fetched from a server the mesh roots do not vouch for")
+	}
+	if got := m.auth.calls(); len(got) != 0 {
+		t.Errorf("the server was called %d times", len(got))
+	}
+}
+
+// TestRunRenews: with certificates of 2 seconds, Run replaces the files
+// with a new key and certificate before the old one expires.
+func TestRunRenews(t *testing.T) {
+	m := startMesh(t, 2*time.Second)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- newAgent(t, m.options(out)).Run(ctx) }()
+	first := waitForLeaf(t, out, nil)
+	checkFiles(t, m, out, reviews)
+	second := waitForLeaf(t, out, first)
+	if !time.Now().Before(first.NotAfter.Add(time.Second)) {
+		t.Errorf("renewed at %v, the first certificate expired at %v", time.Now(), first.NotAfter)
+	}
+	checkFiles(t, m, out, reviews)
+	if second.PublicKey.(*ecdsa.PublicKey).Equal(first.PublicKey) {
+		t.Error("renewal kept the key")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v", err)
+	}
+}
+
+// TestRunRetries: Run keeps trying while the token is missing, and writes
+// the files once it appears.
+func TestRunRetries(t *testing.T) {
+	m := startMesh(t, time.Hour)
+	token, _ := os.ReadFile(m.tokenFile)
+	os.Remove(m.tokenFile)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go newAgent(t, m.options(out)).Run(ctx)
+	time.Sleep(300 * time.Millisecond)
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Fatalf("files written without a token")
+	}
+	writeFile(t, m.tokenFile, string(token))
+	waitForLeaf(t, out, nil)
+	checkFiles(t, m, out, reviews)
+}
+
+// waitForLeaf waits for cert-chain.pem to hold a leaf other than prev.
+func waitForLeaf(t *testing.T, dir string, prev *x509.Certificate) *x509.Certificate {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if pair, err := tls.LoadX509KeyPair(filepath.Join(dir, CertChainFile), filepath.Join(dir, KeyFile)); err == nil {
+			if prev == nil || !pair.Leaf.Equal(prev) {
+				return pair.Leaf
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no new certificate within 10s")
+	return nil
+}
+
+func TestTokenServiceAccount(t *testing.T) {
+	ns, sa, err := tokenServiceAccount(fakeToken("shop", "reviews"))
+	if err != nil || ns != "shop" || sa != "reviews" {
+		t.Errorf("got %q %q %v", ns, sa, err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	for _, bad := range []string{"opaque", "a.b.c", "x." + enc([]byte(`{"sub":"alice"}`)) + ".y", "x." + enc([]byte(`{"sub":"system:serviceaccount:ns"}`)) + ".y"} {
+		if _, _, err := tokenServiceAccount(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestRenewAt(t *testing.T) {
+	now := time.Now()
+	c := &Credential{NotBefore: now.Add(-2 * time.Minute), NotAfter: now.Add(24 * time.Hour), Received: now}
+	if got := c.RenewAt(); !got.Equal(now.Add(12 * time.Hour)) {
+		t.Errorf("RenewAt %v, want received + 12h", got.Sub(now))
+	}
+}
