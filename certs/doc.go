@@ -49,4 +49,19 @@
 // one sorted batch, on the goroutine calling RenewDue (Run's). A failed renewal keeps the current
 // certificate and is retried at the next check. Secrets never renews, so
 // without Run certificates expire. Retain drops identities no longer in use.
+//
+// Root rotation. Issuer.Rotate(ca) moves the Issuer to another CA of its
+// trust domain without a moment when two proxies distrust each other: ca's
+// roots join ROOTCA beside the old ones at once (OnRotate with every live
+// identity, so every proxy gets the new bundle); RootTrustDelay later
+// (default 1 minute) every certificate is re-issued from ca (OnRotate
+// again); RootGrace after the last of them moved (default 5 minutes) ROOTCA
+// shrinks to ca's roots (OnRotate again). A CA whose roots ROOTCA already
+// holds (a new intermediate under the same root) signs at once. Rotating to
+// the CA in use does nothing. Issuer.CA, RootsPEM, RootPool and SignCSR
+// follow the rotation, so the Issuer serves as the CA API's signer and as
+// client-certificate verifier. Issuer.FollowCADir rotates to the CA in a
+// cacerts directory whenever its files' content changes (a Kubernetes
+// Secret volume swapping ..data included), checked as at start (ReloadCA);
+// a CA that does not load is logged and ignored, the current one signing on.
 package certs

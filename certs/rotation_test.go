@@ -1,0 +1,281 @@
+package certs
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// verifies reports whether chainPEM's leaf verifies against rootsPEM.
+func verifies(t *testing.T, chainPEM, rootsPEM []byte) bool {
+	t.Helper()
+	chain := mustParseChain(t, chainPEM)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootsPEM)
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: poolOf(chain[1:]), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
+}
+
+func rootCount(t *testing.T, pemData []byte) int {
+	t.Helper()
+	c, err := parseCerts(pemData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(c)
+}
+
+func trustedCA(t *testing.T, iss *Issuer, id Identity) (chain, bundle []byte) {
+	t.Helper()
+	w, r := mustSecrets(t, iss, id)
+	return w.GetTlsCertificate().GetCertificateChain().GetInlineBytes(), r.GetValidationContext().GetTrustedCa().GetInlineBytes()
+}
+
+func TestIssuerRotateTrustsBothRootsThenMovesCertificatesThenDropsOldRoot(t *testing.T) {
+	clock, rot := newFakeClock(), newRotations()
+	oldCA, newCA := mustSelfSignedCA(t), mustSelfSignedCA(t)
+	iss := NewIssuer(oldCA, IssuerOptions{TTL: time.Hour, Now: clock.Now, OnRotate: rot.record,
+		RootTrustDelay: time.Minute, RootGrace: 5 * time.Minute})
+	oldChain, bundle := trustedCA(t, iss, testID)
+	if rootCount(t, bundle) != 1 {
+		t.Fatalf("ROOTCA holds %d roots before rotation, want 1", rootCount(t, bundle))
+	}
+
+	// Phase 1: both roots trusted, certificates still from the old CA.
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	if rot.count() != 1 || !slices.Equal(rot.calls[0], []Identity{testID}) {
+		t.Fatalf("OnRotate calls %v after Rotate; want one with %v (the new ROOTCA)", rot.calls, testID)
+	}
+	chain, bundle := trustedCA(t, iss, testID)
+	if rootCount(t, bundle) != 2 || !verifies(t, chain, oldCA.RootsPEM()) || !bytes.Equal(chain, oldChain) {
+		t.Fatalf("during the trust delay: ROOTCA holds %d roots (want 2), certificate changed %v (want not)", rootCount(t, bundle), !bytes.Equal(chain, oldChain))
+	}
+	if !bytes.Equal(iss.RootsPEM(), bundle) || iss.CA() != oldCA {
+		t.Fatal("RootsPEM or CA does not follow the rotation's first phase")
+	}
+
+	// Phase 2: certificates re-issued from the new CA; old ones still verify.
+	clock.Advance(time.Minute)
+	renewed, err := iss.RenewDue()
+	if err != nil || !slices.Equal(renewed, []Identity{testID}) {
+		t.Fatalf("RenewDue after the trust delay = %v, %v; want %v re-issued", renewed, err, testID)
+	}
+	chain, bundle = trustedCA(t, iss, testID)
+	if !verifies(t, chain, newCA.RootsPEM()) || verifies(t, chain, oldCA.RootsPEM()) {
+		t.Fatal("re-issued certificate does not chain to the new root alone")
+	}
+	if rootCount(t, bundle) != 2 || !verifies(t, oldChain, bundle) || !verifies(t, chain, bundle) {
+		t.Fatal("during the grace, ROOTCA does not verify both old and new certificates")
+	}
+	if iss.CA() != newCA {
+		t.Fatal("CA is not the new one after the switch")
+	}
+	other := Identity{DefaultTrustDomain, "default", "ratings"}
+	if c, _ := trustedCA(t, iss, other); !verifies(t, c, newCA.RootsPEM()) {
+		t.Fatal("an identity first issued after the switch is not from the new CA")
+	}
+
+	// Phase 3: the old root leaves after the grace.
+	clock.Advance(4 * time.Minute)
+	if renewed, _ := iss.RenewDue(); len(renewed) != 0 {
+		t.Fatalf("RenewDue before the grace ended = %v; want nothing", renewed)
+	}
+	clock.Advance(time.Minute)
+	renewed, err = iss.RenewDue()
+	if err != nil || !slices.Equal(renewed, []Identity{other, testID}) { // sorted
+		t.Fatalf("RenewDue after the grace = %v, %v; want every identity (new ROOTCA)", renewed, err)
+	}
+	chain, bundle = trustedCA(t, iss, testID)
+	if !bytes.Equal(bundle, newCA.RootsPEM()) || verifies(t, oldChain, bundle) || !verifies(t, chain, bundle) {
+		t.Fatal("after the grace ROOTCA is not the new root alone")
+	}
+	old := mustParseChain(t, oldChain)[0]
+	if _, err := old.Verify(x509.VerifyOptions{Roots: iss.RootPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
+		t.Fatal("RootPool still trusts the old root")
+	}
+	if renewed, _ := iss.RenewDue(); len(renewed) != 0 {
+		t.Fatalf("RenewDue after the rotation = %v; want nothing", renewed)
+	}
+}
+
+func TestIssuerRotateToSameRootSwitchesAtOnce(t *testing.T) {
+	clock := newFakeClock()
+	root := makeCert(t, caSpec("root"), nil)
+	ca1, ca2 := intermediateCA(t, root, "one"), intermediateCA(t, root, "two")
+	iss := NewIssuer(ca1, IssuerOptions{TTL: time.Hour, Now: clock.Now})
+	before, bundle := trustedCA(t, iss, testID)
+	if err := iss.Rotate(ca2); err != nil {
+		t.Fatal(err)
+	}
+	after, bundleAfter := trustedCA(t, iss, testID)
+	if bytes.Equal(before, after) || iss.CA() != ca2 || !bytes.Equal(bundle, bundleAfter) {
+		t.Fatal("rotating to a CA under the trusted root did not re-issue at once with ROOTCA unchanged")
+	}
+	if err := iss.Rotate(ca2); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := trustedCA(t, iss, testID); !bytes.Equal(again, after) {
+		t.Fatal("rotating to the CA in use re-issued")
+	}
+}
+
+func TestIssuerRotateRefusesAnotherTrustDomain(t *testing.T) {
+	iss := NewIssuer(mustSelfSignedCA(t), IssuerOptions{})
+	other, err := NewSelfSignedCA("example.org", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.Rotate(other); err == nil {
+		t.Fatal("Rotate to another trust domain succeeded")
+	}
+}
+
+func intermediateCA(t *testing.T, root *pki, cn string) *CA {
+	t.Helper()
+	inter := makeCert(t, caSpec(cn), root)
+	keyPEM, err := encodeKey(inter.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeCACerts(t, dir, map[string][]byte{
+		CACertFile: encodeCerts(inter.cert), CAKeyFile: keyPEM, RootCertFile: encodeCerts(root.cert),
+	})
+	ca, err := LoadCA(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// lockedBuffer collects log output from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// secretVolume lays out dir as Kubernetes mounts a Secret: the files are
+// symlinks into ..data, itself a symlink to a timestamped directory, and
+// an update swaps ..data.
+type secretVolume struct {
+	t   *testing.T
+	dir string
+	n   int
+}
+
+func newSecretVolume(t *testing.T, files map[string][]byte) *secretVolume {
+	v := &secretVolume{t: t, dir: filepath.Join(t.TempDir(), "cacerts")}
+	if err := os.Mkdir(v.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v.update(files)
+	for _, name := range []string{CACertFile, CAKeyFile, RootCertFile} {
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(v.dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v
+}
+
+func (v *secretVolume) update(files map[string][]byte) {
+	v.n++
+	version := filepath.Join(v.dir, "..v"+string(rune('0'+v.n)))
+	if err := os.Mkdir(version, 0o700); err != nil {
+		v.t.Fatal(err)
+	}
+	writeCACerts(v.t, version, files)
+	tmp := filepath.Join(v.dir, "..data_tmp")
+	if err := os.Symlink(filepath.Base(version), tmp); err != nil {
+		v.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(v.dir, "..data")); err != nil {
+		v.t.Fatal(err)
+	}
+}
+
+func cacertsOf(t *testing.T, ca *CA) map[string][]byte {
+	t.Helper()
+	keyPEM, err := encodeKey(ca.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{CACertFile: encodeCerts(ca.cert), CAKeyFile: keyPEM, RootCertFile: ca.RootsPEM()}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFollowCADirRotatesToReplacedSecretAndIgnoresBrokenOne(t *testing.T) {
+	oldCA, newCA, third := mustSelfSignedCA(t), mustSelfSignedCA(t), mustSelfSignedCA(t)
+	vol := newSecretVolume(t, cacertsOf(t, oldCA))
+	loaded, err := ReloadCA(vol.dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	rot := newRotations()
+	iss := NewIssuer(loaded, IssuerOptions{TTL: time.Hour, OnRotate: rot.record,
+		RootTrustDelay: 100 * time.Millisecond, RootGrace: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	oldChain, _ := trustedCA(t, iss, testID)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); iss.Run(ctx) }()
+	go func() { defer wg.Done(); iss.FollowCADir(ctx, vol.dir, 10*time.Millisecond) }()
+	defer wg.Wait()
+	defer cancel()
+
+	vol.update(cacertsOf(t, newCA))
+	eventually(t, "both roots in ROOTCA", func() bool { return rootCount(t, iss.RootsPEM()) == 2 })
+	eventually(t, "certificates from the new CA", func() bool {
+		chain, _ := trustedCA(t, iss, testID)
+		return verifies(t, chain, newCA.RootsPEM())
+	})
+	eventually(t, "the old root dropped", func() bool { return bytes.Equal(iss.RootsPEM(), newCA.RootsPEM()) })
+	if verifies(t, oldChain, iss.RootsPEM()) {
+		t.Fatal("old certificate still trusted after the rotation")
+	}
+
+	broken := cacertsOf(t, third)
+	broken[CAKeyFile] = cacertsOf(t, oldCA)[CAKeyFile] // a key that does not match
+	vol.update(broken)
+	eventually(t, "the broken CA logged", func() bool { return strings.Contains(logs.String(), "changed mesh CA not used") })
+	if !sameCA(iss.CA(), newCA) || !bytes.Equal(iss.RootsPEM(), newCA.RootsPEM()) {
+		t.Fatal("a broken CA replaced the working one")
+	}
+	if !strings.Contains(logs.String(), CAKeyFile) {
+		t.Errorf("log does not name the file at fault:\n%s", logs.String())
+	}
+}
