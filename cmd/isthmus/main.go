@@ -14,6 +14,7 @@ const usage = `isthmus: an xDS control plane for Envoy that speaks Istio configu
 Usage:
   isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR]
   isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT]
+  isthmus agent [--ca-address HOST:PORT] [--root-cert FILE] [--token-file FILE] [--output-dir DIR] [--once]
   isthmus validate [--max-file-size SIZE] [--max-document-size SIZE] PATH...
 
 Run "isthmus COMMAND --help" for the flags of a command.
@@ -24,6 +25,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"serve":     serveCommand,
 	"bootstrap": runBootstrap,
 	"validate":  runValidate,
+	"agent":     runAgent,
 }
 
 func main() {
