@@ -3,6 +3,7 @@ package certs
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
 	"os"
@@ -277,5 +278,51 @@ func TestFollowCADirRotatesToReplacedSecretAndIgnoresBrokenOne(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), CAKeyFile) {
 		t.Errorf("log does not name the file at fault:\n%s", logs.String())
+	}
+}
+
+func TestServingTLSFollowsRotation(t *testing.T) {
+	clock := newFakeClock()
+	oldCA, newCA := mustSelfSignedCA(t), mustSelfSignedCA(t)
+	iss := NewIssuer(oldCA, IssuerOptions{Now: clock.Now, RootTrustDelay: time.Minute})
+	cfg, err := iss.ServingTLS(&tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.VerifyClientCertIfGiven}, []string{"isthmus.istio-system.svc"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := func() (*x509.Certificate, *tls.Config) {
+		t.Helper()
+		c, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificates[0].Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ClientCAs != iss.RootPool() || c.ClientAuth != tls.VerifyClientCertIfGiven {
+			t.Fatal("served config does not verify clients against the current bundle")
+		}
+		return leaf, c
+	}
+	chainsTo := func(leaf *x509.Certificate, ca *CA) bool {
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: ca.RootPool(), DNSName: "isthmus.istio-system.svc"})
+		return err == nil
+	}
+	before, c1 := served()
+	if _, c2 := served(); !chainsTo(before, oldCA) || c1 != c2 {
+		t.Fatal("serving certificate not from the CA, or not kept between handshakes")
+	}
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	if leaf, _ := served(); !chainsTo(leaf, oldCA) {
+		t.Fatal("serving certificate moved to the new CA before the switch")
+	}
+	clock.Advance(time.Minute)
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if leaf, _ := served(); !chainsTo(leaf, newCA) {
+		t.Fatal("serving certificate not from the new CA after the switch")
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -50,4 +52,57 @@ func (ca *CA) RootPool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.rootsPEM)
 	return pool
+}
+
+// ServingTLS returns a TLS configuration for Isthmus's own TLS port that
+// follows the Issuer's rotations: each handshake gets base with a serving
+// certificate for dnsNames (IssueServing, valid for ttl) from the current CA,
+// issued again once the CA changes, and ClientCAs the current trust bundle
+// (RootPool). The first certificate is issued here, so errors show at start.
+func (i *Issuer) ServingTLS(base *tls.Config, dnsNames []string, ttl time.Duration) (*tls.Config, error) {
+	s := &servingTLS{issuer: i, base: base.Clone(), dnsNames: dnsNames, ttl: ttl}
+	if _, err := s.config(); err != nil {
+		return nil, err
+	}
+	cfg := base.Clone()
+	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return s.config() }
+	return cfg, nil
+}
+
+type servingTLS struct {
+	issuer   *Issuer
+	base     *tls.Config
+	dnsNames []string
+	ttl      time.Duration
+
+	mu   sync.Mutex
+	ca   *CA
+	pool *x509.CertPool
+	cfg  *tls.Config
+}
+
+func (s *servingTLS) config() (*tls.Config, error) {
+	ca, pool := s.issuer.CA(), s.issuer.RootPool()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg != nil && s.ca == ca && s.pool == pool {
+		return s.cfg, nil
+	}
+	cfg := s.base.Clone()
+	if s.ca != ca || s.cfg == nil {
+		serving, err := ca.IssueServing(s.dnsNames, s.ttl)
+		if err != nil {
+			return nil, err
+		}
+		pair, err := serving.TLSCertificate()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	} else {
+		cfg.Certificates = s.cfg.Certificates
+	}
+	cfg.ClientCAs = pool
+	s.ca, s.pool, s.cfg = ca, pool, cfg
+	return cfg, nil
 }
