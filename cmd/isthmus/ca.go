@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/isthmus-mesh/isthmus/certs"
 )
@@ -43,6 +44,21 @@ func openCA(opts serveOptions, logger *slog.Logger) (*certs.CA, error) {
 		return nil, fmt.Errorf("--state-dir: %w", err)
 	}
 	return loadCA(filepath.Join(opts.stateDir, stateCADir), "--state-dir", trustDomain, logger)
+}
+
+// caCheckInterval is how often the CA directory is checked for a new CA.
+const caCheckInterval = 2 * time.Second
+
+// caDirOf is the directory openCA loads the CA from, followed for root
+// rotation (certs.Issuer.FollowCADir); "" for an in-memory CA.
+func caDirOf(opts serveOptions) string {
+	switch {
+	case opts.caDir != "":
+		return opts.caDir
+	case opts.ephemeralCA || opts.stateDir == "":
+		return ""
+	}
+	return filepath.Join(opts.stateDir, stateCADir)
 }
 
 // loadCA loads, or creates, the CA in dir; errors name flag.

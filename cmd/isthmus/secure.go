@@ -38,23 +38,17 @@ func listenSecure(opts serveOptions) (net.Listener, error) {
 
 // secureTLSConfig is the TLS side of the secure port: a certificate from
 // the mesh CA for dnsNames, and client certificates requested and, when
-// presented, verified against the mesh roots.
-func secureTLSConfig(ca *certs.CA, dnsNames []string) (*tls.Config, error) {
-	serving, err := ca.IssueServing(dnsNames, servingTTL)
+// presented, verified against the mesh roots; both follow root rotations.
+func secureTLSConfig(issuer *certs.Issuer, dnsNames []string) (*tls.Config, error) {
+	cfg, err := issuer.ServingTLS(&tls.Config{
+		ClientAuth: tls.VerifyClientCertIfGiven,
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2"},
+	}, dnsNames, servingTTL)
 	if err != nil {
 		return nil, fmt.Errorf("--secure-listen: %w", err)
 	}
-	pair, err := serving.TLSCertificate()
-	if err != nil {
-		return nil, fmt.Errorf("--secure-listen: %w", err)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{pair},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    ca.RootPool(),
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"h2"},
-	}, nil
+	return cfg, nil
 }
 
 // warnInsecureIdentities says, at start, what --insecure-identities gives
@@ -67,12 +61,12 @@ func warnInsecureIdentities(opts serveOptions, logger *slog.Logger) {
 
 // openSecure opens the secure port and its TLS configuration; nil, nil
 // when --secure-listen is empty.
-func openSecure(opts serveOptions, ca *certs.CA) (net.Listener, *tls.Config, error) {
+func openSecure(opts serveOptions, issuer *certs.Issuer) (net.Listener, *tls.Config, error) {
 	lis, err := listenSecure(opts)
 	if lis == nil || err != nil {
 		return nil, nil, err
 	}
-	cfg, err := secureTLSConfig(ca, opts.secureDNSNames)
+	cfg, err := secureTLSConfig(issuer, opts.secureDNSNames)
 	if err != nil {
 		lis.Close()
 		return nil, nil, err
@@ -84,7 +78,7 @@ func openSecure(opts serveOptions, ca *certs.CA) (net.Listener, *tls.Config, err
 // certificate from the mesh CA, else a Kubernetes service-account token
 // (audience istio-ca) reviewed by the cluster the proxy names among the
 // --kubeconfig clusters.
-func newAuthenticator(opts serveOptions, ca *certs.CA, logger *slog.Logger) authn.Authenticator {
+func newAuthenticator(opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) authn.Authenticator {
 	clients := map[string]kubernetes.Interface{}
 	for _, k := range opts.kubeconfigs {
 		cfg, err := kube.LoadKubeconfig(k.path, "")
@@ -106,8 +100,8 @@ func newAuthenticator(opts serveOptions, ca *certs.CA, logger *slog.Logger) auth
 		return c, ok
 	}
 	return authn.Chain(
-		authn.NewCertAuthenticator(ca.TrustDomain(), ca.RootPool),
-		authn.NewTokenAuthenticator(lookup, authn.TokenOptions{TrustDomain: ca.TrustDomain(), CacheMaxAge: tokenReviewMaxAge}),
+		authn.NewCertAuthenticator(issuer.TrustDomain(), issuer.RootPool),
+		authn.NewTokenAuthenticator(lookup, authn.TokenOptions{TrustDomain: issuer.TrustDomain(), CacheMaxAge: tokenReviewMaxAge}),
 	)
 }
 

@@ -217,26 +217,29 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		monLis.Close()
 		return err
 	}
-	secureLis, tlsConfig, err := openSecure(opts, ca)
+	var srv *server.Server
+	issuer := certs.NewIssuer(ca, certs.IssuerOptions{
+		TTL: opts.certTTL, Logger: logger,
+		OnRotate: func([]certs.Identity) { srv.Resync() },
+	})
+	secureLis, tlsConfig, err := openSecure(opts, issuer)
 	if err != nil {
 		closeListener(xdsLis)
 		monLis.Close()
 		return err
 	}
 	warnInsecureIdentities(opts, logger)
-	var srv *server.Server
-	issuer := certs.NewIssuer(ca, certs.IssuerOptions{
-		TTL: opts.certTTL, Logger: logger,
-		OnRotate: func([]certs.Identity) { srv.Resync() },
-	})
 	secrets := server.IssuerSecrets(issuer, ca.TrustDomain())
-	auth := newAuthenticator(opts, ca, logger)
-	caAPI := caservice.New(ca, auth, caservice.Options{MaxTTL: opts.certTTL, Logger: logger})
+	auth := newAuthenticator(opts, issuer, logger)
+	caAPI := caservice.New(issuer, auth, caservice.Options{MaxTTL: opts.certTTL, Logger: logger})
 	srv = server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger,
 		Secrets: secrets, TLS: tlsConfig, Authenticator: reasonedAuthenticator{auth},
 		TLSServices: []func(grpc.ServiceRegistrar){caAPI.Register}, InsecureIdentities: opts.insecureIdentities})
 	srv.RegisterMetrics(caAPI)
 	go issuer.Run(ctx)
+	if dir := caDirOf(opts); dir != "" {
+		go issuer.FollowCADir(ctx, dir, caCheckInterval)
+	}
 	if opts.credentialsDir != "" {
 		go watchCredentials(ctx, opts.credentialsDir, secrets, srv, logger)
 	}
