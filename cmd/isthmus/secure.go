@@ -162,3 +162,14 @@ func addrString(l net.Listener) string {
 	}
 	return l.Addr().String()
 }
+
+// rootGrace is how long old roots stay trusted after a root rotation moved
+// every certificate Isthmus serves over ADS: with the secure port on,
+// certificates the CA API signed (istio-agent, isthmus agent) are renewed
+// by their holders within their lifetime, so the old roots stay that long.
+func rootGrace(opts serveOptions) time.Duration {
+	if opts.secureListen == "" {
+		return certs.DefaultRootGrace
+	}
+	return max(certs.DefaultRootGrace, opts.certTTL)
+}

@@ -219,7 +219,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	}
 	var srv *server.Server
 	issuer := certs.NewIssuer(ca, certs.IssuerOptions{
-		TTL: opts.certTTL, Logger: logger,
+		TTL: opts.certTTL, Logger: logger, RootGrace: rootGrace(opts),
 		OnRotate: func([]certs.Identity) { srv.Resync() },
 	})
 	secureLis, tlsConfig, err := openSecure(opts, issuer)
