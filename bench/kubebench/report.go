@@ -89,6 +89,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	b.WriteString("\nLatencies run from the API write returning to the sidecar's ACK of the first response showing the change " +
 		"(EDS for the churn, RDS for the VirtualService edits), for every sidecar that holds the service.\n")
+	for _, p := range []*PhaseReport{&r.Churn, r.VirtualServices} {
+		if p != nil && p.Writes.Late > 0 {
+			fmt.Fprintf(&b, "%s: the latest change started %s behind its schedule.\n", p.Result.Name, fmtMs(float64(p.Writes.Late)/1e6))
+		}
+	}
 	if r.Load != nil {
 		if cp := r.Load.ControlPlane; cp != nil {
 			fmt.Fprintf(&b, "Isthmus (pid %d): peak RSS %s since it started (VmHWM), %.2f CPU-seconds over the phases.\n",
