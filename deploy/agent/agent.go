@@ -178,7 +178,7 @@ func (a *Agent) Fetch(ctx context.Context) (*Credential, error) {
 		return nil, err
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	if err := writeFiles(a.opts.OutputDir, chainPEM, keyPEM, rootsPEM); err != nil {
+	if err := WriteFiles(a.opts.OutputDir, chainPEM, keyPEM, rootsPEM); err != nil {
 		return nil, err
 	}
 	return &Credential{ID: id, NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Received: received}, nil
@@ -322,45 +322,123 @@ func checkChain(chain []string, key *ecdsa.PrivateKey, id certs.Identity, roots 
 	return leaf, out, nil
 }
 
-// writeFiles writes every file to a temporary one first, then renames them
-// into place, key first.
+// DataLink is the symbolic link in the output directory to the
+// subdirectory holding the current files; each file in the output
+// directory is a symbolic link through it (cert-chain.pem ->
+// ..data/cert-chain.pem), as the kubelet lays out projected volumes.
+const DataLink = "..data"
+
+// versionPrefix starts the name of each version's subdirectory.
+const versionPrefix = ".."
+
+// WriteFiles writes a credential into dir so that a reader never sees a
+// key beside another key's certificate: the three files go into a new
+// subdirectory ..TIMESTAMP.RANDOM, then the ..data link is renamed onto
+// it in one step (an Envoy watching dir reloads on that rename), the
+// files of dir are made links through ..data (replacing plain files of an
+// earlier layout, each by rename), and the previous versions are removed.
+func WriteFiles(dir string, chainPEM, keyPEM, rootsPEM []byte) error {
+	if err := writeFiles(dir, chainPEM, keyPEM, rootsPEM); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
+}
+
 func writeFiles(dir string, chainPEM, keyPEM, rootsPEM []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("output: %w", err)
+		return err
+	}
+	version, err := os.MkdirTemp(dir, versionPrefix+time.Now().UTC().Format("2006_01_02_15_04_05.000000000")+".")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(version, 0o755); err != nil {
+		os.RemoveAll(version)
+		return err
 	}
 	files := []struct {
 		name string
 		data []byte
 		perm os.FileMode
 	}{{KeyFile, keyPEM, 0o600}, {CertChainFile, chainPEM, 0o644}, {RootCertFile, rootsPEM, 0o644}}
-	temps := make([]string, 0, len(files))
-	defer func() {
-		for _, t := range temps {
-			os.Remove(t) // after a rename, nothing is there
-		}
-	}()
 	for _, f := range files {
-		tmp, err := writeTemp(dir, f.name, f.data, f.perm)
-		if err != nil {
-			return fmt.Errorf("output: %w", err)
+		if err := writeNew(filepath.Join(version, f.name), f.data, f.perm); err != nil {
+			os.RemoveAll(version)
+			return err
 		}
-		temps = append(temps, tmp)
 	}
-	for i, f := range files {
-		if err := os.Rename(temps[i], filepath.Join(dir, f.name)); err != nil {
-			return fmt.Errorf("output: %w", err)
+	if err := syncDir(version); err != nil {
+		os.RemoveAll(version)
+		return err
+	}
+	if err := replaceLink(dir, DataLink, filepath.Base(version)); err != nil {
+		os.RemoveAll(version)
+		return err
+	}
+	for _, f := range files {
+		target := filepath.Join(DataLink, f.name)
+		if cur, err := os.Readlink(filepath.Join(dir, f.name)); err == nil && cur == target {
+			continue
 		}
+		if err := replaceLink(dir, f.name, target); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	removeOldVersions(dir, filepath.Base(version))
+	return nil
+}
+
+// replaceLink makes dir/name a symbolic link to target, by renaming a new
+// link over whatever was there.
+func replaceLink(dir, name, target string) error {
+	tmp := filepath.Join(dir, name+"_tmp")
+	os.Remove(tmp) // left by an interrupted write
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		os.Remove(tmp)
+		return err
 	}
 	return nil
 }
 
-func writeTemp(dir, name string, data []byte, perm os.FileMode) (string, error) {
-	f, err := os.CreateTemp(dir, "."+name+".*")
+// removeOldVersions removes the version subdirectories but current,
+// and temporary files of the earlier layout.
+func removeOldVersions(dir, current string) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", err
+		return
 	}
-	tmp := f.Name()
-	err = f.Chmod(perm)
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir() && strings.HasPrefix(name, versionPrefix) && name != current && name != DataLink:
+			os.RemoveAll(filepath.Join(dir, name))
+		case !e.IsDir() && isEarlierTemp(name):
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+func isEarlierTemp(name string) bool {
+	for _, f := range []string{KeyFile, CertChainFile, RootCertFile} {
+		if strings.HasPrefix(name, "."+f+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(perm) // whatever the umask
 	if err == nil {
 		_, err = f.Write(data)
 	}
@@ -370,9 +448,17 @@ func writeTemp(dir, name string, data []byte, perm os.FileMode) (string, error) 
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
-		os.Remove(tmp)
-		return "", err
+		return err
 	}
-	return tmp, nil
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

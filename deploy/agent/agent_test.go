@@ -202,9 +202,57 @@ func TestFetchWritesCredential(t *testing.T) {
 	if got := m.auth.calls(); len(got) != 1 || got[0] != "east" {
 		t.Errorf("clusters named %v, want [east]", got)
 	}
-	entries, _ := os.ReadDir(out)
-	if len(entries) != 3 {
-		t.Errorf("output holds %d entries, want 3 (no temporary file left)", len(entries))
+	checkLayout(t, out)
+}
+
+// checkLayout: dir holds the three files as links through ..data, ..data
+// and the one version it names, nothing else.
+func checkLayout(t *testing.T, dir string) {
+	t.Helper()
+	version, err := os.Readlink(filepath.Join(dir, DataLink))
+	if err != nil {
+		t.Fatalf("no %s link: %v", DataLink, err)
+	}
+	want := map[string]bool{DataLink: true, version: true}
+	for _, name := range []string{CertChainFile, KeyFile, RootCertFile} {
+		want[name] = true
+		if target, err := os.Readlink(filepath.Join(dir, name)); err != nil || target != filepath.Join(DataLink, name) {
+			t.Errorf("%s links to %q (%v), want %s", name, target, err, filepath.Join(DataLink, name))
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !want[e.Name()] {
+			t.Errorf("output holds %s (a temporary file or an old version left)", e.Name())
+		}
+	}
+	if len(entries) != len(want) {
+		t.Errorf("output holds %d entries, want %d", len(entries), len(want))
+	}
+}
+
+// TestWriteFilesSwapsVersions: each write is a new version the ..data
+// link moves to; the old one is removed, and plain files of the earlier
+// layout become links.
+func TestWriteFilesSwapsVersions(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{CertChainFile, KeyFile, RootCertFile} {
+		writeFile(t, filepath.Join(dir, name), "old "+name)
+	}
+	writeFile(t, filepath.Join(dir, "."+KeyFile+".123"), "left by the earlier layout")
+	for i, v := range []string{"one", "two"} {
+		if err := WriteFiles(dir, []byte("chain "+v), []byte("key "+v), []byte("roots "+v)); err != nil {
+			t.Fatal(err)
+		}
+		checkLayout(t, dir)
+		for name, want := range map[string]string{CertChainFile: "chain " + v, KeyFile: "key " + v, RootCertFile: "roots " + v} {
+			if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(got) != want {
+				t.Errorf("write %d: %s holds %q (%v), want %q", i, name, got, err, want)
+			}
+		}
+		if info, err := os.Stat(filepath.Join(dir, KeyFile)); err != nil || info.Mode().Perm() != 0o600 {
+			t.Errorf("write %d: key mode %v (%v), want 0600", i, info.Mode().Perm(), err)
+		}
 	}
 }
 

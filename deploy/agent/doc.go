@@ -24,11 +24,14 @@
 //     valid now, and its chain verifies against the mesh roots for client
 //     authentication. Then OutputDir receives CertChainFile (leaf and
 //     intermediates, no root), KeyFile (PKCS#8, mode 0600) and RootCertFile
-//     (the mesh roots as read), each written to a temporary file and
-//     renamed over the old one, key first, so a reader never sees a
-//     partial file (though for an instant it may see the new key beside the
-//     old certificate: Envoy then keeps its previous pair until the next
-//     change). A refused or bad answer writes nothing.
+//     (the mesh roots as read) as the kubelet writes a projected volume
+//     (WriteFiles): into a new subdirectory ..TIMESTAMP.RANDOM, then the
+//     DataLink symbolic link ..data is renamed onto it and the previous
+//     subdirectory removed; the three names are links through ..data. A
+//     reader sees the old set or the new one, never a key beside another
+//     key's certificate, and an Envoy whose bootstrap watches OutputDir
+//     (isthmus bootstrap's file-based SDS) reloads on the rename. A
+//     refused or bad answer writes nothing.
 //   - Run renews at half of the certificate's remaining lifetime when it was
 //     received (from its NotBefore if later), retrying failures with
 //     exponential backoff (Options.MinRetry doubling up to MaxRetry),
