@@ -36,6 +36,12 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "isthmus bootstrap: %s\n", describeOptionError(err))
 		return 2
 	}
+	if opts.TLS != nil {
+		if err := bootstrap.WriteSDSFiles(opts.TLS); err != nil {
+			fmt.Fprintf(stderr, "isthmus bootstrap: %v (choose a writable directory with --xds-sds-dir)\n", err)
+			return 1
+		}
+	}
 	if _, err := stdout.Write(out); err != nil {
 		fmt.Fprintf(stderr, "isthmus bootstrap: writing output: %v\n", err)
 		return 1
@@ -56,8 +62,9 @@ func parseBootstrapFlags(args []string) (bootstrap.Options, *flag.FlagSet, error
 	tlsOpts := &bootstrap.XDSTLS{}
 	fs.StringVar(&tlsOpts.RootCert, "xds-root-cert", "", "PEM `FILE` of the mesh roots: connect to Isthmus's secure port (--secure-listen) over TLS")
 	fs.StringVar(&tlsOpts.ServerName, "xds-server-name", bootstrap.DefaultXDSServerName, "DNS name expected in the secure port's certificate, and sent as SNI")
-	fs.StringVar(&tlsOpts.CertChain, "xds-client-cert", "", "PEM `FILE` of the client certificate chain that proves the proxy's identity (Envoy watches it)")
+	fs.StringVar(&tlsOpts.CertChain, "xds-client-cert", "", "PEM `FILE` of the client certificate chain that proves the proxy's identity; Envoy reads it and the key again when an entry is renamed into their directory (as isthmus agent renews them), not when they are rewritten in place")
 	fs.StringVar(&tlsOpts.PrivateKey, "xds-client-key", "", "PEM `FILE` of the client certificate's key")
+	fs.StringVar(&tlsOpts.SDSDir, "xds-sds-dir", "", "`DIR` where the SDS files naming these files for Envoy are written ("+bootstrap.ClientCertSDSFile+", "+bootstrap.RootsSDSFile+"; default: --xds-client-cert's directory, else --xds-root-cert's)")
 	fs.StringVar(&opts.Locality, "locality", "", "where the workload runs, `REGION/ZONE/SUBZONE` (parts may be left out), for locality load balancing")
 	if err := fs.Parse(args); err != nil {
 		return opts, fs, err

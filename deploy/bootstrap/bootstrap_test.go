@@ -11,6 +11,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/isthmus-mesh/isthmus/deploy/envoybin"
 	"github.com/isthmus-mesh/isthmus/xds/golden"
@@ -213,5 +214,83 @@ func TestYAMLPassesEnvoyValidation(t *testing.T) {
 				t.Fatalf("envoy --mode validate rejected the bootstrap: %v\n%s\n--- bootstrap ---\n%s", err, log, out)
 			}
 		})
+	}
+}
+
+// TestTLSRefersToWatchedSDSFiles: with TLS, the xds-grpc cluster names its
+// client certificate and roots through file-based SDS, whose secrets watch
+// the PEM files' directory, and real Envoy accepts the bootstrap.
+func TestTLSRefersToWatchedSDSFiles(t *testing.T) {
+	certDir, sdsDir := t.TempDir(), t.TempDir()
+	o := productpageOptions()
+	o.TLS = &XDSTLS{RootCert: filepath.Join(certDir, "root-cert.pem"), CertChain: filepath.Join(certDir, "cert-chain.pem"),
+		PrivateKey: filepath.Join(certDir, "key.pem"), SDSDir: sdsDir}
+	b, err := Generate(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctx tlsv3.UpstreamTlsContext
+	if err := b.GetStaticResources().GetClusters()[0].GetTransportSocket().GetTypedConfig().UnmarshalTo(&ctx); err != nil {
+		t.Fatal(err)
+	}
+	common := ctx.GetCommonTlsContext()
+	if len(common.GetTlsCertificates()) != 0 || common.GetValidationContext() != nil {
+		t.Errorf("the TLS context names files directly, which Envoy never reloads: %v", common)
+	}
+	certSDS := common.GetTlsCertificateSdsSecretConfigs()
+	if len(certSDS) != 1 || certSDS[0].GetName() != ClientCertSecret ||
+		certSDS[0].GetSdsConfig().GetPathConfigSource().GetPath() != filepath.Join(sdsDir, ClientCertSDSFile) {
+		t.Errorf("client certificate from %v, want SDS file %s", certSDS, filepath.Join(sdsDir, ClientCertSDSFile))
+	}
+	combined := common.GetCombinedValidationContext()
+	if combined.GetValidationContextSdsSecretConfig().GetSdsConfig().GetPathConfigSource().GetPath() != filepath.Join(sdsDir, RootsSDSFile) ||
+		combined.GetDefaultValidationContext().GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != DefaultXDSServerName {
+		t.Errorf("validation context %v, want roots from %s and the SAN %s", combined, RootsSDSFile, DefaultXDSServerName)
+	}
+
+	files, err := SDSFiles(o.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := string(files[filepath.Join(sdsDir, ClientCertSDSFile)])
+	for _, want := range []string{"name: " + ClientCertSecret, "filename: " + o.TLS.CertChain, "filename: " + o.TLS.PrivateKey, "watched_directory:", "path: " + certDir} {
+		if !strings.Contains(cert, want) {
+			t.Errorf("client certificate SDS file lacks %q:\n%s", want, cert)
+		}
+	}
+	roots := string(files[filepath.Join(sdsDir, RootsSDSFile)])
+	for _, want := range []string{"name: " + RootsSecret, "filename: " + o.TLS.RootCert, "path: " + certDir} {
+		if !strings.Contains(roots, want) {
+			t.Errorf("roots SDS file lacks %q:\n%s", want, roots)
+		}
+	}
+	if err := WriteSDSFiles(o.TLS); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(sdsDir)
+	if len(entries) != 2 {
+		t.Errorf("SDS directory holds %d entries, want 2", len(entries))
+	}
+
+	o.TLS.PrivateKey = ""
+	if _, err := Generate(o); err == nil {
+		t.Errorf("a client certificate without a key was accepted")
+	}
+
+	envoy, err := envoybin.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.TLS.PrivateKey = filepath.Join(certDir, "key.pem")
+	out, err := YAML(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bootstrap.yaml")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if log, err := exec.Command(envoy, "--mode", "validate", "-c", path, "--log-level", "warn").CombinedOutput(); err != nil {
+		t.Fatalf("envoy --mode validate rejected the bootstrap: %v\n%s\n--- bootstrap ---\n%s", err, log, out)
 	}
 }

@@ -13,4 +13,11 @@
 //     Options.Cluster, else WORKLOAD.NAMESPACE, the workload named by the
 //     canonical-name or app label, else by the pod name without its
 //     generated suffixes.
+//   - With Options.TLS, xds-grpc speaks TLS to the secure port and takes its
+//     client certificate and the mesh roots from two file-based SDS sources
+//     (SDSFiles, written by WriteSDSFiles into XDSTLS.SDSDir) whose secrets
+//     name the PEM files and watch their directory, so that Envoy reloads
+//     them when they are renamed into place or a ..data link is swapped.
+//     Files named in a static cluster's TLS context or in bootstrap static
+//     secrets are never reloaded (checked against Envoy 1.40).
 package bootstrap

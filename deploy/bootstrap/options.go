@@ -32,13 +32,20 @@ type Options struct {
 
 // XDSTLS is how Envoy connects to Isthmus's secure port: it checks
 // Isthmus's certificate against RootCert for ServerName, and proves its
-// own identity with the client certificate in CertChain and PrivateKey
-// (files Envoy reads and watches, so they can be renewed in place).
+// own identity with the client certificate in CertChain and PrivateKey.
+// The bootstrap names these files through two file-based SDS sources in
+// SDSDir (see SDSFiles, which WriteSDSFiles writes there), so that Envoy
+// reads them again when they are replaced by rename or through a swapped
+// ..data symlink, as isthmus agent renews them; files rewritten in place
+// are not noticed.
 type XDSTLS struct {
 	RootCert   string // PEM file of the mesh roots
 	ServerName string // SNI and the DNS SAN to expect (isthmus.istio-system.svc by default)
 	CertChain  string // PEM file of the client certificate chain; empty: none
 	PrivateKey string // PEM file of its key
+	// SDSDir holds the SDS files; empty: CertChain's directory, else
+	// RootCert's.
+	SDSDir string
 }
 
 // OptionError says which Options field is wrong ("XDSAddress", "NodeID",
