@@ -61,8 +61,9 @@ func StartIsthmus(ctx context.Context, opts IsthmusOptions) (*Isthmus, error) {
 	if opts.ConfigDir != "" {
 		args = append(args, "--config-dir", opts.ConfigDir)
 	}
-	if !slices.ContainsFunc(opts.ExtraArgs, isCAFlag) {
-		args = append(args, "--state-dir", filepath.Join(opts.LogDir, "state")) // a CA of its own, kept with the logs
+	if !slices.ContainsFunc(opts.ExtraArgs, isStateDirFlag) {
+		// A state of its own (CA, clusters' last state), kept with the logs.
+		args = append(args, "--state-dir", filepath.Join(opts.LogDir, "state"))
 	}
 	args = append(args, opts.ExtraArgs...)
 	proc, err := startProcess("isthmus", filepath.Join(opts.LogDir, "isthmus.log"), opts.Bin, args...)
@@ -217,12 +218,7 @@ func httpGet(ctx context.Context, url string) ([]byte, int, error) {
 // adminClient talks to admin and monitoring endpoints, never through a proxy.
 var adminClient = &http.Client{Transport: &http.Transport{Proxy: nil}}
 
-// isCAFlag reports whether arg chooses where the mesh CA lives.
-func isCAFlag(arg string) bool {
-	for _, f := range []string{"--ca-dir", "--ephemeral-ca", "--state-dir"} {
-		if arg == f || strings.HasPrefix(arg, f+"=") {
-			return true
-		}
-	}
-	return false
+// isStateDirFlag reports whether arg chooses Isthmus's state directory.
+func isStateDirFlag(arg string) bool {
+	return arg == "--state-dir" || strings.HasPrefix(arg, "--state-dir=")
 }
