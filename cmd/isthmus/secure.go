@@ -168,6 +168,9 @@ func addrString(l net.Listener) string {
 // certificates the CA API signed (istio-agent, isthmus agent) are renewed
 // by their holders within their lifetime, so the old roots stay that long.
 func rootGrace(opts serveOptions) time.Duration {
+	if opts.rootGrace > 0 {
+		return opts.rootGrace
+	}
 	if opts.secureListen == "" {
 		return certs.DefaultRootGrace
 	}

@@ -41,6 +41,8 @@ type serveOptions struct {
 	secureListen       string
 	secureDNSNames     namespacesFlag
 	insecureIdentities bool
+	rootTrustDelay     time.Duration
+	rootGrace          time.Duration
 	systemNamespace    string
 	xdsListen          string
 	monitoringListen   string
@@ -113,6 +115,8 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.secureListen, "secure-listen", ":15012", "`ADDR` of ADS over TLS, where each proxy proves its identity (client certificate from the mesh CA, or Kubernetes service-account token) before it gets that identity's key (empty: off)")
 	_ = opts.secureDNSNames.Set(defaultSecureDNSNames)
 	fs.Var(&opts.secureDNSNames, "secure-dns-names", "`NAME,...` DNS names in the secure port's certificate")
+	fs.DurationVar(&opts.rootTrustDelay, "root-trust-delay", certs.DefaultRootTrustDelay, "after the CA directory changes to a new root, how long every proxy trusts both roots before certificates move to the new CA")
+	fs.DurationVar(&opts.rootGrace, "root-grace", 0, "how long the old roots stay trusted once every certificate moved to the new CA (default 5m, or --cert-ttl with --secure-listen on)")
 	fs.BoolVar(&opts.insecureIdentities, "insecure-identities", false, "serve proxies on the plaintext --xds-listen the private key of the service account they name, unproven: for development only")
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
@@ -219,7 +223,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	}
 	var srv *server.Server
 	issuer := certs.NewIssuer(ca, certs.IssuerOptions{
-		TTL: opts.certTTL, Logger: logger, RootGrace: rootGrace(opts),
+		TTL: opts.certTTL, Logger: logger, RootGrace: rootGrace(opts), RootTrustDelay: opts.rootTrustDelay,
 		OnRotate: func([]certs.Identity) { srv.Resync() },
 	})
 	secureLis, tlsConfig, err := openSecure(opts, issuer)

@@ -114,7 +114,7 @@ func startMigrationMesh(t *testing.T) *migrationMesh {
 // startMigrationMeshWith starts the scenario; with proven, every Envoy
 // connects to the secure port with a client certificate for the identity
 // its node claims, and Isthmus serves keys to proven identities only.
-func startMigrationMeshWith(t *testing.T, proven bool) *migrationMesh {
+func startMigrationMeshWith(t *testing.T, proven bool, isthmusArgs ...string) *migrationMesh {
 	t.Helper()
 	shared := theMesh(t) // for the binary it built
 	m := &migrationMesh{dir: t.TempDir(), logDir: t.TempDir(), apps: map[int]*localmesh.Upstream{}, proven: proven}
@@ -136,7 +136,7 @@ func startMigrationMeshWith(t *testing.T, proven bool) *migrationMesh {
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 	defer cancel()
 	if m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: shared.isthmus.Bin, ConfigDir: m.dir, LogDir: m.logDir,
-		ProvenIdentities: proven}); err != nil {
+		ProvenIdentities: proven, ExtraArgs: isthmusArgs}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.isthmus.Close)
