@@ -78,15 +78,15 @@ const clustersStateDir = "clusters"
 // restart during one cluster's outage keeps its endpoints. A cluster whose
 // kubeconfig cannot be loaded is logged, naming it, and left out. It waits
 // at most clusterSyncWait for the clusters without a state to be listed.
-func startClusters(ctx context.Context, opts serveOptions, a *assemble.Assembler, srv *server.Server, logger *slog.Logger) {
+func startClusters(ctx context.Context, opts serveOptions, a *assemble.Assembler, srv *server.Server, logger *slog.Logger) *kube.ClusterSet {
 	if len(opts.kubeconfigs) == 0 && (opts.configKubeconfig == "" || !opts.remoteSecrets) {
-		return
+		return nil
 	}
 	klog.SetSlogLogger(logger.With("component", "client-go"))
 	set, err := kube.NewClusterSet(kube.Options{Logger: logger, StateDir: clusterState(opts, logger)})
 	if err != nil {
 		logger.Error("no Kubernetes clusters", "error", err)
-		return
+		return nil
 	}
 	context.AfterFunc(ctx, set.Close)
 	for _, k := range opts.kubeconfigs {
@@ -98,6 +98,7 @@ func startClusters(ctx context.Context, opts serveOptions, a *assemble.Assembler
 	srv.RegisterMetrics(kube.NewCollector(set.Statuses))
 	a.AddRegistry(set)
 	waitForClusters(ctx, set, logger)
+	return set
 }
 
 // clusterState is the directory of the clusters' state files, "" (none)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -76,33 +77,35 @@ func openSecure(opts serveOptions, issuer *certs.Issuer) (net.Listener, *tls.Con
 
 // newAuthenticator proves who a proxy on the secure port is: a client
 // certificate from the mesh CA, else a Kubernetes service-account token
-// (audience istio-ca) reviewed by the cluster the proxy names among the
-// --kubeconfig clusters.
-func newAuthenticator(opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) authn.Authenticator {
-	clients := map[string]kubernetes.Interface{}
-	for _, k := range opts.kubeconfigs {
-		cfg, err := kube.LoadKubeconfig(k.path, "")
-		if err == nil {
-			clients[k.clusterID], err = kubernetes.NewForConfig(cfg)
-		}
-		if err != nil {
-			logger.Error("tokens of cluster not reviewable: its kubeconfig cannot be used", "cluster", k.clusterID, "error", err)
-			delete(clients, k.clusterID)
-		}
-	}
-	lookup := func(clusterID string) (kubernetes.Interface, bool) {
-		if clusterID == "" && len(clients) == 1 { // a proxy that names no cluster, with one cluster known
-			for _, c := range clients {
-				return c, true
-			}
-		}
-		c, ok := clients[clusterID]
-		return c, ok
-	}
+// (audience istio-ca) reviewed by the cluster the proxy names among those
+// clusters knows (--kubeconfig clusters and remote secrets' alike).
+func newAuthenticator(issuer *certs.Issuer, clusters *clusterClients) authn.Authenticator {
 	return authn.Chain(
 		authn.NewCertAuthenticator(issuer.TrustDomain(), issuer.RootPool),
-		authn.NewTokenAuthenticator(lookup, authn.TokenOptions{TrustDomain: issuer.TrustDomain(), CacheMaxAge: tokenReviewMaxAge}),
+		authn.NewTokenAuthenticator(clusters.lookup, authn.TokenOptions{TrustDomain: issuer.TrustDomain(), CacheMaxAge: tokenReviewMaxAge}),
 	)
+}
+
+// clusterClients finds the API server of a cluster for token reviews, in
+// the cluster set once it is made.
+type clusterClients struct {
+	set atomic.Pointer[kube.ClusterSet]
+}
+
+// lookup is the client of cluster id; a proxy that names no cluster is
+// reviewed by the only cluster when there is one.
+func (c *clusterClients) lookup(id string) (kubernetes.Interface, bool) {
+	set := c.set.Load()
+	if set == nil {
+		return nil, false
+	}
+	if statuses := set.Statuses(); id == "" && len(statuses) == 1 {
+		id = statuses[0].Cluster
+	}
+	if reg := set.Cluster(id); reg != nil {
+		return reg.Client(), true
+	}
+	return nil, false
 }
 
 // tokenReviewMaxAge bounds how long a reviewed token is trusted without a

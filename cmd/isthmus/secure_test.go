@@ -19,10 +19,15 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	pb "istio.io/api/security/v1alpha1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/deploy/kubeharness"
 )
 
 var secureAddrInLog = regexp.MustCompile(`secure=(\S+)`)
@@ -129,4 +134,69 @@ func parsePEM(t *testing.T, s string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A caller with a Kubernetes service-account token for audience istio-ca,
+// from the cluster it names, gets its CSR signed; the same token naming
+// another cluster is refused.
+func TestServeReviewsTokensOfItsClusters(t *testing.T) {
+	cluster := kubeharness.StartT(t, kubeharness.Options{Name: "aws"})
+	ctx := t.Context()
+	if _, err := cluster.Client.CoreV1().ServiceAccounts("default").Create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cluster.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "app",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"istio-ca"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, caDir := t.TempDir(), filepath.Join(t.TempDir(), "ca")
+	writeServeTestFile(t, filepath.Join(dir, "reviews.yaml"), reviewsServiceEntry)
+	ca, err := certs.LoadOrCreateCA(caDir, certs.DefaultTrustDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kubeconfigs kubeconfigFlag
+	if err := kubeconfigs.Set("aws=" + cluster.Kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	var logs serveLogBuffer
+	opts := serveOptions{configDir: dir, xdsListen: "127.0.0.1:0", secureListen: "127.0.0.1:0", monitoringListen: "127.0.0.1:0",
+		caDir: caDir, certTTL: time.Hour, debounce: 10 * time.Millisecond, debounceMax: 50 * time.Millisecond, kubeconfigs: kubeconfigs}
+	_ = opts.secureDNSNames.Set(defaultSecureDNSNames)
+	serveCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go serve(serveCtx, opts, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	var secureAddr string
+	waitForServeTest(t, "the secure port's address in the log", func() bool {
+		m := secureAddrInLog.FindStringSubmatch(logs.String())
+		if m != nil {
+			secureAddr = m[1]
+		}
+		return m != nil
+	})
+	creds := credentials.NewTLS(&tls.Config{RootCAs: ca.RootPool(), ServerName: "isthmus.istio-system.svc"})
+	conn, err := grpc.NewClient(secureAddr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := pb.NewIstioCertificateServiceClient(conn)
+	app := certs.Identity{TrustDomain: certs.DefaultTrustDomain, Namespace: "default", ServiceAccount: "app"}
+	asAgent := func(clusterID string) context.Context {
+		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tr.Status.Token, "ClusterID", clusterID)
+	}
+	var resp *pb.IstioCertificateResponse
+	waitForServeTest(t, "the token to be accepted once the cluster is known", func() bool {
+		resp, err = client.CreateCertificate(asAgent("aws"), &pb.IstioCertificateRequest{Csr: csrFor(t, app), ValidityDuration: 600})
+		return err == nil
+	})
+	if leaf := parsePEM(t, resp.GetCertChain()[0]); len(leaf.URIs) != 1 || leaf.URIs[0].String() != app.SPIFFEID() {
+		t.Errorf("leaf URI SANs %v, want %s", leaf.URIs, app.SPIFFEID())
+	}
+	_, err = client.CreateCertificate(asAgent("gcp"), &pb.IstioCertificateRequest{Csr: csrFor(t, app), ValidityDuration: 600})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("token naming an unknown cluster: %v, want Unauthenticated", err)
+	}
 }

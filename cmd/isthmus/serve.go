@@ -234,7 +234,8 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	}
 	warnInsecureIdentities(opts, logger)
 	secrets := server.IssuerSecrets(issuer, ca.TrustDomain())
-	auth := newAuthenticator(opts, issuer, logger)
+	clusters := &clusterClients{}
+	auth := newAuthenticator(issuer, clusters)
 	caAPI := caservice.New(issuer, auth, caservice.Options{MaxTTL: opts.certTTL, Logger: logger})
 	srv = server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger,
 		Secrets: secrets, TLS: tlsConfig, Authenticator: reasonedAuthenticator{auth},
@@ -275,7 +276,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		}
 	}
 	assembler := assemble.New(settings, logger)
-	startClusters(ctx, opts, assembler, srv, logger)
+	clusters.set.Store(startClusters(ctx, opts, assembler, srv, logger))
 	startConfigSources(ctx, opts, assembler, logger)
 	go assembler.Run(ctx, srv, assemble.RunOptions{Quiet: assembleQuiet, MaxWait: assembleMaxWait, SyncWait: sourceSyncWait})
 

@@ -115,6 +115,10 @@ func NewForConfig(cfg *rest.Config, opts Options) (*Registry, error) {
 // Name is the cluster ID.
 func (r *Registry) Name() string { return r.opts.ClusterID }
 
+// Client is the client of the cluster's API server (for its TokenReview
+// API, say).
+func (r *Registry) Client() kubernetes.Interface { return r.client }
+
 // Catalog returns the current catalog; never nil. While the cluster is
 // stale (see Status) it is the last one known.
 func (r *Registry) Catalog() *discovery.Catalog {
