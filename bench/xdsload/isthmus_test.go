@@ -77,13 +77,23 @@ func freeAddr(t *testing.T) string {
 // returns the xDS address, the process and its monitoring address.
 func startIsthmus(t *testing.T, dir string) (string, *exec.Cmd, string) {
 	t.Helper()
+	xdsAddr := freeAddr(t)
+	cmd, monAddr := startIsthmusWith(t, dir, "--xds-listen", xdsAddr, "--secure-listen", "", "--insecure-identities")
+	return xdsAddr, cmd, monAddr
+}
+
+// startIsthmusWith runs `isthmus serve` on dir with the listeners args
+// give and waits until it is ready. It returns the process and its
+// monitoring address.
+func startIsthmusWith(t *testing.T, dir string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	bin, err := isthmusBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	xdsAddr, monAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--config-dir", dir, "--xds-listen", xdsAddr, "--secure-listen", "", "--insecure-identities",
-		"--monitoring-listen", monAddr, "--log-level", "warn")
+	monAddr := freeAddr(t)
+	args = append([]string{"serve", "--config-dir", dir, "--monitoring-listen", monAddr, "--log-level", "warn"}, args...)
+	cmd := exec.Command(bin, args...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -97,7 +107,7 @@ func startIsthmus(t *testing.T, dir string) (string, *exec.Cmd, string) {
 		}
 	})
 	waitReady(t, "http://"+monAddr+"/readyz")
-	return xdsAddr, cmd, monAddr
+	return cmd, monAddr
 }
 
 func waitReady(t *testing.T, url string) {
@@ -146,6 +156,40 @@ func TestScenariosConvergeAgainstIsthmus(t *testing.T) {
 			checkIsthmusMetrics(t, report)
 		})
 	}
+}
+
+// Over the secure port, each proxy with a client certificate of the
+// identity it claims from the CA in Isthmus's state directory: every proxy
+// proves its identity, gets its key (it is configured only once it holds
+// every secret its configuration references) and the mesh-wide change.
+func TestSecurePortWithClientCertificates(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	spec := meshgen.DefaultSpec()
+	if err := meshgen.Write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd, monAddr := startIsthmusWith(t, dir, "--state-dir", state, "--xds-listen", "", "--secure-listen", addr)
+	opts := smallRun(addr, dir, spec, false)
+	opts.PID = cmd.Process.Pid
+	opts.MetricsURL = "http://" + monAddr + "/metrics"
+	opts.TLSCADir = filepath.Join(state, "ca")
+	opts.Scenarios = []string{ScenarioMeshWideChange}
+	opts.Changes, opts.SettleTimeout = 1, 5*time.Second
+	report, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConverged(t, report, []string{ScenarioConnectStorm, ScenarioMeshWideChange})
+	claimed := map[string]bool{}
+	for k := range opts.Proxies {
+		id := IdentityFor(spec, k)
+		claimed[id.Namespace+"/"+id.Service.ServiceAccount()] = true
+	}
+	if report.TLS == nil || report.TLS.Identities != len(claimed) || report.TLS.ServerName != DefaultTLSServerName {
+		t.Errorf("TLS report %+v, want %d identities for %s", report.TLS, len(claimed), DefaultTLSServerName)
+	}
+	checkIsthmusMetrics(t, report)
 }
 
 // checkIsthmusMetrics checks the control plane's own metrics as the report

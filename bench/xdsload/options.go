@@ -60,6 +60,17 @@ type Options struct {
 	// reports what the series named MetricsPrefix... did during it.
 	MetricsURL    string
 	MetricsPrefix string
+	// TLSCADir, when set, connects every proxy over TLS with a client
+	// certificate of the identity it claims (its namespace and
+	// SERVICE_ACCOUNT), issued by the mesh CA read from this directory in
+	// Istio's cacerts layout (isthmus serve --ca-dir, or STATE_DIR/ca):
+	// the way to load Isthmus's secure port (--secure-listen). The server's
+	// certificate is checked against the CA's roots for TLSServerName
+	// (DefaultTLSServerName when empty); identities are in TrustDomain
+	// (certs.DefaultTrustDomain when empty).
+	TLSCADir      string
+	TLSServerName string
+	TrustDomain   string
 	// PerProxy adds each proxy's figures to the report.
 	PerProxy bool
 	// Progress receives progress output (nil for none); Terminal redraws

@@ -22,12 +22,14 @@ type Report struct {
 	ControlPlane *ControlPlane `json:"controlPlane,omitempty"`
 	// LoadGenerator is this process's own cost: on a small machine it
 	// competes with the control plane for CPU.
-	LoadGenerator *ControlPlane    `json:"loadGenerator,omitempty"`
-	Scenarios     []ScenarioResult `json:"scenarios"`
-	NACKs         []NACK           `json:"nacks,omitempty"` // the first few
-	PerProxy      []ProxyResult    `json:"perProxy,omitempty"`
-	Profiles      []string         `json:"profiles,omitempty"`
-	Notes         []string         `json:"notes,omitempty"`
+	LoadGenerator *ControlPlane `json:"loadGenerator,omitempty"`
+	// TLS is set when proxies connected over TLS with client certificates.
+	TLS       *TLSReport       `json:"tls,omitempty"`
+	Scenarios []ScenarioResult `json:"scenarios"`
+	NACKs     []NACK           `json:"nacks,omitempty"` // the first few
+	PerProxy  []ProxyResult    `json:"perProxy,omitempty"`
+	Profiles  []string         `json:"profiles,omitempty"`
+	Notes     []string         `json:"notes,omitempty"`
 }
 
 // ControlPlane identifies the measured control plane process.
@@ -108,6 +110,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s proxies → %s; mesh: %d services in %d namespaces, %d endpoints each\n\n",
 		r.Proxies, r.Protocol, r.Target, r.Mesh.Services, r.Mesh.Namespaces, r.Mesh.EndpointsPerService)
+	if t := r.TLS; t != nil {
+		fmt.Fprintf(&b, "Over TLS to %s with client certificates: %d identities, issued by the load generator in %.3f s before the storm.\n\n",
+			t.ServerName, t.Identities, t.IssueSeconds)
+	}
 	b.WriteString("| scenario | changes | proxy updates seen | missed | p50 | p90 | p99 | max | NACKs | received | responses | CP CPU s | CP peak RSS |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Scenarios {

@@ -233,9 +233,25 @@ const envoyWindowSize = 256 << 20
 // createProxies makes one gRPC client connection per simulated sidecar, as
 // each Envoy has its own.
 func (r *runner) createProxies() error {
+	var ctls *clientTLS
+	if r.opts.TLSCADir != "" {
+		var err error
+		if ctls, err = newClientTLS(r.opts.TLSCADir, r.opts.TrustDomain, r.opts.TLSServerName); err != nil {
+			return err
+		}
+		defer func() { r.report.TLS = ctls.report() }()
+	}
 	for k := 0; k < r.opts.Proxies; k++ {
+		id := r.identity(k)
+		creds := insecure.NewCredentials()
+		if ctls != nil {
+			var err error
+			if creds, err = ctls.credentials(id); err != nil {
+				return err
+			}
+		}
 		conn, err := grpc.NewClient("passthrough:///"+r.opts.Target,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			// An idle stream holds no write buffer: thousands of them do not
 			// keep 32 KiB each.
 			grpc.WithSharedWriteBuffer(true),
@@ -254,7 +270,7 @@ func (r *runner) createProxies() error {
 			return fmt.Errorf("client for %s: %w", r.opts.Target, err)
 		}
 		r.conns = append(r.conns, conn)
-		p, err := newProxy(r.identity(k), conn, r.cache, r.sink)
+		p, err := newProxy(id, conn, r.cache, r.sink)
 		if err != nil {
 			return err
 		}

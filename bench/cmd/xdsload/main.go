@@ -5,6 +5,12 @@
 //	go run ./bench/cmd/meshgen --out /tmp/mesh
 //	isthmus serve --config-dir /tmp/mesh --xds-listen 127.0.0.1:15010 --secure-listen "" --insecure-identities &
 //	go run ./bench/cmd/xdsload --target 127.0.0.1:15010 --config-dir /tmp/mesh --proxies 100
+//
+// Over the secure port, each proxy with a client certificate of its
+// identity from Isthmus's CA:
+//
+//	isthmus serve --config-dir /tmp/mesh --state-dir /tmp/state --xds-listen "" --secure-listen 127.0.0.1:15012 &
+//	go run ./bench/cmd/xdsload --target 127.0.0.1:15012 --tls-ca-dir /tmp/state/ca --config-dir /tmp/mesh --proxies 100
 package main
 
 import (
@@ -93,6 +99,9 @@ func parseFlags(args []string, stderr io.Writer) (xdsload.Options, string, error
 	fs.StringVar(&opts.MetricsPrefix, "metrics-prefix", opts.MetricsPrefix, "report the metric families whose names start with this (istiod's: pilot_)")
 	fs.StringVar(&opts.ProfileDir, "profile-dir", opts.ProfileDir, "where profiles are written")
 	fs.DurationVar(&opts.ProfileSeconds, "profile-duration", opts.ProfileSeconds, "length of each CPU profile")
+	fs.StringVar(&opts.TLSCADir, "tls-ca-dir", opts.TLSCADir, "connect over TLS (Isthmus's --secure-listen), each proxy with a client certificate of the identity it claims, issued by the mesh CA in this `DIR` (Istio's cacerts layout: isthmus serve --ca-dir, or STATE_DIR/ca)")
+	fs.StringVar(&opts.TLSServerName, "tls-server-name", xdsload.DefaultTLSServerName, "with --tls-ca-dir, the name the server's certificate must carry")
+	fs.StringVar(&opts.TrustDomain, "trust-domain", "", "with --tls-ca-dir, the trust domain of the proxies' identities (default cluster.local)")
 	fs.BoolVar(&opts.PerProxy, "per-proxy", opts.PerProxy, "include each proxy's figures in the JSON report")
 	out := fs.String("out", "xdsload.json", "JSON report file")
 	verbose := fs.Bool("v", false, "log each change")
