@@ -108,6 +108,10 @@ func (c *clusterClients) lookup(id string) (kubernetes.Interface, bool) {
 	return nil, false
 }
 
+// minCertTTL is the shortest --cert-ttl: certificates renewed every few
+// seconds, for trying rotation out.
+const minCertTTL = 10 * time.Second
+
 // tokenReviewMaxAge bounds how long a reviewed token is trusted without a
 // new review, so that a deleted service account loses its identity soon.
 const tokenReviewMaxAge = 5 * time.Minute

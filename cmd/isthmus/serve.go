@@ -157,8 +157,8 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 		return errors.New("--debounce-max must not be shorter than --debounce")
 	case opts.drainDuration < 0:
 		return errors.New("--drain-duration must not be negative")
-	case opts.certTTL < time.Minute:
-		return errors.New("--cert-ttl must be at least 1m")
+	case opts.certTTL < minCertTTL:
+		return fmt.Errorf("--cert-ttl must be at least %v", minCertTTL)
 	case opts.caDir != "" && opts.ephemeralCA:
 		return errors.New("--ca-dir and --ephemeral-ca exclude each other")
 	case opts.stateDir == "" && opts.caDir == "" && !opts.ephemeralCA:
