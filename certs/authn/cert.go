@@ -19,6 +19,9 @@ type CertAuthenticator struct {
 	trustDomain string
 	roots       func() *x509.CertPool
 	now         func() time.Time
+	// handshake: the server's tls.Config verifies client certificates
+	// against roots() itself (see TrustingHandshake).
+	handshake bool
 }
 
 // NewCertAuthenticator returns an authenticator accepting client
@@ -28,15 +31,27 @@ func NewCertAuthenticator(trustDomain string, roots func() *x509.CertPool) *Cert
 	return &CertAuthenticator{trustDomain: trustDomain, roots: roots, now: time.Now}
 }
 
+// TrustingHandshake is a copy of a for a server whose tls.Config verifies
+// client certificates against the same roots() (as certs.Issuer.ServingTLS
+// does): a chain the handshake verified is not verified a second time,
+// only checked for expiry since the connection may outlive it. Half the
+// cost of authenticating a connect storm was that second verification.
+func (a *CertAuthenticator) TrustingHandshake() *CertAuthenticator {
+	c := *a
+	c.handshake = true
+	return &c
+}
+
 // Authenticate returns the identity of the TLS peer's certificate. The
-// chain is verified here against roots() for client authentication, even
-// when the server's tls.Config verified it already. clusterID is ignored.
+// chain is verified here against roots() for client authentication, unless
+// the handshake verified it and a trusts that (TrustingHandshake).
+// clusterID is ignored.
 func (a *CertAuthenticator) Authenticate(ctx context.Context, _ string) (certs.Identity, error) {
-	chain := peerCertificates(ctx)
+	chain, verified := peerCertificates(ctx)
 	if len(chain) == 0 {
 		return refuse(ReasonNoCredential, errors.New("no client certificate"))
 	}
-	if err := a.verify(chain); err != nil {
+	if err := a.check(chain, verified); err != nil {
 		return refuse(certReason(err), err)
 	}
 	id, err := a.identity(chain[0])
@@ -46,17 +61,30 @@ func (a *CertAuthenticator) Authenticate(ctx context.Context, _ string) (certs.I
 	return id, nil
 }
 
-// peerCertificates is the chain the TLS peer of the call presented, leaf first.
-func peerCertificates(ctx context.Context) []*x509.Certificate {
+// peerCertificates is the chain the TLS peer of the call presented, leaf
+// first, and whether the handshake verified it.
+func peerCertificates(ctx context.Context) ([]*x509.Certificate, bool) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return nil
+		return nil, false
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok {
-		return nil
+		return nil, false
 	}
-	return info.State.PeerCertificates
+	return info.State.PeerCertificates, len(info.State.VerifiedChains) > 0
+}
+
+// check verifies chain, or only its leaf's expiry when the handshake
+// verified it and a trusts that.
+func (a *CertAuthenticator) check(chain []*x509.Certificate, verified bool) error {
+	if !a.handshake || !verified {
+		return a.verify(chain)
+	}
+	if now := a.now(); now.After(chain[0].NotAfter) {
+		return x509.CertificateInvalidError{Cert: chain[0], Reason: x509.Expired, Detail: "client certificate expired"}
+	}
+	return nil
 }
 
 func (a *CertAuthenticator) verify(chain []*x509.Certificate) error {

@@ -2,11 +2,13 @@ package authn
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 
 	"github.com/isthmus-mesh/isthmus/certs"
@@ -106,3 +108,39 @@ func TestCertAuthenticatorUsesIntermediates(t *testing.T) {
 type plaintext struct{}
 
 func (plaintext) AuthType() string { return "insecure" }
+
+// An authenticator trusting the handshake takes a chain the handshake
+// verified without verifying it again, but still refuses it once expired;
+// a chain the handshake did not verify is verified as always.
+func TestCertAuthenticatorTrustingHandshake(t *testing.T) {
+	ca, err := certs.NewSelfSignedCA(certs.DefaultTrustDomain, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := ca.Issue(reviews, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := issued.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRoots := func() *x509.CertPool { return x509.NewCertPool() } // verifying would fail
+	auth := NewCertAuthenticator(certs.DefaultTrustDomain, noRoots).TrustingHandshake()
+	verified := func(now time.Time) context.Context {
+		info := credentials.TLSInfo{State: tls.ConnectionState{PeerCertificates: []*x509.Certificate{pair.Leaf},
+			VerifiedChains: [][]*x509.Certificate{{pair.Leaf}}}}
+		return peer.NewContext(context.Background(), &peer.Peer{AuthInfo: info})
+	}
+	if id, err := auth.Authenticate(verified(time.Now()), ""); err != nil || id != reviews {
+		t.Fatalf("chain verified by the handshake: %v, %v; want %v", id, err, reviews)
+	}
+	later := *auth
+	later.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if _, err := later.Authenticate(verified(time.Now()), ""); ReasonOf(err) != ReasonExpired {
+		t.Fatalf("expired chain verified by the handshake: %v, want refused as expired", err)
+	}
+	if _, err := auth.Authenticate(tlsPeer(pair.Leaf), ""); ReasonOf(err) != ReasonBadCertificate {
+		t.Fatalf("chain the handshake did not verify: %v, want verified (and refused: no roots)", err)
+	}
+}

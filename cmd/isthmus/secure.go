@@ -81,7 +81,7 @@ func openSecure(opts serveOptions, issuer *certs.Issuer) (net.Listener, *tls.Con
 // clusters knows (--kubeconfig clusters and remote secrets' alike).
 func newAuthenticator(issuer *certs.Issuer, clusters *clusterClients) authn.Authenticator {
 	return authn.Chain(
-		authn.NewCertAuthenticator(issuer.TrustDomain(), issuer.RootPool),
+		authn.NewCertAuthenticator(issuer.TrustDomain(), issuer.RootPool).TrustingHandshake(), // ServingTLS verifies against RootPool
 		authn.NewTokenAuthenticator(clusters.lookup, authn.TokenOptions{TrustDomain: issuer.TrustDomain(), CacheMaxAge: tokenReviewMaxAge}),
 	)
 }
