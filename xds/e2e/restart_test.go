@@ -93,31 +93,45 @@ func waitReconnected(t *testing.T, c *migrationClient) {
 // caSerials are the serial numbers of the roots e trusts (Envoy's /certs).
 func caSerials(t *testing.T, e *localmesh.Envoy) []string {
 	t.Helper()
+	roots, _ := certSerials(t, e)
+	if len(roots) == 0 {
+		t.Fatalf("%s trusts no root", e.Name)
+	}
+	return roots
+}
+
+// certSerials are the serial numbers, sorted and each once, of the roots
+// e trusts and of the certificates it presents (Envoy's /certs).
+func certSerials(t *testing.T, e *localmesh.Envoy) (roots, leaves []string) {
+	t.Helper()
 	body, err := e.Admin(t.Context(), "/certs")
 	if err != nil {
 		t.Fatal(err)
 	}
+	type serials []struct {
+		SerialNumber string `json:"serial_number"`
+	}
 	var doc struct {
 		Certificates []struct {
-			CACert []struct {
-				SerialNumber string `json:"serial_number"`
-			} `json:"ca_cert"`
+			CACert    serials `json:"ca_cert"`
+			CertChain serials `json:"cert_chain"`
 		} `json:"certificates"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatalf("/certs: %v", err)
 	}
-	var out []string
-	for _, c := range doc.Certificates {
-		for _, ca := range c.CACert {
-			if !slices.Contains(out, ca.SerialNumber) {
-				out = append(out, ca.SerialNumber)
+	add := func(out []string, list serials) []string {
+		for _, c := range list {
+			if !slices.Contains(out, c.SerialNumber) {
+				out = append(out, c.SerialNumber)
 			}
 		}
+		return out
 	}
-	slices.Sort(out)
-	if len(out) == 0 {
-		t.Fatalf("no trusted root in /certs: %s", body)
+	for _, c := range doc.Certificates {
+		roots, leaves = add(roots, c.CACert), add(leaves, c.CertChain)
 	}
-	return out
+	slices.Sort(roots)
+	slices.Sort(leaves)
+	return roots, leaves
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -99,7 +98,8 @@ func TestLeafRotationUnderTraffic(t *testing.T) {
 	serials := map[string]bool{}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, s := range leafSerials(t, m.clients[0].envoy) {
+		_, leaves := certSerials(t, m.clients[0].envoy)
+		for _, s := range leaves {
 			serials[s] = true
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -112,31 +112,4 @@ func TestLeafRotationUnderTraffic(t *testing.T) {
 	if failed > 0 || sent < 20 {
 		t.Errorf("%d of %d requests failed across leaf rotations, want none (and at least 20 sent)", failed, sent)
 	}
-}
-
-// leafSerials are the serial numbers of the certificates e presents
-// (Envoy's /certs cert_chain).
-func leafSerials(t *testing.T, e *localmesh.Envoy) []string {
-	t.Helper()
-	body, err := e.Admin(t.Context(), "/certs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Certificates []struct {
-			CertChain []struct {
-				SerialNumber string `json:"serial_number"`
-			} `json:"cert_chain"`
-		} `json:"certificates"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatalf("/certs: %v", err)
-	}
-	var out []string
-	for _, c := range doc.Certificates {
-		for _, leaf := range c.CertChain {
-			out = append(out, leaf.SerialNumber)
-		}
-	}
-	return out
 }
