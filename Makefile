@@ -5,6 +5,7 @@
 #               Envoy and Kubernetes ones included.
 #   make demo   runs the bundled example mesh through a real Envoy.
 #   make run    serves the bundled example mesh on the default ports.
+#   make image  writes the container image to bin/isthmus-image.tar.
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
@@ -21,7 +22,7 @@ APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:i
 
 export ENVOY_BIN
 
-.PHONY: all tools debian-packages kube-bins build test vet fmt-check demo run bench fuzz clean
+.PHONY: all tools debian-packages kube-bins build image test vet fmt-check demo run bench fuzz clean
 
 all: build
 
@@ -56,6 +57,17 @@ kube-bins:
 ## build: compile bin/isthmus.
 build:
 	$(GO) build -o bin/isthmus ./cmd/isthmus
+
+## image: the container image, without a registry or daemon: a static
+##        bin/isthmus-linux-ARCH (CGO_ENABLED=0, -trimpath) as
+##        /usr/local/bin/isthmus on an empty base, run as 1337:1337, written
+##        as a docker-archive tarball (IMAGE_TAR) tagged IMAGE_REF, by default
+##        isthmus.local/isthmus:VERSION (git describe --tags --always --dirty).
+IMAGE_TAR  ?= bin/isthmus-image.tar
+IMAGE_REF  ?=
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+image:
+	$(GO) run ./deploy/image/cmd/build-image --out $(IMAGE_TAR) --arch $(IMAGE_ARCH) $(if $(IMAGE_REF),--ref $(IMAGE_REF))
 
 ## test: vet, gofmt check and every test (Envoy and Kubernetes ones included).
 test: tools kube-bins vet fmt-check
