@@ -25,7 +25,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--remote-secrets=false] [--system-namespace NS] [--xds-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--remote-secrets=false] [--system-namespace NS] [--xds-listen ADDR] [--webhook-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -46,6 +46,8 @@ type serveOptions struct {
 	systemNamespace    string
 	xdsListen          string
 	monitoringListen   string
+	webhookListen      string
+	webhookListenSet   bool
 	debounce           time.Duration
 	debounceMax        time.Duration
 	drainDuration      time.Duration
@@ -118,6 +120,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.DurationVar(&opts.rootTrustDelay, "root-trust-delay", certs.DefaultRootTrustDelay, "after the CA directory changes to a new root, how long every proxy trusts both roots before certificates move to the new CA")
 	fs.DurationVar(&opts.rootGrace, "root-grace", 0, "how long the old roots stay trusted once every certificate moved to the new CA (default 5m, or --cert-ttl with --secure-listen on)")
 	fs.BoolVar(&opts.insecureIdentities, "insecure-identities", false, "serve proxies on the plaintext --xds-listen the private key of the service account they name, unproven: for development only")
+	fs.StringVar(&opts.webhookListen, "webhook-listen", defaultWebhookListen, "`ADDR` of the validating admission webhook (POST /validate, as istiod's), over TLS with a certificate from the mesh CA for --secure-dns-names; empty: off (a default port that is taken is only logged)")
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
 	fs.DurationVar(&opts.debounceMax, "debounce-max", server.DefaultDebounceMax, "longest a stream of changes can delay an update")
@@ -140,6 +143,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	if err := fs.Parse(args); err != nil {
 		return opts, fs, err
 	}
+	fs.Visit(func(f *flag.Flag) { opts.webhookListenSet = opts.webhookListenSet || f.Name == "webhook-listen" })
 	return opts, fs, checkServeFlags(fs, opts)
 }
 
@@ -232,6 +236,13 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		monLis.Close()
 		return err
 	}
+	hook, err := openWebhook(opts, issuer, logger)
+	if err != nil {
+		closeListener(xdsLis)
+		closeListener(secureLis)
+		monLis.Close()
+		return err
+	}
 	warnInsecureIdentities(opts, logger)
 	secrets := server.IssuerSecrets(issuer, ca.TrustDomain())
 	clusters := &clusterClients{}
@@ -251,11 +262,12 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	monitoring := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	defer func() {
 		srv.Stop()
+		hook.close()
 		shutdownHTTP(monitoring)
 		logger.Info("isthmus stopped")
 	}()
 
-	failed := make(chan error, 3)
+	failed := make(chan error, 4)
 	if xdsLis != nil {
 		go func() { failed <- serveErr("xDS server", srv.Serve(xdsLis)) }()
 	}
@@ -264,6 +276,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		logger.Info("isthmus serving ADS over TLS", "secure", secureLis.Addr().String(), "dns_names", opts.secureDNSNames.String())
 	}
 	go func() { failed <- serveErr("monitoring server", monitoring.Serve(monLis)) }()
+	hook.start(failed, logger)
 	logger.Info("isthmus serving", "xds", addrString(xdsLis),
 		"monitoring", monLis.Addr().String(), "config_dir", opts.configDir)
 	if onListening != nil {

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/webhook"
+)
+
+// defaultWebhookListen is istiod's validating webhook port.
+const defaultWebhookListen = ":15017"
+
+// webhookServer is the validating admission webhook (package webhook) on
+// --webhook-listen, over TLS with a certificate from the mesh CA for
+// --secure-dns-names (istiod.istio-system.svc...), following root rotations.
+type webhookServer struct {
+	lis net.Listener
+	srv *http.Server
+}
+
+// openWebhook opens --webhook-listen; nil when it is empty. A port left at
+// its default that is taken is only logged (another Isthmus, or istiod,
+// may hold it); a port given explicitly that cannot be opened is an error.
+func openWebhook(opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) (*webhookServer, error) {
+	if opts.webhookListen == "" {
+		return nil, nil
+	}
+	lis, err := net.Listen("tcp", opts.webhookListen)
+	if err != nil {
+		if !opts.webhookListenSet {
+			logger.Warn("validating webhook off: its default port is taken; set --webhook-listen (empty: off)", "addr", opts.webhookListen, "error", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("--webhook-listen: %w", err)
+	}
+	cfg, err := issuer.ServingTLS(&tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
+		opts.secureDNSNames, servingTTL)
+	if err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("--webhook-listen: %w", err)
+	}
+	return &webhookServer{
+		lis: tls.NewListener(lis, cfg),
+		srv: webhook.NewServer(webhook.Handler(webhook.Options{Logger: logger}), cfg),
+	}, nil
+}
+
+// start serves the webhook until close, sending why it stopped to failed.
+func (w *webhookServer) start(failed chan<- error, logger *slog.Logger) {
+	if w == nil {
+		return
+	}
+	go func() { failed <- serveErr("webhook server", w.srv.Serve(w.lis)) }()
+	logger.Info("isthmus serving the validating webhook", "addr", w.lis.Addr().String(), "path", webhook.Path)
+}
+
+// close stops the webhook server; nil is a no-op.
+func (w *webhookServer) close() {
+	if w == nil {
+		return
+	}
+	shutdownHTTP(w.srv)
+}
