@@ -92,7 +92,7 @@ func startIsthmusWith(t *testing.T, dir string, args ...string) (*exec.Cmd, stri
 		t.Fatal(err)
 	}
 	monAddr := freeAddr(t)
-	args = append([]string{"serve", "--config-dir", dir, "--monitoring-listen", monAddr, "--log-level", "warn"}, args...)
+	args = append([]string{"serve", "--config-dir", dir, "--monitoring-listen", monAddr, "--webhook-listen", "", "--log-level", "warn"}, args...)
 	cmd := exec.Command(bin, args...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

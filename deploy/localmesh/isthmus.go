@@ -54,7 +54,8 @@ func StartIsthmus(ctx context.Context, opts IsthmusOptions) (*Isthmus, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--xds-listen", xdsAddr, "--secure-listen", secureAddr, "--monitoring-listen", monAddr}
+	args := []string{"serve", "--xds-listen", xdsAddr, "--secure-listen", secureAddr, "--monitoring-listen", monAddr,
+		"--webhook-listen", ""}
 	if !opts.ProvenIdentities {
 		args = append(args, "--insecure-identities")
 	}

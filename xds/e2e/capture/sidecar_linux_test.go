@@ -84,7 +84,7 @@ func startIsthmus(ctx context.Context, hub *netns, bin, configDir, logDir string
 	monitoring := net.JoinHostPort(hubIP, strconv.Itoa(monitoringPort))
 	is := &isthmus{bin: bin, http: httpIn(hub)}
 	p, err := startProc(hub, "isthmus", filepath.Join(logDir, "isthmus.log"), 0, bin,
-		"serve", "--config-dir", configDir, "--xds-listen", is.xdsAddr(), "--secure-listen", "", "--insecure-identities",
+		"serve", "--config-dir", configDir, "--xds-listen", is.xdsAddr(), "--secure-listen", "", "--webhook-listen", "", "--insecure-identities",
 		"--monitoring-listen", monitoring)
 	if err != nil {
 		return nil, err
