@@ -34,8 +34,8 @@ const (
 )
 
 // ExposedPorts are isthmus serve's default ports: plaintext xDS, xDS over
-// TLS, monitoring.
-var ExposedPorts = []string{"15010/tcp", "15012/tcp", "15014/tcp"}
+// TLS, monitoring, the validating admission webhook.
+var ExposedPorts = []string{"15010/tcp", "15012/tcp", "15014/tcp", "15017/tcp"}
 
 // Options describe the image to build.
 type Options struct {
