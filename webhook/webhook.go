@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ func NewServer(h http.Handler, tlsConfig *tls.Config) *http.Server {
 
 type handler struct{ opts Options }
 
-// review is an AdmissionReview of either served version.
+// The AdmissionReview versions served.
 const (
 	reviewV1      = "admission.k8s.io/v1"
 	reviewV1beta1 = "admission.k8s.io/v1beta1"
@@ -128,7 +129,7 @@ func Review(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	if !servedGroup(versions, req.Kind.Group) {
 		return resp // not a kind Isthmus reads
 	}
-	if apiVersion := req.Kind.Group + "/" + req.Kind.Version; !contains(versions, apiVersion) {
+	if apiVersion := req.Kind.Group + "/" + req.Kind.Version; !slices.Contains(versions, apiVersion) {
 		resp.Warnings = []string{fmt.Sprintf("Isthmus does not read %s %s (it reads %s); not validated", apiVersion, kind, strings.Join(versions, ", "))}
 		return resp
 	}
@@ -219,20 +220,7 @@ func withRequestMeta(raw []byte, namespace, name string) []byte {
 	return out
 }
 
+// servedGroup reports whether one of versions ("group/version") is of group.
 func servedGroup(versions []string, group string) bool {
-	for _, v := range versions {
-		if strings.HasPrefix(v, group+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(versions, func(v string) bool { return strings.HasPrefix(v, group+"/") })
 }
