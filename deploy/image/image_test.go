@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -164,11 +165,4 @@ func TestBuildRefusesMissingBinary(t *testing.T) {
 	}
 }
 
-func keys(m map[string]*tar.Header) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
+func keys(m map[string]*tar.Header) []string { return slices.Sorted(maps.Keys(m)) }
