@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +37,7 @@ func TestProvenIdentitiesOverTLS(t *testing.T) {
 	t.Cleanup(e.Close)
 	waitUntil(t, "the impostor to be refused", func() bool {
 		metrics, err := m.isthmus.Metrics(t.Context())
-		v, _ := metricWithLabel(metrics, `isthmus_xds_auth_failures_total{reason="identity_mismatch"}`)
+		v, _ := metricValue(metrics, `isthmus_xds_auth_failures_total{reason="identity_mismatch"}`)
 		return err == nil && v >= 1
 	})
 	body, err := e.Admin(t.Context(), "/config_dump?resource=dynamic_active_secrets")
@@ -94,16 +93,3 @@ func claimedServiceAccount(node localmesh.Node) string {
 	}
 	return "default"
 }
-
-// metricWithLabel reads one labelled sample from a Prometheus exposition.
-func metricWithLabel(exposition, series string) (float64, bool) {
-	for _, line := range strings.Split(exposition, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := parseFloat(strings.TrimSpace(rest))
-			return v, err == nil
-		}
-	}
-	return 0, false
-}
-
-func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }

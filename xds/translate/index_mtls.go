@@ -21,9 +21,6 @@ type meshIdentity struct {
 	// PeerAuthentication in force at their workload and port sets to
 	// DISABLE: clients speak plaintext to them, as Istio's do.
 	plaintext map[*discovery.Endpoint]bool
-	// plaintextKeys are the plaintext endpoints' addresses and ports, to
-	// compare identities across snapshots.
-	plaintextKeys []string
 	// reads is what deriving the identity read.
 	reads *reads
 }
@@ -44,10 +41,6 @@ func (idx *Index) meshIdentity(svc *discovery.Service) meshIdentity {
 		plaintext: own.plaintextEndpoints(svc),
 		reads:     own.reads,
 	}
-	for ep := range id.plaintext {
-		id.plaintextKeys = append(id.plaintextKeys, net.JoinHostPort(ep.Address, strconv.Itoa(int(ep.Port))))
-	}
-	slices.Sort(id.plaintextKeys)
 	idx.tables.identities.Store(svc.ServiceKey, id)
 	idx.reads.readIdentity(svc.ServiceKey, id)
 	return id
@@ -55,7 +48,18 @@ func (idx *Index) meshIdentity(svc *discovery.Service) meshIdentity {
 
 // sameAs reports whether id and o tell clients the same.
 func (id meshIdentity) sameAs(o meshIdentity) bool {
-	return id.auto == o.auto && slices.Equal(id.sans, o.sans) && slices.Equal(id.plaintextKeys, o.plaintextKeys)
+	return id.auto == o.auto && slices.Equal(id.sans, o.sans) && slices.Equal(id.plaintextAddresses(), o.plaintextAddresses())
+}
+
+// plaintextAddresses are the plaintext endpoints' addresses and ports,
+// sorted: endpoint pointers differ from snapshot to snapshot.
+func (id meshIdentity) plaintextAddresses() []string {
+	out := make([]string, 0, len(id.plaintext))
+	for ep := range id.plaintext {
+		out = append(out, net.JoinHostPort(ep.Address, strconv.Itoa(int(ep.Port))))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // serviceSANs are the SPIFFE ids of the service accounts of svc's
