@@ -123,20 +123,31 @@ func (ca *CA) issue(id Identity, ttl time.Duration, now time.Time) (*Certificate
 	if err != nil {
 		return nil, fmt.Errorf("issue certificate for %s: %w", id, err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("issue certificate for %s: generate key: %w", id, err)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.signer)
-	if err != nil {
-		return nil, fmt.Errorf("issue certificate for %s: sign: %w", id, err)
-	}
-	keyPEM, err := encodeKey(key)
+	cert, err := ca.issueKeyed(tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("issue certificate for %s: %w", id, err)
 	}
+	cert.ID = id
+	return cert, nil
+}
+
+// issueKeyed signs tmpl over a fresh ECDSA P-256 key, the chain followed
+// by the CA's intermediates.
+func (ca *CA) issueKeyed(tmpl *x509.Certificate) (*Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
 	chain := append(encodeDER(der), ca.chainPEM...)
-	return &Certificate{ChainPEM: chain, KeyPEM: keyPEM, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, ID: id}, nil
+	return &Certificate{ChainPEM: chain, KeyPEM: keyPEM, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter}, nil
 }
 
 func (ca *CA) leafTemplate(id Identity, ttl time.Duration, now time.Time) (*x509.Certificate, error) {

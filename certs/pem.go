@@ -91,3 +91,31 @@ func pkcs8Signer(der []byte) (crypto.Signer, error) {
 	}
 	return signer, nil
 }
+
+// DecodeCertificates parses the CERTIFICATE blocks of PEM data, skipping
+// blocks of other types; data without any gives none and no error.
+func DecodeCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return certs, nil
+		}
+		if block.Type != pemCertificate {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+}
+
+// EncodeCertificates is certs as PEM CERTIFICATE blocks, in order.
+func EncodeCertificates(certs ...*x509.Certificate) []byte { return encodeCerts(certs...) }
+
+// IsSelfSigned reports whether c is issued and signed by its own subject,
+// as a root is.
+func IsSelfSigned(c *x509.Certificate) bool { return isSelfSigned(c) }

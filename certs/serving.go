@@ -1,9 +1,6 @@
 package certs
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -31,19 +28,11 @@ func (ca *CA) IssueServing(dnsNames []string, ttl time.Duration) (*Certificate, 
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("issue serving certificate: generate key: %w", err)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.signer)
-	if err != nil {
-		return nil, fmt.Errorf("issue serving certificate: sign: %w", err)
-	}
-	keyPEM, err := encodeKey(key)
+	cert, err := ca.issueKeyed(tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("issue serving certificate: %w", err)
 	}
-	return &Certificate{ChainPEM: append(encodeDER(der), ca.chainPEM...), KeyPEM: keyPEM, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter}, nil
+	return cert, nil
 }
 
 // RootPool is the pool of the CA's trust bundle, for verifying the

@@ -3,9 +3,10 @@ package caservice
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/isthmus-mesh/isthmus/certs"
 )
 
 // responseChain is cert_chain as istio-agent expects it: one PEM
@@ -26,7 +27,7 @@ func responseChain(chainPEM, rootsPEM []byte) ([]string, error) {
 	}
 	out := make([]string, 0, len(chain)+1)
 	for _, c := range append(chain, root) {
-		out = append(out, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+		out = append(out, string(certs.EncodeCertificates(c)))
 	}
 	return out, nil
 }
@@ -42,24 +43,9 @@ func issuerIn(c *x509.Certificate, candidates []*x509.Certificate) *x509.Certifi
 }
 
 func parseCertificates(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	out, err := certs.DecodeCertificates(data)
+	if err == nil && len(out) == 0 {
+		err = errors.New("no certificate")
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no certificate")
-	}
-	return out, nil
+	return out, err
 }

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -275,22 +274,11 @@ func newCSR(id certs.Identity) (*ecdsa.PrivateKey, []byte, error) {
 func checkChain(chain []string, key *ecdsa.PrivateKey, id certs.Identity, roots *x509.CertPool, now time.Time) (*x509.Certificate, []byte, error) {
 	var parsed []*x509.Certificate
 	for _, elem := range chain {
-		rest := []byte(elem)
-		for {
-			var block *pem.Block
-			block, rest = pem.Decode(rest)
-			if block == nil {
-				break
-			}
-			if block.Type != "CERTIFICATE" {
-				continue
-			}
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, nil, err
-			}
-			parsed = append(parsed, c)
+		cs, err := certs.DecodeCertificates([]byte(elem))
+		if err != nil {
+			return nil, nil, err
 		}
+		parsed = append(parsed, cs...)
 	}
 	if len(parsed) == 0 {
 		return nil, nil, errors.New("no certificate in the answer")
@@ -304,7 +292,7 @@ func checkChain(chain []string, key *ecdsa.PrivateKey, id certs.Identity, roots 
 	}
 	// The chain to write: drop a trailing self-signed root.
 	keep := parsed
-	if n := len(parsed); n > 1 && bytes.Equal(parsed[n-1].RawIssuer, parsed[n-1].RawSubject) && parsed[n-1].CheckSignatureFrom(parsed[n-1]) == nil {
+	if n := len(parsed); n > 1 && certs.IsSelfSigned(parsed[n-1]) {
 		keep = parsed[:n-1]
 	}
 	inter := x509.NewCertPool()
@@ -315,11 +303,7 @@ func checkChain(chain []string, key *ecdsa.PrivateKey, id certs.Identity, roots 
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, nil, fmt.Errorf("does not verify against the mesh roots: %w", err)
 	}
-	var out []byte
-	for _, c := range keep {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return leaf, out, nil
+	return leaf, certs.EncodeCertificates(keep...), nil
 }
 
 // DataLink is the symbolic link in the output directory to the
