@@ -1,6 +1,7 @@
 package crd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -106,22 +107,7 @@ func (s *Source) Definitions() ([]policy.Definition, []*policy.ConfigError) {
 }
 
 func compareKeys(a, b policy.Key) int {
-	switch {
-	case a == b:
-		return 0
-	case a.Kind != b.Kind:
-		return cmpString(string(a.Kind), string(b.Kind))
-	case a.Namespace != b.Namespace:
-		return cmpString(a.Namespace, b.Namespace)
-	}
-	return cmpString(a.Name, b.Name)
-}
-
-func cmpString(a, b string) int {
-	if a < b {
-		return -1
-	}
-	return 1
+	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }
 
 // Run watches the API server until ctx ends. It returns once every watched

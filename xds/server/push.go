@@ -93,7 +93,7 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 		return
 	}
 	ps.gen = gen
-	next, err := s.build(tr, ps, ps.served)
+	next, err := s.build(tr, ps)
 	if err != nil {
 		s.refreshFailed(ps, tr.idx, err)
 		return
@@ -119,9 +119,9 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 	}
 }
 
-// build translates ps's proxy and prepares the result for the cache; prev
-// is what it is served now.
-func (s *Server) build(tr *snapshotTranslator, ps *proxyState, prev *proxyResources) (*proxyResources, error) {
+// build translates ps's proxy and prepares the result for the cache,
+// reusing what it is served now (ps.served) where unchanged.
+func (s *Server) build(tr *snapshotTranslator, ps *proxyState) (*proxyResources, error) {
 	res, err := translateSafely(tr, ps.proxy)
 	if err != nil {
 		return nil, err
@@ -131,7 +131,7 @@ func (s *Server) build(tr *snapshotTranslator, ps *proxyState, prev *proxyResour
 		return nil, err
 	}
 	return tr.prepare(preparedKey{res, key}, func() (*proxyResources, error) {
-		return buildProxyResources(res, secrets, prev, s.prep, tr.validates(), s.keyless(ps))
+		return buildProxyResources(res, secrets, ps.served, s.prep, tr.validates(), s.keyless(ps))
 	})
 }
 
