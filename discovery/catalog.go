@@ -251,9 +251,28 @@ type Registry interface {
 
 // Equal reports whether c and o hold the same services and endpoints, field
 // by field.
+// It stops at the first difference.
 func (c *Catalog) Equal(o *Catalog) bool {
-	changed, ok := c.ChangedServices(o)
-	return ok && len(changed) == 0
+	if c == o {
+		return true
+	}
+	if !c.SameGateways(o) || len(c.Services()) != len(o.Services()) {
+		return false
+	}
+	for _, s := range c.Services() { // keys are unique: equal counts, all found, none extra
+		if !c.sameService(o, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameService reports whether o holds s, field by field, with the same
+// endpoints as c.
+func (c *Catalog) sameService(o *Catalog, s *Service) bool {
+	other := o.Service(s.ServiceKey)
+	return other != nil && reflect.DeepEqual(s, other) &&
+		reflect.DeepEqual(c.AllEndpoints(s.ServiceKey), o.AllEndpoints(s.ServiceKey))
 }
 
 // ChangedServices lists the services that differ between c and o: added,
@@ -274,8 +293,7 @@ func (c *Catalog) SameGateways(o *Catalog) bool { return slices.Equal(c.gateways
 func (c *Catalog) DiffServices(o *Catalog) []ServiceKey {
 	var changed []ServiceKey
 	for _, s := range c.Services() {
-		if other := o.Service(s.ServiceKey); other == nil || !reflect.DeepEqual(s, other) ||
-			!reflect.DeepEqual(c.AllEndpoints(s.ServiceKey), o.AllEndpoints(s.ServiceKey)) {
+		if !c.sameService(o, s) {
 			changed = append(changed, s.ServiceKey)
 		}
 	}

@@ -202,6 +202,10 @@ func (r *Registry) install(g *generation) {
 	if changed {
 		r.catalog = next
 	}
+	var cur *discovery.Catalog
+	if err == nil {
+		cur = r.catalog
+	}
 	was := r.health
 	r.health = health{synced: true, lastSync: now}
 	r.mu.Unlock()
@@ -217,7 +221,7 @@ func (r *Registry) install(g *generation) {
 		r.opts.Logger.Warn("kubernetes cluster reachable again; its catalog is current", "cluster", r.opts.ClusterID,
 			"outage", now.Sub(was.outageStart).Round(time.Millisecond), "changed", changed)
 	}
-	r.installed(next, changed)
+	r.installed(cur, changed)
 }
 
 // rebuild builds a catalog from the active informers' caches and, if it
@@ -243,20 +247,23 @@ func (r *Registry) rebuild() {
 	if changed {
 		r.catalog = next
 	}
+	cur := r.catalog
 	r.mu.Unlock()
 	r.opts.Logger.Debug("kubernetes catalog rebuilt", "cluster", r.opts.ClusterID, "changed", changed,
 		"services", len(next.Services()), "duration", time.Since(start))
-	r.installed(next, changed)
+	r.installed(cur, changed)
 }
 
-// installed tells consumers and the state file about a catalog built from
-// the cluster.
-func (r *Registry) installed(next *discovery.Catalog, changed bool) {
+// installed tells consumers and the state file about the current catalog,
+// just built from the cluster (nil when the build failed). An unchanged
+// build passes the catalog already current, not its equal copy, so the
+// state file can tell it has written it by identity alone.
+func (r *Registry) installed(cur *discovery.Catalog, changed bool) {
 	if changed {
 		debounce.Signal(r.changes)
 	}
-	if r.state != nil && next != nil {
-		r.state.offer(next)
+	if r.state != nil && cur != nil {
+		r.state.offer(cur)
 	}
 }
 

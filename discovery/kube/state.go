@@ -101,9 +101,15 @@ func (f *stateFile) load() (*discovery.Catalog, time.Time, error) {
 	return st.Catalog, st.Written, nil
 }
 
-// offer hands run a catalog to write.
+// offer hands run a catalog to write. The catalog last written (the same
+// pointer) needs no write, nor a wake-up of run.
 func (f *stateFile) offer(c *discovery.Catalog) {
 	f.mu.Lock()
+	if c == f.written {
+		f.pending = nil // the latest is on disk already
+		f.mu.Unlock()
+		return
+	}
 	f.pending = c
 	f.mu.Unlock()
 	debounce.Signal(f.signal)
@@ -134,7 +140,7 @@ func (f *stateFile) flush() {
 	c, written := f.pending, f.written
 	f.pending = nil
 	f.mu.Unlock()
-	if c == nil || (written != nil && written.Equal(c)) {
+	if c == nil || c == written || (written != nil && written.Equal(c)) {
 		return
 	}
 	n, err := writeState(f.path, stateJSON{Cluster: f.cluster, Written: time.Now(), Catalog: c})
