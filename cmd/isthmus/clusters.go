@@ -24,12 +24,12 @@ const defaultClusterID = "Kubernetes"
 // defaultConfigClusterID names the config cluster (--config-kubeconfig).
 const defaultConfigClusterID = "config"
 
-// namespacesFlag is a comma-separated list of namespaces.
-type namespacesFlag []string
+// listFlag is a comma-separated list (namespaces, DNS names).
+type listFlag []string
 
-func (f *namespacesFlag) String() string { return strings.Join(*f, ",") }
+func (f *listFlag) String() string { return strings.Join(*f, ",") }
 
-func (f *namespacesFlag) Set(s string) error {
+func (f *listFlag) Set(s string) error {
 	for _, ns := range strings.Split(s, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			*f = append(*f, ns)

@@ -8,9 +8,9 @@ import (
 
 	versioned "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/isthmus-mesh/isthmus/assemble"
+	"github.com/isthmus-mesh/isthmus/discovery/kube"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/policy/crd"
 	"github.com/isthmus-mesh/isthmus/xds/server"
@@ -85,12 +85,7 @@ func restConfig(path string) (*rest.Config, error) {
 		}
 		return cfg, nil
 	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %q: %w", path, err)
-	}
-	return cfg, nil
+	return kube.LoadKubeconfig(path, "")
 }
 
 // limits are the size caps --max-file-size and --max-document-size give.

@@ -27,12 +27,17 @@ const servingTTL = 365 * 24 * time.Hour
 
 // listenSecure opens --secure-listen; nil when it is empty.
 func listenSecure(opts serveOptions) (net.Listener, error) {
-	if opts.secureListen == "" {
+	return listenOptional("--secure-listen", opts.secureListen)
+}
+
+// listenOptional listens on addr for flag; nil when addr is empty (off).
+func listenOptional(flag, addr string) (net.Listener, error) {
+	if addr == "" {
 		return nil, nil
 	}
-	lis, err := net.Listen("tcp", opts.secureListen)
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--secure-listen: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	return lis, nil
 }
@@ -139,14 +144,7 @@ func (e reasonError) Reason() string { return e.reason }
 
 // listenPlaintext opens --xds-listen; nil when it is empty (off).
 func listenPlaintext(opts serveOptions) (net.Listener, error) {
-	if opts.xdsListen == "" {
-		return nil, nil
-	}
-	lis, err := net.Listen("tcp", opts.xdsListen)
-	if err != nil {
-		return nil, fmt.Errorf("--xds-listen: %w", err)
-	}
-	return lis, nil
+	return listenOptional("--xds-listen", opts.xdsListen)
 }
 
 func closeListener(l net.Listener) {

@@ -35,11 +35,11 @@ type serveOptions struct {
 	configDir          string
 	configKubeconfig   string
 	configClusterID    string
-	watchNamespaces    namespacesFlag
+	watchNamespaces    listFlag
 	writeStatus        bool
 	remoteSecrets      bool
 	secureListen       string
-	secureDNSNames     namespacesFlag
+	secureDNSNames     listFlag
 	insecureIdentities bool
 	rootTrustDelay     time.Duration
 	rootGrace          time.Duration
