@@ -162,42 +162,10 @@ func (c *cluster) populate(ctx context.Context, spec meshgen.Spec, workers int) 
 	for i := range c.services {
 		c.services[i] = newService(spec, c.index, i)
 	}
-	return parallel(ctx, len(c.services), workers, func(ctx context.Context, i int) error {
+	return meshgen.Parallel(ctx, len(c.services), workers, func(ctx context.Context, i int) error {
 		if err := c.km.ApplyService(ctx, c.services[i].svc); err != nil {
 			return fmt.Errorf("cluster %s: %w", c.name, err)
 		}
 		return nil
 	})
-}
-
-// parallel runs do(0..n-1), workers at a time, and returns the first
-// error (stopping the others).
-func parallel(ctx context.Context, n, workers int, do func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				if err := do(ctx, i); err != nil {
-					cancel(err)
-				}
-			}
-		})
-	}
-feed:
-	for i := range n {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	return nil
 }

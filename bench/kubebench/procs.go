@@ -1,36 +1,8 @@
 package kubebench
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
-	"strconv"
-
 	"github.com/isthmus-mesh/isthmus/bench/xdsload"
 )
-
-// processesOf lists the processes running bin (their first argument)
-// whose command line also contains dir: a kubeharness cluster's etcd and
-// kube-apiserver, which name its scratch directory in their flags.
-// Isthmus, whose flags name the cluster's kubeconfig, runs another binary.
-func processesOf(bin, dir string) []int {
-	var pids []int
-	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, file := range cmdlines {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			continue
-		}
-		argv0, _, _ := bytes.Cut(data, []byte{0})
-		if string(argv0) != bin || !bytes.Contains(data, []byte(dir)) {
-			continue
-		}
-		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(file))); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
 
 // cpuMeter sums the CPU time of a set of processes.
 type cpuMeter struct {

@@ -72,7 +72,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.Load != nil && len(r.Load.Scenarios) > 0 {
 		storm := r.Load.Scenarios[0]
 		fmt.Fprintf(&b, "| %s (time to full config) | – | – | – | – | %s | %s | %s | %s |\n",
-			storm.Name, seen(storm), latencyCells(storm), costCells(storm), fmtCPU(r.Setup.ConnectKubeCPUSeconds))
+			storm.Name, seen(storm), xdsload.LatencyCells(storm), costCells(storm), fmtCPU(r.Setup.ConnectKubeCPUSeconds))
 	}
 	for _, p := range []*PhaseReport{&r.Churn, r.VirtualServices} {
 		if p == nil {
@@ -84,27 +84,27 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			writes += fmt.Sprintf(" (%d failed)", wr.Failed)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %g | %.1f | %s / %s | %s | %s | %s | %s |\n",
-			p.Result.Name, writes, wr.Requested, wr.Achieved, fmtMs(wr.Write.P50), fmtMs(wr.Write.P99),
-			seen(p.Result), latencyCells(p.Result), costCells(p.Result), fmtCPU(p.KubeCPUSeconds))
+			p.Result.Name, writes, wr.Requested, wr.Achieved, xdsload.FormatMs(wr.Write.P50), xdsload.FormatMs(wr.Write.P99),
+			seen(p.Result), xdsload.LatencyCells(p.Result), costCells(p.Result), fmtCPU(p.KubeCPUSeconds))
 	}
 	b.WriteString("\nLatencies run from the API write returning to the sidecar's ACK of the first response showing the change " +
 		"(EDS for the churn, RDS for the VirtualService edits), for every sidecar that holds the service.\n")
 	for _, p := range []*PhaseReport{&r.Churn, r.VirtualServices} {
 		if p != nil && p.Writes.Late > 0 {
-			fmt.Fprintf(&b, "%s: the latest change started %s behind its schedule.\n", p.Result.Name, fmtMs(float64(p.Writes.Late)/1e6))
+			fmt.Fprintf(&b, "%s: the latest change started %s behind its schedule.\n", p.Result.Name, xdsload.FormatMs(float64(p.Writes.Late)/1e6))
 		}
 	}
 	if r.Load != nil {
 		if cp := r.Load.ControlPlane; cp != nil {
 			fmt.Fprintf(&b, "Isthmus (pid %d): peak RSS %s since it started (VmHWM), %.2f CPU-seconds over the phases.\n",
-				cp.PID, fmtBytes(cp.PeakRSSBytes), cp.CPUSeconds)
+				cp.PID, xdsload.FormatBytes(cp.PeakRSSBytes), cp.CPUSeconds)
 		}
 		if lg := r.Load.LoadGenerator; lg != nil {
 			fmt.Fprintf(&b, "The benchmark's own process (sidecars and API writers): %.2f CPU-seconds, peak RSS %s.\n",
-				lg.CPUSeconds, fmtBytes(lg.PeakRSSBytes))
+				lg.CPUSeconds, xdsload.FormatBytes(lg.PeakRSSBytes))
 		}
 	}
-	fmt.Fprintf(&b, "Both clusters' etcd and kube-apiserver: peak RSS %s in all.\n", fmtBytes(r.KubePeakRSSBytes))
+	fmt.Fprintf(&b, "Both clusters' etcd and kube-apiserver: peak RSS %s in all.\n", xdsload.FormatBytes(r.KubePeakRSSBytes))
 	if r.Load != nil && len(r.Load.Profiles) > 0 {
 		fmt.Fprintf(&b, "Isthmus's profiles: %s.\n", strings.Join(r.Load.Profiles, ", "))
 	}
@@ -129,14 +129,6 @@ func seen(s xdsload.ScenarioResult) string {
 	return fmt.Sprintf("%d/%d | %d", s.Observed, s.Affected, s.Missed)
 }
 
-func latencyCells(s xdsload.ScenarioResult) string {
-	if s.Observed == 0 {
-		return "– | – | – | –"
-	}
-	l := s.Latency
-	return strings.Join([]string{fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.Max)}, " | ")
-}
-
 // costCells are Isthmus's CPU seconds, the cores that makes over the
 // phase, and its peak RSS during the phase.
 func costCells(s xdsload.ScenarioResult) string {
@@ -147,33 +139,14 @@ func costCells(s xdsload.ScenarioResult) string {
 	if s.Duration > 0 {
 		cores = fmt.Sprintf("%.2f", *s.CPUSeconds/s.Duration.Seconds())
 	}
-	return fmt.Sprintf("%.2f | %s | %s", *s.CPUSeconds, cores, fmtBytes(*s.PeakRSSBytes))
+	return fmt.Sprintf("%.2f | %s | %s", *s.CPUSeconds, cores, xdsload.FormatBytes(*s.PeakRSSBytes))
 }
 
 func fmtCPU(v float64) string { return fmt.Sprintf("%.2f", v) }
-
-func fmtMs(v float64) string {
-	if v >= 1000 {
-		return fmt.Sprintf("%.2f s", v/1000)
-	}
-	return fmt.Sprintf("%.1f ms", v)
-}
 
 func fmtDuration(d time.Duration) string {
 	if d >= time.Minute {
 		return d.Round(time.Second).String()
 	}
 	return fmt.Sprintf("%.1f s", d.Seconds())
-}
-
-func fmtBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

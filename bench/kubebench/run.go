@@ -105,7 +105,7 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	b.fleet = fleet
 	b.report.Setup.ConnectKubeCPUSeconds = b.kube.lap()
-	b.progress("connected: p99 %s to full config", fmtMs(storm.Latency.P99))
+	b.progress("connected: p99 %s to full config", xdsload.FormatMs(storm.Latency.P99))
 	return nil
 }
 
@@ -195,13 +195,9 @@ func (b *bench) startIsthmus(ctx context.Context) error {
 
 // kubePIDs are the processes of both clusters (etcd, kube-apiserver).
 func (b *bench) kubePIDs() []int {
-	bin, err := kubeharness.BinaryPath()
-	if err != nil {
-		return nil // the clusters run, so it was found before
-	}
 	var pids []int
 	for _, c := range b.clusters {
-		pids = append(pids, processesOf(bin, c.kc.Dir+string(filepath.Separator))...)
+		pids = append(pids, c.kc.PIDs()...)
 	}
 	if len(pids) != 2*len(b.clusters) {
 		b.log.Warn("not every etcd and kube-apiserver process found: their cost is partial", "found", len(pids))

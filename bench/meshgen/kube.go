@@ -101,21 +101,29 @@ func (k *KubeMesh) applyNamespace(ctx context.Context, j int, sidecar bool) erro
 // forEachService runs apply on every service of spec, Workers at a time,
 // and stops at the first error.
 func (k *KubeMesh) forEachService(ctx context.Context, spec Spec, apply func(context.Context, *Service) error) error {
+	return Parallel(ctx, spec.Services, k.opts.Workers, func(ctx context.Context, i int) error {
+		return apply(ctx, spec.Service(i))
+	})
+}
+
+// Parallel runs do(ctx, 0..n-1), workers at a time, and returns the first
+// error, cancelling ctx for the others and starting no more.
+func Parallel(ctx context.Context, n, workers int, do func(context.Context, int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range k.opts.Workers {
+	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				if err := apply(ctx, spec.Service(i)); err != nil {
+				if err := do(ctx, i); err != nil {
 					cancel(err)
 				}
 			}
 		})
 	}
 feed:
-	for i := 0; i < spec.Services; i++ {
+	for i := range n {
 		select {
 		case next <- i:
 		case <-ctx.Done():

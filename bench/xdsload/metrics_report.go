@@ -51,4 +51,4 @@ func metricCell(m Metric) string {
 
 // fmtSeconds writes a histogram value, which Prometheus measures in
 // seconds, in the report's latency units.
-func fmtSeconds(v float64) string { return fmtMs(v * 1000) }
+func fmtSeconds(v float64) string { return FormatMs(v * 1000) }

@@ -118,16 +118,16 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(&b, "| %s | %s | %d/%d | %d | %s | %d | %s | %d | %s | %s |\n",
-			s.Name, fmtChanges(s.Changes), s.Observed, s.Affected, s.Missed, latencyCells(s),
-			s.NACKs, fmtBytes(s.Bytes), s.Responses, fmtCPU(s.CPUSeconds), fmtRSS(s.PeakRSSBytes))
+			s.Name, fmtChanges(s.Changes), s.Observed, s.Affected, s.Missed, LatencyCells(s),
+			s.NACKs, FormatBytes(s.Bytes), s.Responses, fmtCPU(s.CPUSeconds), fmtRSS(s.PeakRSSBytes))
 	}
 	if cp := r.ControlPlane; cp != nil {
 		fmt.Fprintf(&b, "\nControl plane %s (pid %d): %.2f CPU-seconds over the run, peak RSS %s.\n",
-			cp.Name, cp.PID, cp.CPUSeconds, fmtBytes(cp.PeakRSSBytes))
+			cp.Name, cp.PID, cp.CPUSeconds, FormatBytes(cp.PeakRSSBytes))
 	}
 	if lg := r.LoadGenerator; lg != nil {
 		fmt.Fprintf(&b, "Load generator (pid %d): %.2f CPU-seconds, peak RSS %s.\n",
-			lg.PID, lg.CPUSeconds, fmtBytes(lg.PeakRSSBytes))
+			lg.PID, lg.CPUSeconds, FormatBytes(lg.PeakRSSBytes))
 	}
 	writeMetricsTable(&b, r.Scenarios)
 	for _, s := range r.Scenarios {
@@ -142,14 +142,14 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
-// latencyCells are the p50, p90, p99 and max cells, dashes when no proxy
-// saw anything.
-func latencyCells(s ScenarioResult) string {
+// LatencyCells are the Markdown cells p50 | p90 | p99 | max of s, dashes
+// when no proxy saw anything.
+func LatencyCells(s ScenarioResult) string {
 	if s.Observed == 0 {
 		return "– | – | – | –"
 	}
 	l := s.Latency
-	return strings.Join([]string{fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.Max)}, " | ")
+	return strings.Join([]string{FormatMs(l.P50), FormatMs(l.P90), FormatMs(l.P99), FormatMs(l.Max)}, " | ")
 }
 
 func fmtChanges(n int) string {
@@ -159,14 +159,16 @@ func fmtChanges(n int) string {
 	return fmt.Sprint(n)
 }
 
-func fmtMs(v float64) string {
+// FormatMs formats milliseconds, as seconds from one second on.
+func FormatMs(v float64) string {
 	if v >= 1000 {
 		return fmt.Sprintf("%.2f s", v/1000)
 	}
 	return fmt.Sprintf("%.1f ms", v)
 }
 
-func fmtBytes(n int64) string {
+// FormatBytes formats a byte count in B, KiB, MiB or GiB.
+func FormatBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
@@ -189,5 +191,5 @@ func fmtRSS(v *int64) string {
 	if v == nil {
 		return "–"
 	}
-	return fmtBytes(*v)
+	return FormatBytes(*v)
 }

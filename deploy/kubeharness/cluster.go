@@ -150,6 +150,18 @@ func (c *Cluster) start(ctx context.Context, bin string, opts Options) error {
 	return nil
 }
 
+// PIDs are the process ids of the cluster's running components (etcd,
+// kube-apiserver).
+func (c *Cluster) PIDs() []int {
+	var pids []int
+	for _, comp := range c.components {
+		if pid := comp.pid(); pid != 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // Config returns a copy of the admin's client configuration.
 func (c *Cluster) Config() *rest.Config {
 	return rest.CopyConfig(c.config)
