@@ -245,8 +245,10 @@ func TestFollowCADirRotatesToReplacedSecretAndIgnoresBrokenOne(t *testing.T) {
 	}
 	var logs lockedBuffer
 	rot := newRotations()
+	// Both roots stay trusted for RootTrustDelay: long enough for the
+	// polling below to see it on a loaded machine.
 	iss := NewIssuer(loaded, IssuerOptions{TTL: time.Hour, OnRotate: rot.record,
-		RootTrustDelay: 100 * time.Millisecond, RootGrace: 100 * time.Millisecond,
+		RootTrustDelay: 2 * time.Second, RootGrace: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	oldChain, _ := trustedCA(t, iss, testID)
 	ctx, cancel := context.WithCancel(context.Background())
