@@ -2,7 +2,6 @@ package translate
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -150,17 +149,7 @@ func (d *clusterDraft) finishDNS() {
 // dnsFamily is V4_ONLY for IPv4-only proxies, V6_ONLY for IPv6-only ones and
 // ALL for dual-stack proxies.
 func dnsFamily(ips []string) dnscommonv3.DnsLookupFamily {
-	var v4, v6 bool
-	for _, ip := range ips {
-		addr, err := netip.ParseAddr(ip)
-		switch {
-		case err != nil:
-		case addr.Unmap().Is4():
-			v4 = true
-		default:
-			v6 = true
-		}
-	}
+	v4, v6 := addressFamilies(ips)
 	switch {
 	case v6 && !v4:
 		return dnscommonv3.DnsLookupFamily_V6_ONLY

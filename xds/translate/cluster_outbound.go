@@ -26,10 +26,10 @@ type outboundCluster struct {
 }
 
 // outboundClusters builds the clusters of one service port: the default
-// "outbound|PORT||HOST" and one per subset of the DestinationRule that
-// applies, plus the load assignments of those that use EDS.
-func outboundClusters(idx *Index, p *model.Proxy, svc *discovery.Service, port discovery.Port) ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
-	rule := idx.DestinationRule(p.Namespace, svc)
+// "outbound|PORT||HOST" and one per subset of rule, the DestinationRule
+// that applies (nil for none), plus the load assignments of those that use
+// EDS.
+func outboundClusters(idx *Index, p *model.Proxy, svc *discovery.Service, port discovery.Port, rule *DestinationRuleRef) ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
 	rulePolicy := rule.trafficPolicy()
 	eps := idx.endpoints(svc.ServiceKey, port.Number)
 	mesh := idx.meshIdentity(svc)

@@ -16,23 +16,31 @@ import (
 // black-hole clusters — with the load assignments of the EDS clusters. Both
 // lists are sorted by name. The proxy's inbound clusters (see
 // inboundClusters) come on top.
-func sharedClusters(idx *Index, p *model.Proxy, scope *Scope) ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
-	var clusters []*clusterv3.Cluster
-	var loads []*endpointv3.ClusterLoadAssignment
+//
+// The clusters of each service port come from units, already validated;
+// own are those built here (SNI-DNAT and fixed clusters), not yet
+// validated.
+func sharedClusters(idx *Index, p *model.Proxy, scope *Scope, units unitSource) (all, own *Resources, err error) {
+	all, own = &Resources{}, &Resources{}
 	for _, svc := range outboundServices(scope, p.Namespace) {
 		for _, port := range svc.Ports {
-			c, l := outboundClusters(idx, p, svc, port)
-			clusters = append(clusters, c...)
-			loads = append(loads, l...)
+			u := units.portClusters(portClustersInputOf(idx, p, svc, port))
+			if u.err != nil {
+				return nil, nil, u.err
+			}
+			all.Clusters = append(all.Clusters, u.clusters...)
+			all.Endpoints = append(all.Endpoints, u.endpoints...)
 		}
 	}
-	dnatClusters, dnatLoads := sniDNATClusters(idx, p, clusters, loads)
-	clusters = append(append(clusters, dnatClusters...), fixedClusters(p)...)
-	loads = append(loads, dnatLoads...)
-	sort.SliceStable(clusters, func(i, j int) bool { return clusters[i].Name < clusters[j].Name })
-	sort.SliceStable(loads, func(i, j int) bool { return loads[i].ClusterName < loads[j].ClusterName })
-	return uniqueByName(clusters, (*clusterv3.Cluster).GetName),
-		uniqueByName(loads, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+	own.Clusters, own.Endpoints = sniDNATClusters(idx, p, all.Clusters, all.Endpoints)
+	own.Clusters = append(own.Clusters, fixedClusters(p)...)
+	all.Clusters = append(all.Clusters, own.Clusters...)
+	all.Endpoints = append(all.Endpoints, own.Endpoints...)
+	sort.SliceStable(all.Clusters, func(i, j int) bool { return all.Clusters[i].Name < all.Clusters[j].Name })
+	sort.SliceStable(all.Endpoints, func(i, j int) bool { return all.Endpoints[i].ClusterName < all.Endpoints[j].ClusterName })
+	all.Clusters = uniqueByName(all.Clusters, (*clusterv3.Cluster).GetName)
+	all.Endpoints = uniqueByName(all.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+	return all, own, nil
 }
 
 // uniqueByName drops later entries of a sorted list whose name repeats.

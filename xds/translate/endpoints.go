@@ -51,7 +51,7 @@ func lbEndpoint(ep *discovery.Endpoint) *endpointv3.LbEndpoint {
 		LoadBalancingWeight: wrapperspb.UInt32(weight),
 	}
 	if hasSidecar(ep) {
-		lb.Metadata = tlsModeMetadata()
+		lb.Metadata = tlsModeMetadata
 	}
 	return lb
 }

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -223,6 +224,22 @@ func (idx *Index) DestinationRule(ns string, svc *discovery.Service) *Destinatio
 		}
 	}
 	return nil
+}
+
+// destinationRuleByKey is the DestinationRule with key for svc, as
+// DestinationRule found it (nil for the zero key). Its reads are recorded
+// as DestinationRule's are: a change to any rule for the host reaches it.
+func (idx *Index) destinationRuleByKey(svc *discovery.Service, key policy.Key) *DestinationRuleRef {
+	idx.reads.readRoutingHost(svc.Hostname)
+	if key == (policy.Key{}) {
+		return nil
+	}
+	for _, ref := range idx.tables.rulesByNS[key.Namespace] {
+		if ref.Object.Key == key {
+			return ref
+		}
+	}
+	panic(fmt.Sprintf("DestinationRule %s/%s for %s is not in the index", key.Namespace, key.Name, svc.Hostname))
 }
 
 func (idx *Index) bestRuleIn(ruleNS, proxyNS, hostname string) *DestinationRuleRef {

@@ -100,3 +100,11 @@ func (idx *Index) virtualServiceNamed(ns, name string) *VirtualServiceRef {
 	}
 	return nil
 }
+
+// carriedService is the service key in this snapshot, for what InheritFrom
+// carries over from the previous one: nothing is recorded, since what was
+// built from the service is carried only when the change between the
+// snapshots does not reach it.
+func (idx *Index) carriedService(key discovery.ServiceKey) *discovery.Service {
+	return idx.Snapshot.Catalog.Service(key)
+}

@@ -95,20 +95,37 @@ func inboundMTLSSocket(trustDomain string, http bool) *corev3.TransportSocket {
 // autoMTLSMatches speak mTLS to endpoints with a sidecar (tlsMode "istio"
 // metadata) and plaintext to the others, as Istio's automatic mTLS does.
 func autoMTLSMatches(sni string, sans []string) []*clusterv3.Cluster_TransportSocketMatch {
-	istio, _ := structpb.NewStruct(map[string]any{tlsModeMetadataKey: tlsModeIstio})
 	return []*clusterv3.Cluster_TransportSocketMatch{
-		{Name: autoMTLSMatchName, Match: istio, TransportSocket: istioMutualSocket(sni, sans)},
-		{Name: autoPlaintextMatchName, Match: &structpb.Struct{}, TransportSocket: &corev3.TransportSocket{
-			Name:       rawBufferSocket,
-			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: clusterAny(&rawbufferv3.RawBuffer{})},
-		}},
+		{Name: autoMTLSMatchName, Match: sidecarMatch, TransportSocket: istioMutualSocket(sni, sans)},
+		{Name: autoPlaintextMatchName, Match: anyMatch, TransportSocket: plaintextSocket},
 	}
 }
 
-// tlsModeMetadata marks an endpoint with a sidecar for autoMTLSMatches.
-func tlsModeMetadata() *corev3.Metadata {
-	md, _ := structpb.NewStruct(map[string]any{tlsModeMetadataKey: tlsModeIstio})
-	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{transportSocketMatch: md}}
+// The immutable parts of automatic mTLS, one object each, shared by every
+// cluster and endpoint that carries them (resources are never modified
+// once built).
+var (
+	// sidecarMatch matches endpoints marked with tlsModeMetadata.
+	sidecarMatch = mustStruct(map[string]any{tlsModeMetadataKey: tlsModeIstio})
+	// anyMatch matches every endpoint.
+	anyMatch        = &structpb.Struct{}
+	plaintextSocket = &corev3.TransportSocket{
+		Name:       rawBufferSocket,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: clusterAny(&rawbufferv3.RawBuffer{})},
+	}
+	// tlsModeMetadata marks an endpoint with a sidecar for autoMTLSMatches.
+	tlsModeMetadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		transportSocketMatch: mustStruct(map[string]any{tlsModeMetadataKey: tlsModeIstio}),
+	}}
+)
+
+// mustStruct is fields as a Struct; fields must be JSON values.
+func mustStruct(fields map[string]any) *structpb.Struct {
+	s, err := structpb.NewStruct(fields)
+	if err != nil {
+		panic(err)
+	}
+	return s
 }
 
 // spiffeID is the SPIFFE id of a service account.

@@ -31,7 +31,7 @@ type Resources struct {
 func Translate(idx *Index, p *model.Proxy) (*Resources, error) {
 	idx = idx.ForCluster(p.ClusterID)
 	v := viewOf(idx, p)
-	shared, err := buildShared(idx, v)
+	shared, err := buildShared(idx, v, buildUnits{})
 	if err != nil {
 		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, err)
 	}

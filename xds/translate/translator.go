@@ -33,6 +33,8 @@ import (
 type Translator struct {
 	idx *Index
 
+	units *unitTable // the clusters of service ports, shared by every view
+
 	mu     sync.Mutex
 	shared map[outboundView]*sharedEntry
 }
@@ -72,7 +74,7 @@ type workloadEntry struct {
 
 // NewTranslator starts translating proxies from idx.
 func NewTranslator(idx *Index) *Translator {
-	return &Translator{idx: idx, shared: map[outboundView]*sharedEntry{}}
+	return &Translator{idx: idx, units: newUnitTable(), shared: map[outboundView]*sharedEntry{}}
 }
 
 // Index is the index the Translator translates from.
@@ -91,7 +93,7 @@ func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
 	v := viewOf(idx, p)
 	e := t.entry(v)
 	e.once.Do(func() {
-		e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(idx.recording(newReads()), v) })
+		e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(idx.recording(newReads()), v, t.units) })
 		e.built.Store(true)
 	})
 	if e.err != nil {
@@ -158,7 +160,9 @@ func safely[T any](build func() (T, error)) (res T, err error) {
 // sharedResources is the outbound part of a proxy's resources, which its
 // outbound view determines, each list sorted by name and validated.
 type sharedResources struct {
-	reads     *reads // what building them read (see InheritFrom)
+	reads *reads // what building them read (see InheritFrom), units apart
+	// units are the service ports' clusters the view took (see unitSource).
+	units     []*portClusters
 	scope     *Scope
 	clusters  []*clusterv3.Cluster // outbound and fixed clusters
 	endpoints []*endpointv3.ClusterLoadAssignment
@@ -166,30 +170,45 @@ type sharedResources struct {
 	listeners []*listenerv3.Listener // outbound listeners and virtualOutbound
 }
 
-// buildShared builds the outbound part of a view. The lists are clipped,
-// so appending to a proxy's copy never writes into them.
-func buildShared(idx *Index, v outboundView) (*sharedResources, error) {
+// buildShared builds the outbound part of a view, taking the clusters of
+// each service port from units. The lists are clipped, so appending to a
+// proxy's copy never writes into them.
+func buildShared(idx *Index, v outboundView, units unitSource) (*sharedResources, error) {
 	p := v.proxy()
 	scope := idx.scopeOf(v.namespace, idx.configObject(v.sidecar))
-	clusters, endpoints := sharedClusters(idx, p, scope)
-	res := &Resources{
-		Clusters:  clusters,
-		Endpoints: endpoints,
-		Routes:    buildRoutes(idx, p, scope),
-		Listeners: sharedListeners(idx, p, scope, v.targetPorts),
+	recorded := &recordingUnits{units: units}
+	res, own, err := sharedClusters(idx, p, scope, recorded)
+	if err != nil {
+		return nil, err
 	}
+	own.Routes = buildRoutes(idx, p, scope)
+	own.Listeners = sharedListeners(idx, p, scope, v.targetPorts)
+	res.Routes, res.Listeners = own.Routes, own.Listeners
 	sortResources(res)
-	if err := res.Validate(); err != nil {
+	if err := own.Validate(); err != nil {
 		return nil, err
 	}
 	return &sharedResources{
 		reads:     idx.reads,
+		units:     recorded.used,
 		scope:     scope,
 		clusters:  slices.Clip(res.Clusters),
 		endpoints: slices.Clip(res.Endpoints),
 		routes:    slices.Clip(res.Routes),
 		listeners: slices.Clip(res.Listeners),
 	}, nil
+}
+
+// recordingUnits remembers the units a view took.
+type recordingUnits struct {
+	units unitSource
+	used  []*portClusters
+}
+
+func (r *recordingUnits) portClusters(in portClustersInput) *portClusters {
+	u := r.units.portClusters(in)
+	r.used = append(r.used, u)
+	return u
 }
 
 // workloadResources is the inbound part of a proxy's resources, which its

@@ -12,27 +12,47 @@ package translate
 // consulted, recorded as it read them). A part is taken over when the
 // change (see snapshotChange) touches none of its reads; an inbound part
 // only with its view, and only when a proxy looked it up since prev took
-// it over or built it. Views built with an error, or not built, are not
-// taken over.
+// it over or built it. The clusters of service ports (units, shared by
+// every view) are taken over the same way, each by its own reads, and a
+// view only with every unit it took. Views built with an error, or not
+// built, are not taken over.
 func (t *Translator) InheritFrom(prev *Translator) int {
 	if prev == nil {
 		return 0
 	}
 	change := changeBetween(prev.idx, t.idx)
 	clusterOf := prev.idx.clusterIDs()
+	nextIndex := func(old *Index) (*Index, bool) {
+		id, known := clusterOf[old]
+		if !known {
+			return nil, false
+		}
+		return t.idx.ForCluster(id), true
+	}
+	kept := t.units.inherit(prev.units, &change, nextIndex)
 	prev.mu.Lock()
 	defer prev.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for v, e := range prev.shared {
-		id, known := clusterOf[v.index]
-		if !known || !builtWithoutError(e) || change.reaches(e.res.reads) {
+		next, known := nextIndex(v.index)
+		if !known || !builtWithoutError(e) || change.reaches(e.res.reads) || !allKept(e.res.units, kept) {
 			continue
 		}
-		v.index = t.idx.ForCluster(id)
+		v.index = next
 		t.shared[v] = e.inherited(&change)
 	}
 	return len(t.shared)
+}
+
+// allKept reports whether every unit of a view was taken over.
+func allKept(units []*portClusters, kept map[*portClusters]bool) bool {
+	for _, u := range units {
+		if !kept[u] {
+			return false
+		}
+	}
+	return true
 }
 
 // builtWithoutError reports whether e's outbound part is built and good.

@@ -65,17 +65,24 @@ func viewOf(idx *Index, p *model.Proxy) outboundView {
 		network:      p.Network,
 		targetPorts:  gatewayTargetPorts(idx, p),
 	}
-	for _, ip := range p.IPAddresses {
+	v.ipv4, v.ipv6 = addressFamilies(p.IPAddresses)
+	return v
+}
+
+// addressFamilies reports which families addresses ips (unparsable ones
+// ignored) are of.
+func addressFamilies(ips []string) (ipv4, ipv6 bool) {
+	for _, ip := range ips {
 		addr, err := netip.ParseAddr(ip)
 		switch {
 		case err != nil:
 		case addr.Unmap().Is4():
-			v.ipv4 = true
+			ipv4 = true
 		default:
-			v.ipv6 = true
+			ipv6 = true
 		}
 	}
-	return v
+	return ipv4, ipv6
 }
 
 // proxy is the proxy the shared part of translation is built for: the
