@@ -45,7 +45,7 @@ func gatewayListener(idx *Index, p *model.Proxy, scope *Scope, gp *gatewayPort, 
 	address := gatewayBindAddress(p, gp.bind)
 	name := ListenerName(address, port)
 	b := &gatewayChainBuilder{
-		c:     &routeContext{idx: idx, proxy: p, port: gp.port},
+		c: newRouteContext(idx, p, gp.port, nil), namespace: p.Namespace,
 		scope: scope, port: gp, statPrefix: "outbound_" + name, sniSeen: map[string]bool{},
 	}
 	chains := b.chains()
@@ -112,6 +112,7 @@ func needsTLSInspector(chains []chainSpec) bool {
 // gatewayChainBuilder builds the filter chains of one gateway listener.
 type gatewayChainBuilder struct {
 	c          *routeContext
+	namespace  string // the gateway's
 	scope      *Scope
 	port       *gatewayPort
 	statPrefix string
@@ -168,7 +169,7 @@ func (b *gatewayChainBuilder) serverChains(gs *gatewayServer) []chainSpec {
 // once terminated) as the first applicable tcp route of the bound
 // VirtualServices says; nil when none applies.
 func (b *gatewayChainBuilder) tcpRouteFilters(gs *gatewayServer) []*listenerv3.Filter {
-	for _, vs := range boundVirtualServices(b.c.idx, b.c.proxy.Namespace, gs.gateway) {
+	for _, vs := range boundVirtualServices(b.c.idx, b.namespace, gs.gateway) {
 		if !hostsOverlap(gs.hostsFor(vs.Object.Namespace), vs.Hosts) {
 			continue
 		}
@@ -195,7 +196,7 @@ func tcpRouteApplies(route *networking.TCPRoute, vs *VirtualServiceRef, gs *gate
 // naming an SNI host another chain of the listener took is skipped.
 func (b *gatewayChainBuilder) passthroughChains(gs *gatewayServer) []chainSpec {
 	var out []chainSpec
-	for _, vs := range boundVirtualServices(b.c.idx, b.c.proxy.Namespace, gs.gateway) {
+	for _, vs := range boundVirtualServices(b.c.idx, b.namespace, gs.gateway) {
 		if !hostsOverlap(gs.hostsFor(vs.Object.Namespace), vs.Hosts) {
 			continue
 		}
@@ -239,7 +240,7 @@ func (b *gatewayChainBuilder) autoPassthroughChains(gs *gatewayServer) []chainSp
 			continue
 		}
 		subsets := []string{""}
-		for _, s := range ruleSubsets(b.c.idx.DestinationRule(b.c.proxy.Namespace, svc)) {
+		for _, s := range ruleSubsets(b.c.idx.DestinationRule(b.namespace, svc)) {
 			subsets = append(subsets, s.GetName())
 		}
 		for _, port := range svc.Ports {

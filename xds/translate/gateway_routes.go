@@ -56,7 +56,7 @@ func (gp *gatewayPort) serversRouted(routeName string) []*gatewayServer {
 // httpsRedirect answers its hosts with a redirect to HTTPS. With no virtual
 // host at all, every request gets a 404.
 func gatewayRouteConfig(idx *Index, p *model.Proxy, port uint32, name string, servers []*gatewayServer) *routev3.RouteConfiguration {
-	b := &gatewayVirtualHosts{c: &routeContext{idx: idx, proxy: p, port: port}, byHost: map[string]*routev3.VirtualHost{}, routes: map[string][]*routev3.Route{}}
+	b := &gatewayVirtualHosts{c: newRouteContext(idx, p, port, nil), namespace: p.Namespace, byHost: map[string]*routev3.VirtualHost{}, routes: map[string][]*routev3.Route{}}
 	for _, gs := range servers {
 		b.addServer(gs)
 	}
@@ -71,8 +71,9 @@ func gatewayRouteConfig(idx *Index, p *model.Proxy, port uint32, name string, se
 
 // gatewayVirtualHosts gathers the virtual hosts of one route configuration.
 type gatewayVirtualHosts struct {
-	c      *routeContext
-	byHost map[string]*routev3.VirtualHost
+	c         *routeContext
+	namespace string // the gateway's
+	byHost    map[string]*routev3.VirtualHost
 	// routes are the routes of a VirtualService for a gateway, by
 	// "GATEWAY|NAMESPACE/NAME", built once.
 	routes map[string][]*routev3.Route
@@ -80,7 +81,7 @@ type gatewayVirtualHosts struct {
 
 func (b *gatewayVirtualHosts) addServer(gs *gatewayServer) {
 	redirect := gs.spec.GetTls().GetHttpsRedirect()
-	for _, vs := range boundVirtualServices(b.c.idx, b.c.proxy.Namespace, gs.gateway) {
+	for _, vs := range boundVirtualServices(b.c.idx, b.namespace, gs.gateway) {
 		hosts := matchingHosts(gs.hostsFor(vs.Object.Namespace), vs.Hosts)
 		if len(hosts) == 0 {
 			continue

@@ -48,7 +48,7 @@ func outboundListener(idx *Index, p *model.Proxy, e *outboundEntry, policy outbo
 // match kept, then its HTTP chain. When both kinds share the listener the
 // HTTP chain is chosen by the HTTP inspector.
 func outboundChains(idx *Index, p *model.Proxy, e *outboundEntry, tracing *hcmv3.HttpConnectionManager_Tracing) []chainSpec {
-	c := &routeContext{idx: idx, proxy: p, port: e.Port}
+	c := newRouteContext(idx, p, e.Port, nil)
 	var chains []chainSpec
 	for _, con := range e.TCP {
 		chains = mergeChains(chains, c.tcpChains(con, e.Address))

@@ -118,8 +118,7 @@ func (c *routeContext) tcpRouteChain(con tcpContribution, vs *VirtualServiceRef,
 // proxy's labels and namespace, and the gateways.
 func (c *routeContext) l4Applies(port uint32, sourceLabels map[string]string, sourceNS string, gateways []string) bool {
 	return (port == 0 || port == c.port) &&
-		labelsMatch(sourceLabels, c.proxy.Labels) &&
-		(sourceNS == "" || sourceNS == c.proxy.Namespace) &&
+		c.view.fromSource(sourceLabels, sourceNS) &&
 		(len(gateways) == 0 || containsString(gateways, meshGateway))
 }
 

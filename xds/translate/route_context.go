@@ -8,27 +8,33 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
-// routeContext is what translating HTTP routes for one listener port needs.
+// routeContext is what translating HTTP routes for one listener port needs:
+// the proxy they are for is seen through view alone.
 type routeContext struct {
-	idx   *Index
-	proxy *model.Proxy
-	port  uint32 // the port the route configuration serves
-	// egress is the Sidecar egress listener the routes are for; nil for the
-	// implicit catch-all, which imports every VirtualService.
-	egress *networking.IstioEgressListener
+	idx  *Index
+	view routeView
+	port uint32 // the port the route configuration serves
+}
+
+// newRouteContext is the context of p's routes on port, for the routes of
+// egress listener egress (nil: the implicit catch-all).
+func newRouteContext(idx *Index, p *model.Proxy, port uint32, egress *networking.IstioEgressListener) *routeContext {
+	view := newProxyView(idx, p)
+	view.egress = egress
+	return &routeContext{idx: idx, view: view, port: port}
 }
 
 // withEgress is c for the routes of another egress listener.
 func (c *routeContext) withEgress(l *networking.IstioEgressListener) *routeContext {
 	out := *c
-	out.egress = l
+	out.view = c.view.withEgress(l)
 	return &out
 }
 
 // serviceFor returns the service a proxy means by hostname: the one in its
 // own namespace when several namespaces define it, else the first visible.
 func (c *routeContext) serviceFor(hostname string) *discovery.Service {
-	return serviceForHost(c.idx, c.proxy.Namespace, hostname)
+	return c.view.serviceFor(hostname)
 }
 
 func serviceForHost(idx *Index, ns, hostname string) *discovery.Service {
@@ -80,7 +86,7 @@ func (c *routeContext) hashPolicy(d *networking.Destination, ns string) []*route
 }
 
 func (c *routeContext) loadBalancer(svc *discovery.Service, subset string, port uint32) *networking.LoadBalancerSettings {
-	rule := c.idx.DestinationRule(c.proxy.Namespace, svc)
+	rule := c.view.destinationRule(svc)
 	if rule == nil {
 		return nil
 	}

@@ -32,17 +32,7 @@ func virtualServicesFor(idx *Index, ns, hostname string) []*VirtualServiceRef {
 // listener imports: like services, a Sidecar's egress hosts "NS/HOST" select
 // VirtualServices by namespace and host.
 func (c *routeContext) virtualServices(hostname string) []*VirtualServiceRef {
-	vss := virtualServicesFor(c.idx, c.proxy.Namespace, hostname)
-	if c.egress == nil {
-		return vss
-	}
-	var out []*VirtualServiceRef
-	for _, vs := range vss {
-		if egressImports(c.egress.GetHosts(), c.proxy.Namespace, vs) {
-			out = append(out, vs)
-		}
-	}
-	return out
+	return c.view.virtualServices(hostname)
 }
 
 // egressImports applies egress host patterns to a VirtualService: its
@@ -134,8 +124,7 @@ func (c *routeContext) appliesTo(m *networking.HTTPMatchRequest) bool {
 	if len(m.GetGateways()) > 0 {
 		return containsString(m.GetGateways(), meshGateway)
 	}
-	return labelsMatch(m.GetSourceLabels(), c.proxy.Labels) &&
-		(m.GetSourceNamespace() == "" || m.GetSourceNamespace() == c.proxy.Namespace)
+	return c.view.fromSource(m.GetSourceLabels(), m.GetSourceNamespace())
 }
 
 func containsString(list []string, s string) bool {

@@ -23,21 +23,31 @@ const maxDirectResponseBody = 1 << 20
 // the proxy (see planOutbound): a virtual host per service on the port, then
 // the catch-all host of the outbound traffic policy. Gateways get those of
 // their gateway listeners (see gatewayRoutes).
-func buildRoutes(idx *Index, p *model.Proxy, scope *Scope) []*routev3.RouteConfiguration {
+//
+// The routes of each service's virtual host come from units.
+func buildRoutes(idx *Index, p *model.Proxy, scope *Scope, units unitSource) []*routev3.RouteConfiguration {
 	if p.Type == model.RouterProxy {
 		return gatewayRoutes(idx, p)
 	}
 	var out []*routev3.RouteConfiguration
 	for _, e := range planOutbound(p, scope).HTTPEntries() {
-		out = append(out, outboundRouteConfig(idx, p, scope, e))
+		out = append(out, outboundRouteConfig(idx, p, scope, e, units))
 	}
 	return out
 }
 
-func outboundRouteConfig(idx *Index, p *model.Proxy, scope *Scope, e *outboundEntry) *routev3.RouteConfiguration {
-	c := &routeContext{idx: idx, proxy: p, port: e.Port, egress: e.HTTPEgress.Listener}
+func outboundRouteConfig(idx *Index, p *model.Proxy, scope *Scope, e *outboundEntry, units unitSource) *routev3.RouteConfiguration {
+	view := newProxyView(idx, p)
+	view.egress = e.HTTPEgress.Listener
+	routesOf := func(svc *discovery.Service) []*routev3.Route {
+		u := units.serviceRoutes(serviceRoutesInput{index: idx.base, service: svc, port: e.Port}, view)
+		if u.err != nil {
+			panic(u.err)
+		}
+		return u.routes
+	}
 	services := httpServicesOnPort(e.HTTPEgress.Services, e.Port, p.Namespace)
-	vhosts := c.serviceVirtualHosts(services)
+	vhosts := serviceVirtualHosts(services, e.Port, p.DNSDomain, routesOf)
 	vhosts = append(vhosts, catchAllVirtualHost(outboundPolicyOf(scope)))
 	return &routev3.RouteConfiguration{
 		Name:                           e.RouteName,
@@ -69,22 +79,23 @@ func httpServicesOnPort(services []*discovery.Service, port uint32, ns string) [
 	return out
 }
 
-// serviceVirtualHosts gives each service its virtual host, with domains kept
-// unique across the configuration. A service's own hostname always belongs
-// to it, never to another service's short forms.
-func (c *routeContext) serviceVirtualHosts(services []*discovery.Service) []*routev3.VirtualHost {
+// serviceVirtualHosts gives each service its virtual host on port, with
+// domains kept unique across the configuration (short forms for a proxy in
+// DNS domain dnsDomain) and the routes routesOf gives. A service's own
+// hostname always belongs to it, never to another service's short forms.
+func serviceVirtualHosts(services []*discovery.Service, port uint32, dnsDomain string, routesOf func(*discovery.Service) []*routev3.Route) []*routev3.VirtualHost {
 	claimed := domainSet{}
 	for _, svc := range services {
-		claimed.claim(withPort(nil, svc.Hostname, c.port))
+		claimed.claim(withPort(nil, svc.Hostname, port))
 	}
 	var out []*routev3.VirtualHost
 	for _, svc := range services {
-		aliases := claimed.claim(aliasDomains(svc, c.port, c.proxy.DNSDomain))
-		domains := append(withPort(nil, svc.Hostname, c.port), aliases...)
+		aliases := claimed.claim(aliasDomains(svc, port, dnsDomain))
+		domains := append(withPort(nil, svc.Hostname, port), aliases...)
 		out = append(out, &routev3.VirtualHost{
-			Name:                       VirtualHostName(svc.Hostname, c.port),
+			Name:                       VirtualHostName(svc.Hostname, port),
 			Domains:                    domains,
-			Routes:                     c.serviceRoutes(svc),
+			Routes:                     routesOf(svc),
 			IncludeRequestAttemptCount: true,
 		})
 	}

@@ -161,8 +161,8 @@ func safely[T any](build func() (T, error)) (res T, err error) {
 // outbound view determines, each list sorted by name and validated.
 type sharedResources struct {
 	reads *reads // what building them read (see InheritFrom), units apart
-	// units are the service ports' clusters the view took (see unitSource).
-	units     []*portClusters
+	// units are the reads of the units the view took (see unitSource).
+	units     []*reads
 	scope     *Scope
 	clusters  []*clusterv3.Cluster // outbound and fixed clusters
 	endpoints []*endpointv3.ClusterLoadAssignment
@@ -181,7 +181,7 @@ func buildShared(idx *Index, v outboundView, units unitSource) (*sharedResources
 	if err != nil {
 		return nil, err
 	}
-	own.Routes = buildRoutes(idx, p, scope)
+	own.Routes = buildRoutes(idx, p, scope, recorded)
 	own.Listeners = sharedListeners(idx, p, scope, v.targetPorts)
 	res.Routes, res.Listeners = own.Routes, own.Listeners
 	sortResources(res)
@@ -199,15 +199,21 @@ func buildShared(idx *Index, v outboundView, units unitSource) (*sharedResources
 	}, nil
 }
 
-// recordingUnits remembers the units a view took.
+// recordingUnits remembers the units a view took, by their reads.
 type recordingUnits struct {
 	units unitSource
-	used  []*portClusters
+	used  []*reads
 }
 
 func (r *recordingUnits) portClusters(in portClustersInput) *portClusters {
 	u := r.units.portClusters(in)
-	r.used = append(r.used, u)
+	r.used = append(r.used, u.reads)
+	return u
+}
+
+func (r *recordingUnits) serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {
+	u := r.units.serviceRoutes(in, view)
+	r.used = append(r.used, u.reads)
 	return u
 }
 

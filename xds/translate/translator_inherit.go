@@ -46,7 +46,7 @@ func (t *Translator) InheritFrom(prev *Translator) int {
 }
 
 // allKept reports whether every unit of a view was taken over.
-func allKept(units []*portClusters, kept map[*portClusters]bool) bool {
+func allKept(units []*reads, kept map[*reads]bool) bool {
 	for _, u := range units {
 		if !kept[u] {
 			return false

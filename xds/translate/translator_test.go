@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,6 +28,66 @@ func TestTranslatorMatchesTranslateOnGoldenInputs(t *testing.T) {
 			assertSameAsTranslate(t, NewTranslator(idx), p)
 		})
 	}
+}
+
+// Proxies of other views share units (clusters of service ports, routes of
+// virtual hosts) with the golden proxy: one Translator that has translated
+// proxies in every namespace of the input, with other labels, network,
+// locality and kind first, must still give each of them, and the golden
+// proxy, exactly what Translate gives.
+func TestSharedUnitsMatchTranslateOnGoldenInputs(t *testing.T) {
+	inputs, err := filepath.Glob(filepath.Join(goldenIn, "*.yaml"))
+	if err != nil || len(inputs) == 0 {
+		t.Fatalf("no golden inputs in %s (err %v)", goldenIn, err)
+	}
+	for _, in := range inputs {
+		t.Run(strings.TrimSuffix(filepath.Base(in), ".yaml"), func(t *testing.T) {
+			idx, golden := loadGoldenInput(t, in)
+			tr := NewTranslator(idx)
+			proxies := append(proxyVariants(idx, golden), golden)
+			for _, p := range proxies {
+				if _, err := tr.Translate(p); err != nil {
+					t.Fatalf("proxy %s: %v", p.ID, err)
+				}
+			}
+			for _, p := range proxies {
+				assertSameAsTranslate(t, tr, p)
+			}
+		})
+	}
+}
+
+// proxyVariants are copies of p in every namespace of idx's services and
+// configuration, and copies with no labels, another network, another
+// locality, and the other proxy kind.
+func proxyVariants(idx *Index, p *model.Proxy) []*model.Proxy {
+	namespaces := map[string]bool{}
+	for _, svc := range idx.Snapshot.Catalog.Services() {
+		namespaces[svc.Namespace] = true
+	}
+	for _, o := range idx.Snapshot.Config.Objects() {
+		namespaces[o.Namespace] = true
+	}
+	var out []*model.Proxy
+	variant := func(name string, change func(*model.Proxy)) {
+		v := *p
+		v.ID = p.ID + "-" + name
+		change(&v)
+		out = append(out, &v)
+	}
+	for _, ns := range slices.Sorted(maps.Keys(namespaces)) {
+		variant("ns-"+ns, func(v *model.Proxy) { v.Namespace, v.DNSDomain = ns, ns+".svc.cluster.local" })
+	}
+	variant("unlabelled", func(v *model.Proxy) { v.Labels = nil })
+	variant("network", func(v *model.Proxy) { v.Network = "elsewhere" })
+	variant("locality", func(v *model.Proxy) { v.Locality = "far-away/zone-z/sub" })
+	variant("kind", func(v *model.Proxy) {
+		v.Type = model.RouterProxy
+		if p.Type == model.RouterProxy {
+			v.Type = model.SidecarProxy
+		}
+	})
+	return out
 }
 
 // assertSameAsTranslate checks tr.Translate(p) against Translate and
@@ -154,5 +215,56 @@ func TestTranslatorSeparatesProxiesPoliciesSelect(t *testing.T) {
 	assertSameAsTranslate(t, tr, proxyAt("10.0.0.7", map[string]string{"app": "db", "version": "v2"}))
 	if tr.Views() != 2 {
 		t.Errorf("%d views translated, want 2 (selected by the PeerAuthentication or not)", tr.Views())
+	}
+}
+
+// namespaceWorld gives proxies of namespaces a, b and c different views of
+// one service: reviews (namespace a, subsets v1 and v2, consistent hashing by
+// a header) has a mesh-wide DestinationRule and one local to namespace b
+// (other subsets and TLS); a VirtualService in a, exported to a only, sends
+// to v2; one in the root namespace sends proxies of namespace c to v1.
+func namespaceWorld(t *testing.T) *Index {
+	w := newMeshWorld(t)
+	reviews := w.service("reviews.a.svc.cluster.local", "a", []string{"10.96.0.20"}, httpPort(9080))
+	for _, ep := range []struct{ ip, version string }{{"10.0.1.5", "v1"}, {"10.0.1.6", "v2"}} {
+		w.endpoint(reviews, &discovery.Endpoint{Address: ep.ip, Port: 9080, ServicePort: 9080,
+			Labels: map[string]string{"version": ep.version}})
+	}
+	w.object(policy.KindDestinationRule, "a", "reviews", `
+host: reviews.a.svc.cluster.local
+trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}
+subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]`)
+	w.object(policy.KindDestinationRule, "b", "reviews-from-b", `
+host: reviews.a.svc.cluster.local
+exportTo: ["."]
+trafficPolicy: {tls: {mode: SIMPLE}}
+subsets: [{name: v2, labels: {version: v2}}]`)
+	w.object(policy.KindVirtualService, "a", "reviews-in-a", `
+hosts: [reviews.a.svc.cluster.local]
+exportTo: ["."]
+http: [{route: [{destination: {host: reviews.a.svc.cluster.local, subset: v2}}]}]`)
+	w.object(policy.KindVirtualService, policy.RootNamespace, "reviews-from-c", `
+hosts: [reviews.a.svc.cluster.local]
+http:
+- match: [{sourceNamespace: c}]
+  route: [{destination: {host: reviews.a.svc.cluster.local, subset: v1}}]`)
+	return w.index()
+}
+
+// Units are shared only between proxies whose namespaces see the same
+// rules: whichever namespace's proxy comes first, each gets what Translate
+// gives it.
+func TestSharedUnitsFollowWhatEachNamespaceSees(t *testing.T) {
+	idx := namespaceWorld(t)
+	namespaces := []string{"a", "b", "c", "d"}
+	for first := range namespaces {
+		tr := NewTranslator(idx)
+		order := append(slices.Clone(namespaces[first:]), namespaces[:first]...)
+		for _, ns := range order {
+			assertSameAsTranslate(t, tr, sidecarProxy(ns, map[string]string{"app": "client"}))
+		}
+		if got := tr.units.len(); got < 2 {
+			t.Errorf("%d cluster units for proxies of namespaces %v, want at least 2 (namespace b sees its own rule)", got, order)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/policy"
@@ -94,10 +95,43 @@ func (in portClustersInput) proxy() *model.Proxy {
 	return p
 }
 
-// unitSource gives a view's build the clusters of each service port: built
-// on the spot (Translate), or shared across views (a Translator).
+// serviceRoutesInput is the virtual host of a service on a route
+// configuration's port, seen through an index. Its routes depend on the
+// proxy only through the routeView they are built with, whose answers are
+// traced: routes built for one view are taken by another when its view
+// gives every traced question the same answer (see holds).
+type serviceRoutesInput struct {
+	index   *Index // the proxy's cluster's index, recording nothing
+	service *discovery.Service
+	port    uint32
+}
+
+// serviceRoutes are the routes of one virtual host as built for a view, the
+// trace of what they asked that view, and what building them read.
+type serviceRoutes struct {
+	trace  []routeQuery
+	reads  *reads
+	routes []*routev3.Route
+	err    error // building them panicked
+}
+
+// buildServiceRoutes builds the routes of in for view, tracing what they
+// ask of it; the view's questions are answered, and recorded, through the
+// unit's own index, so that its reads cover its answers.
+func buildServiceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {
+	idx := in.index.recording(newReads())
+	traced := &tracedView{inner: view.on(idx)}
+	c := &routeContext{idx: idx, view: traced, port: in.port}
+	routes, err := safely(func() ([]*routev3.Route, error) { return c.serviceRoutes(in.service), nil })
+	return &serviceRoutes{trace: traced.trace, reads: idx.reads, routes: routes, err: err}
+}
+
+// unitSource gives a view's build the clusters of each service port and the
+// routes of each virtual host: built on the spot (Translate), or shared
+// across views (a Translator).
 type unitSource interface {
 	portClusters(in portClustersInput) *portClusters
+	serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes
 }
 
 // buildUnits builds every unit it is asked for: the pure Translate.
@@ -105,12 +139,18 @@ type buildUnits struct{}
 
 func (buildUnits) portClusters(in portClustersInput) *portClusters { return buildPortClusters(in) }
 
+func (buildUnits) serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {
+	return buildServiceRoutes(in, view)
+}
+
 // unitTable shares the units of one Translator across its views: each
 // input's clusters are built once, by the first view that needs them, while
-// the others wait.
+// the others wait; a virtual host's routes once for every set of views that
+// answer their trace alike.
 type unitTable struct {
 	mu      sync.Mutex
 	entries map[portClustersInput]*unitEntry
+	routes  map[serviceRoutesInput][]*serviceRoutes
 }
 
 // unitEntry is one input's clusters, built once.
@@ -121,7 +161,26 @@ type unitEntry struct {
 }
 
 func newUnitTable() *unitTable {
-	return &unitTable{entries: map[portClustersInput]*unitEntry{}}
+	return &unitTable{entries: map[portClustersInput]*unitEntry{}, routes: map[serviceRoutesInput][]*serviceRoutes{}}
+}
+
+// serviceRoutes gives the routes of in built for a view that answers like
+// view, building them when none is known yet. Two views may build the same
+// routes at once; both are kept, and either serves.
+func (t *unitTable) serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {
+	t.mu.Lock()
+	candidates := t.routes[in]
+	t.mu.Unlock()
+	for _, c := range candidates {
+		if holds(c.trace, view) {
+			return c
+		}
+	}
+	built := buildServiceRoutes(in, view)
+	t.mu.Lock()
+	t.routes[in] = append(t.routes[in], built)
+	t.mu.Unlock()
+	return built
 }
 
 func (t *unitTable) portClusters(in portClustersInput) *portClusters {
@@ -148,9 +207,12 @@ func (t *unitTable) len() int {
 
 // inherit takes over from prev the units change does not reach, under their
 // inputs in the next snapshot (nextIndex maps an index of prev's snapshot
-// to its counterpart), and returns the set taken over. t must be new.
-func (t *unitTable) inherit(prev *unitTable, change *snapshotChange, nextIndex func(*Index) (*Index, bool)) map[*portClusters]bool {
-	kept := map[*portClusters]bool{}
+// to its counterpart), and returns the set taken over, by their reads. t
+// must be new. A trace's answers are keys, the same in both snapshots; a
+// question about a service carries the previous snapshot's, of which only
+// the hostname and namespace are asked.
+func (t *unitTable) inherit(prev *unitTable, change *snapshotChange, nextIndex func(*Index) (*Index, bool)) map[*reads]bool {
+	kept := map[*reads]bool{}
 	prev.mu.Lock()
 	defer prev.mu.Unlock()
 	t.mu.Lock()
@@ -167,21 +229,44 @@ func (t *unitTable) inherit(prev *unitTable, change *snapshotChange, nextIndex f
 		inherited.once.Do(func() {}) // built already
 		inherited.built.Store(true)
 		t.entries[next] = inherited
-		kept[e.res] = true
+		kept[e.res.reads] = true
+	}
+	for in, list := range prev.routes {
+		next, ok := nextSnapshot(in.index, in.service, nextIndex)
+		if !ok {
+			continue
+		}
+		key := serviceRoutesInput{index: next.index, service: next.service, port: in.port}
+		for _, r := range list {
+			if r.err == nil && !change.reaches(r.reads) {
+				t.routes[key] = append(t.routes[key], r)
+				kept[r.reads] = true
+			}
+		}
 	}
 	return kept
 }
 
 // nextSnapshot is in as of the next snapshot: its index and service there.
 func (in portClustersInput) nextSnapshot(nextIndex func(*Index) (*Index, bool)) (portClustersInput, bool) {
-	idx, ok := nextIndex(in.index)
+	next, ok := nextSnapshot(in.index, in.service, nextIndex)
+	in.index, in.service = next.index, next.service
+	return in, ok
+}
+
+// servicePlace is a service and the index it is seen through.
+type servicePlace struct {
+	index   *Index
+	service *discovery.Service
+}
+
+// nextSnapshot is the index and service of the next snapshot that stand for
+// idx and svc of the previous one.
+func nextSnapshot(idx *Index, svc *discovery.Service, nextIndex func(*Index) (*Index, bool)) (servicePlace, bool) {
+	next, ok := nextIndex(idx)
 	if !ok {
-		return in, false
+		return servicePlace{}, false
 	}
-	svc := idx.carriedService(in.service.ServiceKey)
-	if svc == nil {
-		return in, false
-	}
-	in.index, in.service = idx, svc
-	return in, true
+	nextSvc := next.carriedService(svc.ServiceKey)
+	return servicePlace{index: next, service: nextSvc}, nextSvc != nil
 }
