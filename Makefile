@@ -97,7 +97,8 @@ run: tools build
 ## bench: the benchmarks at a small default size (a few minutes on 2 CPUs): Go
 ##        benchmarks, xDS load against isthmus serve, data-plane latency; the
 ##        figures go into bench/RESULTS.md. Scale up with BENCH_FLAGS, e.g.
-##        make bench BENCH_FLAGS='--proxies 5000 --sotw-only'
+##        make bench BENCH_FLAGS='--proxies 5000 --sotw-only', or the mesh
+##        without Sidecar resources: BENCH_FLAGS='--unscoped --proxies 2000'
 ##        (all flags: go run ./bench/cmd/benchall --help).
 BENCH_FLAGS ?=
 bench: tools

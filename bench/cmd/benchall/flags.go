@@ -25,6 +25,7 @@ type config struct {
 	Services      int
 	Namespaces    int
 	SotWOnly      bool
+	Unscoped      bool // no Sidecar resources: every sidecar sees every service
 	DeltaOnly     bool
 	Changes       int
 	Rate          float64
@@ -97,6 +98,7 @@ func registerFlags(fs *flag.FlagSet, cfg *config) {
 	fs.StringVar(&cfg.GoBench, "go-bench", cfg.GoBench, "Go benchmarks to run (go test -bench pattern)")
 	fs.StringVar(&cfg.GoBenchtime, "go-benchtime", cfg.GoBenchtime, "go test -benchtime (a duration, or Nx iterations)")
 	fs.IntVar(&cfg.Proxies, "proxies", cfg.Proxies, "simulated sidecars in the xDS load run")
+	fs.BoolVar(&cfg.Unscoped, "unscoped", cfg.Unscoped, "generate the mesh without Sidecar resources (every sidecar sees every service; issue 3's targets do not apply)")
 	fs.IntVar(&cfg.Services, "services", cfg.Services, "services in the generated mesh")
 	fs.IntVar(&cfg.Namespaces, "namespaces", cfg.Namespaces, "namespaces in the generated mesh")
 	fs.BoolVar(&cfg.SotWOnly, "sotw-only", false, "load with state-of-the-world xDS only")

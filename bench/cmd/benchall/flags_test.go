@@ -47,6 +47,9 @@ func TestFlagsScaleTheRun(t *testing.T) {
 	if spec := meshSpec(cfg); spec.Services != 2000 || spec.Namespaces != 200 || spec.EndpointsPerService != 3 || !spec.Sidecars {
 		t.Errorf("mesh = %+v", spec)
 	}
+	if cfg, _ := parseFlags([]string{"--unscoped"}, io.Discard); meshSpec(cfg).Sidecars {
+		t.Error("--unscoped still generates Sidecars")
+	}
 	cfg, _ = parseFlags([]string{"--sotw-only"}, io.Discard)
 	if !slices.Equal(cfg.protocols(), []bool{false}) {
 		t.Errorf("--sotw-only protocols = %v", cfg.protocols())

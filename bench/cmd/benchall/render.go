@@ -88,6 +88,10 @@ func oneLine(s string) string {
 
 func writeTargets(b *strings.Builder, r *results) {
 	b.WriteString("### Issue 3's targets\n\n")
+	if r.Config.Unscoped {
+		b.WriteString("Issue 3's targets are set for the Sidecar-scoped mesh; this run was unscoped (`--unscoped`), whose figures bench/RESULTS.md compares by hand with the unscoped-mesh targets.\n\n")
+		return
+	}
 	if (r.XDS == nil || len(r.XDS.Reports) == 0) && r.Dataplane == nil {
 		b.WriteString("No step that measures a target ran.\n\n")
 		return
@@ -155,8 +159,12 @@ func writeXDS(b *strings.Builder, r *results) {
 	}
 	m := x.Mesh
 	b.WriteString("### xDS load against `isthmus serve`\n\n")
-	fmt.Fprintf(b, "Mesh: %s services in %s namespaces, %d endpoints and %d subsets each, an 80/20 VirtualService per service, a Sidecar per namespace; %s sidecars spread over the namespaces; %s per change scenario at %g per second. A fresh `isthmus serve` per protocol (restart it between the two xdsload runs by hand):\n\n",
-		grouped(int64(m.Services)), grouped(int64(m.Namespaces)), m.EndpointsPerService, m.Subsets, grouped(int64(r.Config.Proxies)), plural(r.Config.Changes, "change"), r.Config.Rate)
+	scoping := "a Sidecar per namespace"
+	if !m.Sidecars {
+		scoping = "no Sidecar resources (unscoped: every sidecar sees every service)"
+	}
+	fmt.Fprintf(b, "Mesh: %s services in %s namespaces, %d endpoints and %d subsets each, an 80/20 VirtualService per service, %s; %s sidecars spread over the namespaces; %s per change scenario at %g per second. A fresh `isthmus serve` per protocol (restart it between the two xdsload runs by hand):\n\n",
+		grouped(int64(m.Services)), grouped(int64(m.Namespaces)), m.EndpointsPerService, m.Subsets, scoping, grouped(int64(r.Config.Proxies)), plural(r.Config.Changes, "change"), r.Config.Rate)
 	fmt.Fprintf(b, "```\n%s\n```\n\n", strings.Join(xdsCommands(r.Config, m), "\n"))
 	for _, rep := range x.Reports {
 		fmt.Fprintf(b, "#### %s\n\n", protocolTitle(rep.Protocol))

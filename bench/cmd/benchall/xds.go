@@ -22,13 +22,14 @@ type xdsResult struct {
 
 // meshSpec is the mesh of issue 3's targets at the configured size: 3
 // endpoints and 3 subsets per service, an 80/20 VirtualService for every
-// service, each namespace scoped to itself and istio-system by a Sidecar.
+// service, each namespace scoped to itself and istio-system by a Sidecar
+// (none with --unscoped).
 func meshSpec(cfg config) meshgen.Spec {
 	spec := meshgen.DefaultSpec()
 	spec.Services, spec.Namespaces = cfg.Services, cfg.Namespaces
 	spec.EndpointsPerService, spec.Subsets = 3, 3
 	spec.VirtualServicesPerNamespace = meshgen.AllServices
-	spec.Sidecars = true
+	spec.Sidecars = !cfg.Unscoped
 	return spec
 }
 
@@ -99,8 +100,8 @@ func loadOptions(cfg config, target, meshDir string, delta bool, progress io.Wri
 // xdsCommands are the hand-run equivalent of the step, for the record.
 func xdsCommands(cfg config, spec meshgen.Spec) []string {
 	lines := []string{
-		fmt.Sprintf("go run ./bench/cmd/meshgen --out /tmp/mesh --services %d --namespaces %d --endpoints %d --subsets %d --virtual-services %d",
-			spec.Services, spec.Namespaces, spec.EndpointsPerService, spec.Subsets, spec.VirtualServicesPerNamespace),
+		fmt.Sprintf("go run ./bench/cmd/meshgen --out /tmp/mesh --services %d --namespaces %d --endpoints %d --subsets %d --virtual-services %d --sidecars=%t",
+			spec.Services, spec.Namespaces, spec.EndpointsPerService, spec.Subsets, spec.VirtualServicesPerNamespace, spec.Sidecars),
 		"isthmus serve --config-dir /tmp/mesh --xds-listen 127.0.0.1:15010 --secure-listen \"\" --insecure-identities --monitoring-listen 127.0.0.1:15014 --log-level warn &",
 	}
 	for _, delta := range cfg.protocols() {
