@@ -23,7 +23,8 @@ type reads struct {
 	// endpoints: services whose endpoints, or whose definition looked up by
 	// key, were read.
 	endpoints map[discovery.ServiceKey]struct{}
-	// serviceHosts: hostnames whose services were looked up by name.
+	// serviceHosts: hostnames whose services (their definitions, not their
+	// endpoints) were looked up by name.
 	serviceHosts map[string]struct{}
 	// queries: enumerations of the catalog (see serviceQuery).
 	queries []serviceQuery
@@ -168,11 +169,13 @@ func (r *reads) readsService(key discovery.ServiceKey, before, after *discovery.
 	if _, ok := r.endpoints[key]; ok {
 		return true
 	}
+	if !membership {
+		// A lookup by hostname gives definitions; endpoints are read by
+		// key, and recorded in endpoints.
+		return false
+	}
 	if _, ok := r.serviceHosts[key.Hostname]; ok {
 		return true
-	}
-	if !membership {
-		return false
 	}
 	for _, q := range r.queries {
 		if (before != nil && q.admits(before)) || (after != nil && q.admits(after)) {
