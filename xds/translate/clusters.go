@@ -1,46 +1,32 @@
 package translate
 
 import (
-	"sort"
-
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-
 	"github.com/isthmus-mesh/isthmus/discovery"
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
-// sharedClusters returns the clusters every proxy of the same outbound view
-// has — outbound ones for every service port in scope (and every subset of
-// the DestinationRules that apply), and the fixed pass-through and
-// black-hole clusters — with the load assignments of the EDS clusters. Both
-// lists are sorted by name. The proxy's inbound clusters (see
+// sharedClusters gives the clusters every proxy of the same outbound view
+// has: outbound ones for every service port in scope (and every subset of
+// the DestinationRules that apply), taken from units (already validated),
+// with the load assignments of the EDS clusters; and, as own (not yet
+// validated), the SNI-DNAT clusters of gateways and the fixed pass-through
+// and black-hole clusters. The proxy's inbound clusters (see
 // inboundClusters) come on top.
-//
-// The clusters of each service port come from units, already validated;
-// own are those built here (SNI-DNAT and fixed clusters), not yet
-// validated.
-func sharedClusters(idx *Index, p *model.Proxy, scope *Scope, units unitSource) (all, own *Resources, err error) {
-	all, own = &Resources{}, &Resources{}
+func sharedClusters(idx *Index, p *model.Proxy, scope *Scope, units unitSource) (fromUnits, own *Resources, err error) {
+	fromUnits, own = &Resources{}, &Resources{}
 	for _, svc := range outboundServices(scope, p.Namespace) {
 		for _, port := range svc.Ports {
 			u := units.portClusters(portClustersInputOf(idx, p, svc, port))
 			if u.err != nil {
 				return nil, nil, u.err
 			}
-			all.Clusters = append(all.Clusters, u.clusters...)
-			all.Endpoints = append(all.Endpoints, u.endpoints...)
+			fromUnits.Clusters = append(fromUnits.Clusters, u.clusters...)
+			fromUnits.Endpoints = append(fromUnits.Endpoints, u.endpoints...)
 		}
 	}
-	own.Clusters, own.Endpoints = sniDNATClusters(idx, p, all.Clusters, all.Endpoints)
+	own.Clusters, own.Endpoints = sniDNATClusters(idx, p, fromUnits.Clusters, fromUnits.Endpoints)
 	own.Clusters = append(own.Clusters, fixedClusters(p)...)
-	all.Clusters = append(all.Clusters, own.Clusters...)
-	all.Endpoints = append(all.Endpoints, own.Endpoints...)
-	sort.SliceStable(all.Clusters, func(i, j int) bool { return all.Clusters[i].Name < all.Clusters[j].Name })
-	sort.SliceStable(all.Endpoints, func(i, j int) bool { return all.Endpoints[i].ClusterName < all.Endpoints[j].ClusterName })
-	all.Clusters = uniqueByName(all.Clusters, (*clusterv3.Cluster).GetName)
-	all.Endpoints = uniqueByName(all.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)
-	return all, own, nil
+	return fromUnits, own, nil
 }
 
 // uniqueByName drops later entries of a sorted list whose name repeats.

@@ -34,6 +34,11 @@ type Translator struct {
 	idx *Index
 
 	units *unitTable // the clusters of service ports, shared by every view
+	// previousIndex maps an index of the snapshot InheritFrom took over
+	// from to this snapshot's, and carried holds the reads of the units it
+	// took over; both nil before InheritFrom.
+	previousIndex func(*Index) (*Index, bool)
+	carried       map[*reads]bool
 
 	mu     sync.Mutex
 	shared map[outboundView]*sharedEntry
@@ -45,6 +50,10 @@ type sharedEntry struct {
 	once sync.Once
 	res  *sharedResources
 	err  error
+	// reassembleFrom, when set, is the view's outbound part in the previous
+	// snapshot, whose own resources still hold but whose units do not all
+	// (see InheritFrom): the first proxy takes its units anew.
+	reassembleFrom *sharedResources
 	// built is set once res and err are (see InheritFrom).
 	built atomic.Bool
 
@@ -63,6 +72,9 @@ type workloadKey struct {
 type workloadEntry struct {
 	targets []inboundTarget
 	once    sync.Once
+	// carried is the inbound part of the previous snapshot, when it still
+	// holds but the outbound part it joins is reassembled.
+	carried *workloadResources
 	res     *workloadResources
 	err     error
 	all     *Resources
@@ -93,7 +105,8 @@ func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
 	v := viewOf(idx, p)
 	e := t.entry(v)
 	e.once.Do(func() {
-		e.res, e.err = safely(func() (*sharedResources, error) { return buildShared(idx.recording(newReads()), v, t.units) })
+		e.res, e.err = safely(func() (*sharedResources, error) { return t.buildShared(idx, v, e.reassembleFrom) })
+		e.reassembleFrom = nil
 		e.built.Store(true)
 	})
 	if e.err != nil {
@@ -101,9 +114,13 @@ func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
 	}
 	w := e.workload(inboundTargets(idx, p, e.res.scope))
 	w.once.Do(func() {
-		w.res, w.err = safely(func() (*workloadResources, error) {
-			return buildWorkload(idx.recording(newReads()), v, e.res.scope, w.targets)
-		})
+		w.res, w.err = w.carried, nil
+		if w.res == nil {
+			w.res, w.err = safely(func() (*workloadResources, error) {
+				return buildWorkload(idx.recording(newReads()), v, e.res.scope, w.targets)
+			})
+		}
+		w.carried = nil
 		if w.err == nil {
 			w.all = combine(e.res, w.res)
 		}
@@ -161,59 +178,123 @@ func safely[T any](build func() (T, error)) (res T, err error) {
 // outbound view determines, each list sorted by name and validated.
 type sharedResources struct {
 	reads *reads // what building them read (see InheritFrom), units apart
-	// units are the reads of the units the view took (see unitSource).
-	units     []*reads
-	scope     *Scope
-	clusters  []*clusterv3.Cluster // outbound and fixed clusters
-	endpoints []*endpointv3.ClusterLoadAssignment
-	routes    []*routev3.RouteConfiguration
-	listeners []*listenerv3.Listener // outbound listeners and virtualOutbound
+	scope *Scope
+	// own are the resources the view built itself: routes, listeners, and
+	// the SNI-DNAT and fixed clusters.
+	own *Resources
+	// clusterInputs are the inputs of the cluster units the view took, and
+	// unitReads the reads of every unit it took (see unitSource).
+	clusterInputs []portClustersInput
+	unitReads     []*reads
+	routeReads    []*reads             // those of unitReads that are routes' (see InheritFrom)
+	clusters      []*clusterv3.Cluster // outbound and fixed clusters
+	endpoints     []*endpointv3.ClusterLoadAssignment
+	routes        []*routev3.RouteConfiguration
+	listeners     []*listenerv3.Listener // outbound listeners and virtualOutbound
+}
+
+// buildShared builds the outbound part of view v, or reassembles prev (the
+// view's part in the previous snapshot) with this snapshot's units when it
+// is set and can be.
+func (t *Translator) buildShared(idx *Index, v outboundView, prev *sharedResources) (*sharedResources, error) {
+	if prev != nil {
+		if res, ok := t.reassemble(prev); ok {
+			return res, nil
+		}
+	}
+	return buildShared(idx.recording(newReads()), v, t.units)
 }
 
 // buildShared builds the outbound part of a view, taking the clusters of
-// each service port from units. The lists are clipped, so appending to a
-// proxy's copy never writes into them.
+// each service port and the routes of each virtual host from units.
 func buildShared(idx *Index, v outboundView, units unitSource) (*sharedResources, error) {
 	p := v.proxy()
 	scope := idx.scopeOf(v.namespace, idx.configObject(v.sidecar))
 	recorded := &recordingUnits{units: units}
-	res, own, err := sharedClusters(idx, p, scope, recorded)
+	fromUnits, own, err := sharedClusters(idx, p, scope, recorded)
 	if err != nil {
 		return nil, err
 	}
 	own.Routes = buildRoutes(idx, p, scope, recorded)
 	own.Listeners = sharedListeners(idx, p, scope, v.targetPorts)
-	res.Routes, res.Listeners = own.Routes, own.Listeners
-	sortResources(res)
 	if err := own.Validate(); err != nil {
 		return nil, err
 	}
-	return &sharedResources{
-		reads:     idx.reads,
-		units:     recorded.used,
-		scope:     scope,
-		clusters:  slices.Clip(res.Clusters),
-		endpoints: slices.Clip(res.Endpoints),
-		routes:    slices.Clip(res.Routes),
-		listeners: slices.Clip(res.Listeners),
-	}, nil
+	return assembleShared(idx.reads, scope, own, recorded, fromUnits), nil
 }
 
-// recordingUnits remembers the units a view took, by their reads.
+// reassemble is prev, the outbound part of a view in the previous snapshot
+// whose own reads the change does not reach, with the clusters of its
+// units as they are in this snapshot. It cannot when a route unit of prev
+// was not carried over (the view's routes are its own), or a cluster unit
+// has no counterpart or fails.
+func (t *Translator) reassemble(prev *sharedResources) (*sharedResources, bool) {
+	if !allKept(prev.routeReads, t.carried) {
+		return nil, false
+	}
+	recorded := &recordingUnits{units: t.units, routeReads: prev.routeReads}
+	recorded.unitReads = append(recorded.unitReads, prev.routeReads...)
+	fromUnits := &Resources{}
+	for _, in := range prev.clusterInputs {
+		next, ok := in.nextSnapshot(t.previousIndex)
+		if !ok {
+			return nil, false
+		}
+		u := recorded.portClusters(next)
+		if u.err != nil {
+			return nil, false
+		}
+		fromUnits.Clusters = append(fromUnits.Clusters, u.clusters...)
+		fromUnits.Endpoints = append(fromUnits.Endpoints, u.endpoints...)
+	}
+	return assembleShared(prev.reads, prev.scope, prev.own, recorded, fromUnits), true
+}
+
+// assembleShared joins what a view built itself and what it took from
+// units into its outbound part, each list sorted by name (a name twice is
+// kept once, own resources first). The lists are clipped, so appending to
+// a proxy's copy never writes into them.
+func assembleShared(r *reads, scope *Scope, own *Resources, recorded *recordingUnits, fromUnits *Resources) *sharedResources {
+	all := &Resources{
+		Clusters:  append(slices.Clone(own.Clusters), fromUnits.Clusters...),
+		Endpoints: append(slices.Clone(own.Endpoints), fromUnits.Endpoints...),
+		Routes:    slices.Clone(own.Routes),
+		Listeners: slices.Clone(own.Listeners),
+	}
+	sortResources(all)
+	return &sharedResources{
+		reads:         r,
+		scope:         scope,
+		own:           own,
+		clusterInputs: recorded.clusterInputs,
+		unitReads:     recorded.unitReads,
+		routeReads:    recorded.routeReads,
+		clusters:      slices.Clip(uniqueByName(all.Clusters, (*clusterv3.Cluster).GetName)),
+		endpoints:     slices.Clip(uniqueByName(all.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)),
+		routes:        slices.Clip(all.Routes),
+		listeners:     slices.Clip(all.Listeners),
+	}
+}
+
+// recordingUnits remembers the units a view took.
 type recordingUnits struct {
-	units unitSource
-	used  []*reads
+	units         unitSource
+	clusterInputs []portClustersInput
+	unitReads     []*reads
+	routeReads    []*reads
 }
 
 func (r *recordingUnits) portClusters(in portClustersInput) *portClusters {
 	u := r.units.portClusters(in)
-	r.used = append(r.used, u.reads)
+	r.clusterInputs = append(r.clusterInputs, in)
+	r.unitReads = append(r.unitReads, u.reads)
 	return u
 }
 
 func (r *recordingUnits) serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {
 	u := r.units.serviceRoutes(in, view)
-	r.used = append(r.used, u.reads)
+	r.unitReads = append(r.unitReads, u.reads)
+	r.routeReads = append(r.routeReads, u.reads)
 	return u
 }
 

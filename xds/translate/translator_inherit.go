@@ -1,10 +1,16 @@
 package translate
 
+import (
+	"iter"
+
+	"github.com/isthmus-mesh/isthmus/xds/model"
+)
+
 // InheritFrom takes over from prev, the Translator of the previous
 // snapshot, what the change between the two snapshots cannot touch, so that
 // proxies are given the very objects they were given before and nothing
 // about them is built, prepared or sent again. It returns how many views it
-// took over. It must be called before t translates anything.
+// took over whole. It must be called before t translates anything.
 //
 // Each outbound part of a view, and each inbound part, was built from what
 // it read through its Index (see reads: the services, endpoints, hosts'
@@ -12,9 +18,12 @@ package translate
 // consulted, recorded as it read them). A part is taken over when the
 // change (see snapshotChange) touches none of its reads; an inbound part
 // only with its view, and only when a proxy looked it up since prev took
-// it over or built it. The clusters of service ports (units, shared by
-// every view) are taken over the same way, each by its own reads, and a
-// view only with every unit it took. Views built with an error, or not
+// it over or built it. The clusters of service ports and the routes of
+// virtual hosts (units, shared by every view) are taken over the same way,
+// each by its own reads. A view is taken over whole when every unit it
+// took is too; a sidecar view whose own reads and routes hold but some of
+// whose clusters do not is reassembled, keeping its routes and listeners,
+// by the first proxy that asks for it. Views built with an error, or not
 // built, are not taken over.
 func (t *Translator) InheritFrom(prev *Translator) int {
 	if prev == nil {
@@ -22,27 +31,35 @@ func (t *Translator) InheritFrom(prev *Translator) int {
 	}
 	change := changeBetween(prev.idx, t.idx)
 	clusterOf := prev.idx.clusterIDs()
-	nextIndex := func(old *Index) (*Index, bool) {
+	t.previousIndex = func(old *Index) (*Index, bool) {
 		id, known := clusterOf[old]
 		if !known {
 			return nil, false
 		}
 		return t.idx.ForCluster(id), true
 	}
-	kept := t.units.inherit(prev.units, &change, nextIndex)
+	kept := t.units.inherit(prev.units, &change, t.previousIndex)
+	t.carried = kept
 	prev.mu.Lock()
 	defer prev.mu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	whole := 0
 	for v, e := range prev.shared {
-		next, known := nextIndex(v.index)
-		if !known || !builtWithoutError(e) || change.reaches(e.res.reads) || !allKept(e.res.units, kept) {
+		next, known := t.previousIndex(v.index)
+		if !known || !builtWithoutError(e) || change.reaches(e.res.reads) {
 			continue
 		}
 		v.index = next
-		t.shared[v] = e.inherited(&change)
+		switch {
+		case allKept(e.res.unitReads, kept):
+			t.shared[v] = e.inherited(&change)
+			whole++
+		case v.proxyType != model.RouterProxy: // a gateway's own clusters derive from its units
+			t.shared[v] = e.reassembled(&change)
+		}
 	}
-	return len(t.shared)
+	return whole
 }
 
 // allKept reports whether every unit of a view was taken over.
@@ -61,23 +78,44 @@ func builtWithoutError(e *sharedEntry) bool {
 }
 
 // inherited is a copy of the built entry e for the next Translator, with
-// the inbound parts of e that proxies looked up since e was made or
-// inherited (those of proxies gone are dropped) and that change does not
-// reach.
+// the inbound parts of e that still hold (see heldWorkloads).
 func (e *sharedEntry) inherited(change *snapshotChange) *sharedEntry {
 	out := &sharedEntry{res: e.res, workloads: map[workloadKey][]*workloadEntry{}}
 	out.once.Do(func() {}) // built already
 	out.built.Store(true)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for key, list := range e.workloads {
-		for _, w := range list {
-			if w.wanted.Swap(false) && w.built.Load() && w.err == nil && !change.reaches(w.res.reads) {
-				out.workloads[key] = append(out.workloads[key], w)
+	for key, w := range e.heldWorkloads(change) {
+		out.workloads[key] = append(out.workloads[key], w)
+	}
+	return out
+}
+
+// reassembled is an entry of the next Translator that reassembles e's
+// outbound part (see reassemble), with the inbound parts of e that still
+// hold, to be joined to it anew.
+func (e *sharedEntry) reassembled(change *snapshotChange) *sharedEntry {
+	out := &sharedEntry{reassembleFrom: e.res, workloads: map[workloadKey][]*workloadEntry{}}
+	for key, w := range e.heldWorkloads(change) {
+		carried := &workloadEntry{targets: w.targets, carried: w.res}
+		out.workloads[key] = append(out.workloads[key], carried)
+	}
+	return out
+}
+
+// heldWorkloads are the inbound parts of e that proxies looked up since e
+// was made or inherited (those of proxies gone are dropped) and that change
+// does not reach, with their keys.
+func (e *sharedEntry) heldWorkloads(change *snapshotChange) iter.Seq2[workloadKey, *workloadEntry] {
+	return func(yield func(workloadKey, *workloadEntry) bool) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for key, list := range e.workloads {
+			for _, w := range list {
+				if w.wanted.Swap(false) && w.built.Load() && w.err == nil && !change.reaches(w.res.reads) && !yield(key, w) {
+					return
+				}
 			}
 		}
 	}
-	return out
 }
 
 // clusterIDs maps idx and each of its per-cluster indexes (ForCluster) to
