@@ -1,0 +1,154 @@
+package cabundle
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+)
+
+// Kind is the kind of webhook configuration.
+type Kind string
+
+const (
+	Validating Kind = "ValidatingWebhookConfiguration"
+	Mutating   Kind = "MutatingWebhookConfiguration"
+)
+
+// Target names one webhook configuration.
+type Target struct {
+	Kind Kind
+	Name string
+}
+
+func (t Target) String() string { return string(t.Kind) + " " + t.Name }
+
+// Set writes caBundle into every webhook of t and reports whether it
+// changed anything.
+func Set(ctx context.Context, client kubernetes.Interface, t Target, caBundle []byte) (bool, error) {
+	changed := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var err error
+		switch t.Kind {
+		case Validating:
+			changed, err = setValidating(ctx, client, t.Name, caBundle)
+		case Mutating:
+			changed, err = setMutating(ctx, client, t.Name, caBundle)
+		default:
+			err = fmt.Errorf("unknown kind %q", t.Kind)
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("set the caBundle of %s: %w", t, err)
+	}
+	return changed, nil
+}
+
+func setValidating(ctx context.Context, client kubernetes.Interface, name string, caBundle []byte) (bool, error) {
+	api := client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	cfg, err := api.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for i := range cfg.Webhooks {
+		changed = setBundle(&cfg.Webhooks[i].ClientConfig, caBundle) || changed
+	}
+	if !changed {
+		return false, nil
+	}
+	_, err = api.Update(ctx, cfg, metav1.UpdateOptions{})
+	return err == nil, err
+}
+
+func setMutating(ctx context.Context, client kubernetes.Interface, name string, caBundle []byte) (bool, error) {
+	api := client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	cfg, err := api.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for i := range cfg.Webhooks {
+		changed = setBundle(&cfg.Webhooks[i].ClientConfig, caBundle) || changed
+	}
+	if !changed {
+		return false, nil
+	}
+	_, err = api.Update(ctx, cfg, metav1.UpdateOptions{})
+	return err == nil, err
+}
+
+func setBundle(cc *admissionregistrationv1.WebhookClientConfig, caBundle []byte) bool {
+	if bytes.Equal(cc.CABundle, caBundle) {
+		return false
+	}
+	cc.CABundle = bytes.Clone(caBundle)
+	return true
+}
+
+// DefaultInterval is how often Run looks for changed roots and retries.
+const DefaultInterval = 5 * time.Second
+
+// Options configure Run.
+type Options struct {
+	Client   kubernetes.Interface
+	Targets  []Target
+	Roots    func() []byte // the mesh roots, PEM
+	Interval time.Duration // default DefaultInterval
+	Logger   *slog.Logger  // default slog.Default()
+}
+
+// Run keeps every target's caBundle equal to Roots() until ctx ends.
+func Run(ctx context.Context, opts Options) {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	done := make(map[Target][]byte, len(opts.Targets)) // the roots each target holds
+	lastErr := map[Target]string{}
+	tick := time.NewTicker(opts.Interval)
+	defer tick.Stop()
+	for {
+		roots := opts.Roots()
+		for _, t := range opts.Targets {
+			if bytes.Equal(done[t], roots) {
+				continue
+			}
+			if sync(ctx, opts, t, roots, lastErr) {
+				done[t] = roots
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// sync sets one target and logs the outcome; an error is logged when it
+// differs from the target's previous one.
+func sync(ctx context.Context, opts Options, t Target, roots []byte, lastErr map[Target]string) bool {
+	changed, err := Set(ctx, opts.Client, t, roots)
+	if err != nil {
+		if ctx.Err() == nil && lastErr[t] != err.Error() {
+			opts.Logger.Warn("webhook caBundle not set; retrying", "kind", string(t.Kind), "name", t.Name, "error", err)
+		}
+		lastErr[t] = err.Error()
+		return false
+	}
+	delete(lastErr, t)
+	if changed {
+		opts.Logger.Info("webhook caBundle set to the mesh roots", "kind", string(t.Kind), "name", t.Name)
+	}
+	return true
+}
