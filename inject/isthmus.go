@@ -128,7 +128,7 @@ func isthmusEnvoy(cfg Config, pc podConfig) corev1.Container {
 		concurrency = int(v.GetValue())
 	}
 	c := corev1.Container{Name: isthmusProxyName, Image: cfg.Image, Command: []string{"envoy"},
-		Args:            []string{"-c", bootstrapFile, "--concurrency", strconv.Itoa(concurrency), "--drain-time-s", "45", "--log-level", "warning"},
+		Args:            []string{"-c", bootstrapFile, "--concurrency", strconv.Itoa(concurrency), "--drain-time-s", "45", "--disable-hot-restart", "--log-level", "warning"},
 		Env:             proxyMetadataEnv(pc.proxy),
 		ImagePullPolicy: corev1.PullIfNotPresent, Resources: resources("100m", "128Mi", "2", "1Gi"), SecurityContext: proxySecurity(),
 		VolumeMounts: []corev1.VolumeMount{mount(volumeEnvoy, mountEnvoy), mount(volumeCredential, mountCredential), mount(volumeRootCert, mountRootCert)}}

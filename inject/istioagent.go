@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/isthmus-mesh/isthmus/deploy/iptables"
@@ -96,7 +97,8 @@ func readyHandler() corev1.ProbeHandler {
 // the pod's identity, node metadata (ISTIO_META_*) and PROXY_CONFIG.
 func istioProxyEnv(pod *corev1.Pod, cfg Config, pc podConfig) []corev1.EnvVar {
 	resourceEnv := func(name, res string) corev1.EnvVar {
-		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: res}}}
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+			Resource: res, Divisor: resource.MustParse("1")}}}
 	}
 	env := []corev1.EnvVar{
 		{Name: "PILOT_CERT_PROVIDER", Value: "istiod"},
