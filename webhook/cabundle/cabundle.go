@@ -123,7 +123,7 @@ func Run(ctx context.Context, opts Options) {
 			if bytes.Equal(done[t], roots) {
 				continue
 			}
-			if sync(ctx, opts, t, roots, lastErr) {
+			if attempt(ctx, opts, t, roots, lastErr) {
 				done[t] = roots
 			}
 		}
@@ -135,9 +135,9 @@ func Run(ctx context.Context, opts Options) {
 	}
 }
 
-// sync sets one target and logs the outcome; an error is logged when it
+// attempt sets one target and logs the outcome; an error is logged when it
 // differs from the target's previous one.
-func sync(ctx context.Context, opts Options, t Target, roots []byte, lastErr map[Target]string) bool {
+func attempt(ctx context.Context, opts Options, t Target, roots []byte, lastErr map[Target]string) bool {
 	changed, err := Set(ctx, opts.Client, t, roots)
 	if err != nil {
 		if ctx.Err() == nil && lastErr[t] != err.Error() {
