@@ -11,6 +11,7 @@ import (
 
 	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/inject"
+	"github.com/isthmus-mesh/isthmus/inject/rootcert"
 	"github.com/isthmus-mesh/isthmus/webhook"
 	"github.com/isthmus-mesh/isthmus/webhook/cabundle"
 )
@@ -25,9 +26,11 @@ type injectOptions struct {
 	network          string
 	validatingName   string
 	injectionName    string
+	publishRootCert  bool
 }
 
 func (o *injectOptions) register(fs flagSet) {
+	fs.BoolVar(&o.publishRootCert, "publish-root-cert", true, "with --config-kubeconfig, keep the mesh roots in ConfigMap "+rootcert.ConfigMapName+" (key "+rootcert.DataKey+") of every namespace, as istiod does: injected sidecars mount it (needs RBAC to list namespaces and create and update ConfigMaps)")
 	fs.StringVar(&o.mode, "inject-mode", string(inject.ModeIstioAgent), "sidecar the injection webhook (POST /inject) adds: istio-agent (istiod's istio-proxy and istio-init) or isthmus (Envoy bootstrapped by isthmus bootstrap, isthmus agent, isthmus capture)")
 	fs.StringVar(&o.sidecarImage, "sidecar-image", "", "`IMAGE` of the injected sidecar (default "+inject.DefaultIstioImage+" with --inject-mode istio-agent, "+inject.DefaultIsthmusImage+", holding envoy and isthmus, with isthmus)")
 	fs.StringVar(&o.discoveryAddress, "inject-discovery-address", inject.DefaultDiscoveryAddress, "`HOST:PORT` of Isthmus's secure port (ADS and CA) that injected sidecars connect to; HOST must be one of --secure-dns-names")
@@ -40,6 +43,7 @@ func (o *injectOptions) register(fs flagSet) {
 // flagSet is the part of flag.FlagSet register uses.
 type flagSet interface {
 	StringVar(p *string, name, value, usage string)
+	BoolVar(p *bool, name string, value bool, usage string)
 }
 
 func (o injectOptions) check(configKubeconfig string) error {
@@ -96,6 +100,20 @@ func configClient(opts serveOptions) (kubernetes.Interface, error) {
 	return client, nil
 }
 
+// startRootPublishing keeps the mesh roots in every namespace of the config
+// cluster (--publish-root-cert), in the background.
+func startRootPublishing(ctx context.Context, opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) error {
+	if !opts.inject.publishRootCert || opts.configKubeconfig == "" {
+		return nil
+	}
+	client, err := configClient(opts)
+	if err != nil {
+		return err
+	}
+	go rootcert.Run(ctx, rootcert.Options{Client: client, Roots: issuer.RootsPEM, Logger: logger})
+	return nil
+}
+
 // startCABundle keeps the caBundle of --validating-webhook and
 // --injection-webhook equal to the issuer's roots, in the background.
 func startCABundle(ctx context.Context, opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) error {
@@ -115,4 +133,13 @@ func startCABundle(ctx context.Context, opts serveOptions, issuer *certs.Issuer,
 	}
 	go cabundle.Run(ctx, cabundle.Options{Client: client, Targets: targets, Roots: issuer.RootsPEM, Logger: logger})
 	return nil
+}
+
+// startWebhookUpkeep starts what keeps the webhooks usable: the caBundles
+// and the roots ConfigMaps.
+func startWebhookUpkeep(ctx context.Context, opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) error {
+	if err := startCABundle(ctx, opts, issuer, logger); err != nil {
+		return err
+	}
+	return startRootPublishing(ctx, opts, issuer, logger)
 }

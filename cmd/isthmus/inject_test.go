@@ -21,13 +21,15 @@ import (
 	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/deploy/kubeharness"
 	"github.com/isthmus-mesh/isthmus/inject"
+	"github.com/isthmus-mesh/isthmus/inject/rootcert"
 )
 
 var webhookAddrInLog = regexp.MustCompile(`admission webhooks" addr=(\S+)`)
 
 // isthmus serve against a real kube-apiserver: the webhook configurations
 // it is given are created after it starts with an empty caBundle (it
-// retries), and get the mesh roots; then a pod created in a namespace
+// retries), and get the mesh roots, as does every namespace's
+// istio-ca-root-cert ConfigMap; then a pod created in a namespace
 // labelled istio-injection=enabled is stored with the sidecar, one in an
 // unlabelled namespace unchanged; with Isthmus stopped, pods are still
 // created (failurePolicy Ignore), without a sidecar.
@@ -62,6 +64,10 @@ func TestServeInjectsPodsOnARealAPIServer(t *testing.T) {
 
 	createNamespace(t, c.Client, "mesh", map[string]string{inject.LabelInjection: "enabled"})
 	createNamespace(t, c.Client, "plain", nil)
+	waitLong(t, "the mesh roots in namespace mesh", func() bool {
+		cm, err := c.Client.CoreV1().ConfigMaps("mesh").Get(ctx, rootcert.ConfigMapName, metav1.GetOptions{})
+		return err == nil && cm.Data[rootcert.DataKey] == string(roots)
+	})
 	waitForInjection(t, c.Client, "mesh")
 	meshPod := createPod(t, c.Client, "mesh", "web")
 	checkInjected(t, meshPod)

@@ -245,7 +245,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		monLis.Close()
 		return err
 	}
-	if err := startCABundle(ctx, opts, issuer, logger); err != nil {
+	if err := startWebhookUpkeep(ctx, opts, issuer, logger); err != nil {
 		closeListener(xdsLis)
 		closeListener(secureLis)
 		monLis.Close()
