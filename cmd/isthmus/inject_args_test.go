@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/deploy/envoybin"
 	"github.com/isthmus-mesh/isthmus/inject"
 )
 
@@ -20,7 +22,7 @@ import (
 // binary runs: capture and agent accept their arguments, and bootstrap,
 // given what the kubelet would give it (downward API values, the labels
 // file, the mesh roots), writes a bootstrap for the secure port with the
-// pod's node id and metadata.
+// pod's node id and metadata, which Envoy accepts.
 func TestInjectedIsthmusCommandsRun(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Labels: map[string]string{"app": "web"},
 		Annotations: map[string]string{"traffic.sidecar.istio.io/excludeOutboundPorts": "5432"}},
@@ -63,6 +65,20 @@ func TestInjectedIsthmusCommandsRun(t *testing.T) {
 		t.Fatalf("isthmus %v: exit %d: %s", containers["isthmus-bootstrap"], code, stderr.String())
 	}
 	checkInjectedBootstrap(t, filepath.Join(dir, "etc/isthmus/envoy/envoy.yaml"))
+	validateWithEnvoy(t, filepath.Join(dir, "etc/isthmus/envoy/envoy.yaml"))
+}
+
+// validateWithEnvoy has the real Envoy check a bootstrap (--mode validate).
+func validateWithEnvoy(t *testing.T, path string) {
+	t.Helper()
+	bin, err := envoybin.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--mode", "validate", "-c", path, "--log-level", "warning").CombinedOutput()
+	if err != nil {
+		t.Fatalf("envoy --mode validate: %v\n%s", err, out)
+	}
 }
 
 // writeKubeletFiles writes what the pod's volumes would hold.
