@@ -32,25 +32,7 @@ func TestInjectedIsthmusCommandsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	env := map[string]string{"$(POD_NAME)": "web-0", "$(POD_NAMESPACE)": "shop", "$(INSTANCE_IP)": "10.1.2.3",
-		"$(SERVICE_ACCOUNT)": "web", "$(NODE_NAME)": "node-a"}
-	kubelet := func(args []string) []string {
-		out := make([]string, len(args))
-		for i, a := range args {
-			for k, v := range env {
-				a = strings.ReplaceAll(a, k, v)
-			}
-			for _, root := range []string{"/etc/isthmus/", "/etc/istio/", "/var/run/secrets/"} {
-				a = strings.ReplaceAll(a, root, filepath.Join(dir, root)+"/")
-			}
-			out[i] = a
-		}
-		return out
-	}
-	containers := map[string][]string{}
-	for _, c := range injected.Spec.InitContainers {
-		containers[c.Name] = kubelet(c.Args)
-	}
+	containers := kubeletArgs(injected, dir)
 	var stdout, stderr bytes.Buffer
 	if code := run(append(containers["isthmus-capture"], "--print"), &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "--dport 5432 -j RETURN") {
 		t.Fatalf("isthmus %v: exit %d\n%s%s", containers["isthmus-capture"], code, stdout.String(), stderr.String())
@@ -79,6 +61,31 @@ func validateWithEnvoy(t *testing.T, path string) {
 	if err != nil {
 		t.Fatalf("envoy --mode validate: %v\n%s", err, out)
 	}
+}
+
+// podEnv is what the downward API gives the injected containers.
+var podEnv = map[string]string{"$(POD_NAME)": "web-0", "$(POD_NAMESPACE)": "shop", "$(INSTANCE_IP)": "10.1.2.3",
+	"$(SERVICE_ACCOUNT)": "web", "$(NODE_NAME)": "node-a"}
+
+// kubeletArgs is the arguments of each injected init container as the
+// kubelet would run them: $(VAR)s expanded from podEnv, and the volumes'
+// mount points moved under dir.
+func kubeletArgs(pod *corev1.Pod, dir string) map[string][]string {
+	containers := map[string][]string{}
+	for _, c := range pod.Spec.InitContainers {
+		args := make([]string, len(c.Args))
+		for i, a := range c.Args {
+			for k, v := range podEnv {
+				a = strings.ReplaceAll(a, k, v)
+			}
+			for _, root := range []string{"/etc/isthmus/", "/etc/istio/", "/var/run/secrets/"} {
+				a = strings.ReplaceAll(a, root, filepath.Join(dir, root)+"/")
+			}
+			args[i] = a
+		}
+		containers[c.Name] = args
+	}
+	return containers
 }
 
 // writeKubeletFiles writes what the pod's volumes would hold.
