@@ -52,31 +52,43 @@ func Set(ctx context.Context, client kubernetes.Interface, t Target, caBundle []
 }
 
 func setValidating(ctx context.Context, client kubernetes.Interface, name string, caBundle []byte) (bool, error) {
-	api := client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
-	cfg, err := api.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return false, err
-	}
-	changed := false
-	for i := range cfg.Webhooks {
-		changed = setBundle(&cfg.Webhooks[i].ClientConfig, caBundle) || changed
-	}
-	if !changed {
-		return false, nil
-	}
-	_, err = api.Update(ctx, cfg, metav1.UpdateOptions{})
-	return err == nil, err
+	return setIn(ctx, client.AdmissionregistrationV1().ValidatingWebhookConfigurations(), name, caBundle,
+		func(cfg *admissionregistrationv1.ValidatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, len(cfg.Webhooks))
+			for i := range cfg.Webhooks {
+				out[i] = &cfg.Webhooks[i].ClientConfig
+			}
+			return out
+		})
 }
 
 func setMutating(ctx context.Context, client kubernetes.Interface, name string, caBundle []byte) (bool, error) {
-	api := client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	return setIn(ctx, client.AdmissionregistrationV1().MutatingWebhookConfigurations(), name, caBundle,
+		func(cfg *admissionregistrationv1.MutatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, len(cfg.Webhooks))
+			for i := range cfg.Webhooks {
+				out[i] = &cfg.Webhooks[i].ClientConfig
+			}
+			return out
+		})
+}
+
+// configAPI is the typed client of one kind of webhook configuration.
+type configAPI[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// setIn reads configuration name, sets caBundle in each of its webhooks'
+// client configurations and writes it back when that changed anything.
+func setIn[T any](ctx context.Context, api configAPI[T], name string, caBundle []byte, clientConfigs func(T) []*admissionregistrationv1.WebhookClientConfig) (bool, error) {
 	cfg, err := api.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return false, err
 	}
 	changed := false
-	for i := range cfg.Webhooks {
-		changed = setBundle(&cfg.Webhooks[i].ClientConfig, caBundle) || changed
+	for _, cc := range clientConfigs(cfg) {
+		changed = setBundle(cc, caBundle) || changed
 	}
 	if !changed {
 		return false, nil
