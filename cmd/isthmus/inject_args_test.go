@@ -73,19 +73,23 @@ var podEnv = map[string]string{"$(POD_NAME)": "web-0", "$(POD_NAMESPACE)": "shop
 func kubeletArgs(pod *corev1.Pod, dir string) map[string][]string {
 	containers := map[string][]string{}
 	for _, c := range pod.Spec.InitContainers {
-		args := make([]string, len(c.Args))
-		for i, a := range c.Args {
-			for k, v := range podEnv {
-				a = strings.ReplaceAll(a, k, v)
-			}
-			for _, root := range []string{"/etc/isthmus/", "/etc/istio/", "/var/run/secrets/"} {
-				a = strings.ReplaceAll(a, root, filepath.Join(dir, root)+"/")
-			}
-			args[i] = a
-		}
-		containers[c.Name] = args
+		containers[c.Name] = kubeletContainerArgs(c.Args, dir)
 	}
 	return containers
+}
+
+func kubeletContainerArgs(args []string, dir string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		for k, v := range podEnv {
+			a = strings.ReplaceAll(a, k, v)
+		}
+		for _, root := range []string{"/etc/isthmus/", "/etc/istio/", "/var/run/secrets/"} {
+			a = strings.ReplaceAll(a, root, filepath.Join(dir, root)+"/")
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // writeKubeletFiles writes what the pod's volumes would hold.
