@@ -49,7 +49,7 @@ func TestInjectedPodsGolden(t *testing.T) {
 	}
 }
 
-func readCase(t *testing.T, path string) goldenCase {
+func readCase(t testing.TB, path string) goldenCase {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
