@@ -18,6 +18,8 @@
 //   - A request that is not an AdmissionReview with a request (bad JSON,
 //     other kind) is HTTP 400, a body over MaxBodyBytes 413, a method other
 //     than POST 405; the handler never panics on a body.
+//   - AdmissionHandler is the same request handling around another
+//     decision (the injection webhook, package inject, uses it).
 //   - NewServer is an http.Server for the handler with read, write and idle
 //     timeouts; TLS comes from the caller (isthmus serve: a certificate from
 //     the mesh CA, whose root is the webhook configuration's caBundle).

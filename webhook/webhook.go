@@ -48,8 +48,24 @@ func Handler(opts Options) http.Handler {
 		opts.Logger = slog.Default()
 	}
 	mux := http.NewServeMux()
-	mux.Handle(Path, &handler{opts: opts})
+	mux.Handle(Path, AdmissionHandler(Review, opts))
 	return mux
+}
+
+// ReviewFunc decides one admission request.
+type ReviewFunc func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
+
+// AdmissionHandler answers AdmissionReview POSTs with review's response,
+// refusing bad requests as Handler does; the injection webhook (package
+// inject) shares it.
+func AdmissionHandler(review ReviewFunc, opts Options) http.Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &handler{opts: opts, review: review}
 }
 
 // NewServer is an http.Server for h with timeouts; tlsConfig may be nil for
@@ -66,7 +82,10 @@ func NewServer(h http.Handler, tlsConfig *tls.Config) *http.Server {
 	}
 }
 
-type handler struct{ opts Options }
+type handler struct {
+	opts   Options
+	review ReviewFunc
+}
 
 // The AdmissionReview versions served.
 const (
@@ -103,8 +122,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "want an admission.k8s.io/v1 AdmissionReview with a request", http.StatusBadRequest)
 		return
 	}
-	resp := Review(in.Request)
-	if !resp.Allowed {
+	resp := h.review(in.Request)
+	if !resp.Allowed && resp.Result != nil {
 		h.opts.Logger.Info("admission refused", "kind", in.Request.Kind.Kind, "namespace", in.Request.Namespace,
 			"name", in.Request.Name, "operation", in.Request.Operation, "user", in.Request.UserInfo.Username, "reason", resp.Result.Message)
 	}

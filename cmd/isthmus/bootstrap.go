@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/isthmus-mesh/isthmus/deploy/bootstrap"
@@ -21,7 +22,7 @@ var flagForOption = map[string]string{
 
 // runBootstrap prints an Envoy bootstrap that points the proxy at Isthmus.
 func runBootstrap(args []string, stdout, stderr io.Writer) int {
-	opts, fs, err := parseBootstrapFlags(args)
+	opts, output, fs, err := parseBootstrapFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		printFlagUsage(fs, stdout)
 		return 0
@@ -42,15 +43,35 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if _, err := stdout.Write(out); err != nil {
-		fmt.Fprintf(stderr, "isthmus bootstrap: writing output: %v\n", err)
+	if err := writeBootstrap(out, output, stdout); err != nil {
+		fmt.Fprintf(stderr, "isthmus bootstrap: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func parseBootstrapFlags(args []string) (bootstrap.Options, *flag.FlagSet, error) {
+// writeBootstrap writes the bootstrap to path (replacing it by rename),
+// or to stdout when path is empty.
+func writeBootstrap(out []byte, path string, stdout io.Writer) error {
+	if path == "" {
+		if _, err := stdout.Write(out); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		return fmt.Errorf("--output: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("--output: %w", err)
+	}
+	return nil
+}
+
+func parseBootstrapFlags(args []string) (bootstrap.Options, string, *flag.FlagSet, error) {
 	opts := bootstrap.Options{Metadata: map[string]any{}}
+	var output, labelsFile string
 	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&opts.XDSAddress, "xds-address", "", "HOST:PORT of Isthmus's xDS server (required)")
@@ -66,13 +87,31 @@ func parseBootstrapFlags(args []string) (bootstrap.Options, *flag.FlagSet, error
 	fs.StringVar(&tlsOpts.PrivateKey, "xds-client-key", "", "PEM `FILE` of the client certificate's key")
 	fs.StringVar(&tlsOpts.SDSDir, "xds-sds-dir", "", "`DIR` where the SDS files naming these files for Envoy are written ("+bootstrap.ClientCertSDSFile+", "+bootstrap.RootsSDSFile+"; default: --xds-client-cert's directory, else --xds-root-cert's)")
 	fs.StringVar(&opts.Locality, "locality", "", "where the workload runs, `REGION/ZONE/SUBZONE` (parts may be left out), for locality load balancing")
+	fs.StringVar(&output, "output", "", "`FILE` to write the bootstrap to (default: standard output)")
+	fs.StringVar(&labelsFile, "labels-file", "", "`FILE` of the pod's labels as the downward API writes them (fieldPath metadata.labels), sent as LABELS metadata")
 	if err := fs.Parse(args); err != nil {
-		return opts, fs, err
+		return opts, output, fs, err
 	}
 	if tlsOpts.RootCert != "" || tlsOpts.CertChain != "" {
 		opts.TLS = tlsOpts
 	}
-	return opts, fs, checkBootstrapFlags(fs, opts)
+	if labelsFile != "" {
+		labels, err := bootstrap.ReadLabelsFile(labelsFile)
+		if err != nil {
+			return opts, output, fs, fmt.Errorf("--labels-file: %w", err)
+		}
+		opts.Metadata["LABELS"] = labelsMetadata(labels)
+	}
+	return opts, output, fs, checkBootstrapFlags(fs, opts)
+}
+
+// labelsMetadata is labels as a node metadata struct.
+func labelsMetadata(labels map[string]string) map[string]any {
+	out := make(map[string]any, len(labels))
+	for k, v := range labels {
+		out[k] = v
+	}
+	return out
 }
 
 func checkBootstrapFlags(fs *flag.FlagSet, opts bootstrap.Options) error {
@@ -89,7 +128,7 @@ func checkBootstrapFlags(fs *flag.FlagSet, opts bootstrap.Options) error {
 }
 
 func printFlagUsage(fs *flag.FlagSet, w io.Writer) {
-	fmt.Fprintln(w, "Usage: isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT] [--locality REGION/ZONE/SUBZONE]")
+	fmt.Fprintln(w, "Usage: isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT] [--locality REGION/ZONE/SUBZONE] [--xds-root-cert FILE --xds-client-cert FILE --xds-client-key FILE] [--labels-file FILE] [--output FILE]")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)

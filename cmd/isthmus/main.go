@@ -15,6 +15,7 @@ Usage:
   isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR]
   isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT]
   isthmus agent [--ca-address HOST:PORT] [--root-cert FILE] [--token-file FILE] [--output-dir DIR] [--once]
+  isthmus capture [--inbound-ports *|-|PORT,...] [--exclude-outbound-ports PORT,...] [--exclude-outbound-ip-ranges CIDR,...]
   isthmus validate [--max-file-size SIZE] [--max-document-size SIZE] PATH...
 
 Run "isthmus COMMAND --help" for the flags of a command.
@@ -26,6 +27,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"bootstrap": runBootstrap,
 	"validate":  runValidate,
 	"agent":     runAgent,
+	"capture":   runCapture,
 }
 
 func main() {

@@ -25,7 +25,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--remote-secrets=false] [--system-namespace NS] [--xds-listen ADDR] [--webhook-listen ADDR] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--remote-secrets=false] [--system-namespace NS] [--xds-listen ADDR] [--webhook-listen ADDR] [--inject-mode istio-agent|isthmus] [--sidecar-image IMAGE] [--inject-discovery-address HOST:PORT] [--revision REV] [--inject-network NETWORK] [--validating-webhook NAME] [--injection-webhook NAME] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -65,6 +65,7 @@ type serveOptions struct {
 	meshConfig         string
 	maxFileSize        sizeFlag
 	maxDocumentSize    sizeFlag
+	inject             injectOptions
 }
 
 // runServe serves the configuration in --config-dir to Envoy proxies until
@@ -120,7 +121,8 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.DurationVar(&opts.rootTrustDelay, "root-trust-delay", certs.DefaultRootTrustDelay, "after the CA directory changes to a new root, how long every proxy trusts both roots before certificates move to the new CA")
 	fs.DurationVar(&opts.rootGrace, "root-grace", 0, "how long the old roots stay trusted once every certificate moved to the new CA (default 5m, or --cert-ttl with --secure-listen on)")
 	fs.BoolVar(&opts.insecureIdentities, "insecure-identities", false, "serve proxies on the plaintext --xds-listen the private key of the service account they name, unproven: for development only")
-	fs.StringVar(&opts.webhookListen, "webhook-listen", defaultWebhookListen, "`ADDR` of the validating admission webhook (POST /validate, as istiod's), over TLS with a certificate from the mesh CA for --secure-dns-names; empty: off (a default port that is taken is only logged)")
+	fs.StringVar(&opts.webhookListen, "webhook-listen", defaultWebhookListen, "`ADDR` of the admission webhooks (POST /validate and, with --config-kubeconfig, /inject, as istiod's), over TLS with a certificate from the mesh CA for --secure-dns-names; empty: off (a default port that is taken is only logged)")
+	opts.inject.register(fs)
 	fs.StringVar(&opts.monitoringListen, "monitoring-listen", ":15014", "`ADDR` of /metrics, /healthz, /readyz and /debug/")
 	fs.DurationVar(&opts.debounce, "debounce", server.DefaultDebounce, "quiet period after a change before proxies are updated")
 	fs.DurationVar(&opts.debounceMax, "debounce-max", server.DefaultDebounceMax, "longest a stream of changes can delay an update")
@@ -168,7 +170,7 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 	case opts.stateDir == "" && opts.caDir == "" && !opts.ephemeralCA:
 		return errors.New("--state-dir is empty: give a directory, --ca-dir, or --ephemeral-ca")
 	}
-	return nil
+	return opts.inject.check(opts.configKubeconfig)
 }
 
 func printServeUsage(fs *flag.FlagSet, w io.Writer) {
@@ -241,6 +243,13 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		closeListener(xdsLis)
 		closeListener(secureLis)
 		monLis.Close()
+		return err
+	}
+	if err := startWebhookUpkeep(ctx, opts, issuer, logger); err != nil {
+		closeListener(xdsLis)
+		closeListener(secureLis)
+		monLis.Close()
+		hook.close()
 		return err
 	}
 	warnInsecureIdentities(opts, logger)

@@ -14,7 +14,7 @@ import (
 // defaultWebhookListen is istiod's validating webhook port.
 const defaultWebhookListen = ":15017"
 
-// webhookServer is the validating admission webhook (package webhook) on
+// webhookServer is the admission webhooks (packages webhook and inject) on
 // --webhook-listen, over TLS with a certificate from the mesh CA for
 // --secure-dns-names (istiod.istio-system.svc...), following root rotations.
 type webhookServer struct {
@@ -43,10 +43,12 @@ func openWebhook(opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) (
 		lis.Close()
 		return nil, fmt.Errorf("--webhook-listen: %w", err)
 	}
-	return &webhookServer{
-		lis: tls.NewListener(lis, cfg),
-		srv: webhook.NewServer(webhook.Handler(webhook.Options{Logger: logger}), cfg),
-	}, nil
+	handler, err := webhookHandler(opts, issuer.TrustDomain(), logger)
+	if err != nil {
+		lis.Close()
+		return nil, err
+	}
+	return &webhookServer{lis: tls.NewListener(lis, cfg), srv: webhook.NewServer(handler, cfg)}, nil
 }
 
 // start serves the webhook until close, sending why it stopped to failed.
@@ -55,7 +57,7 @@ func (w *webhookServer) start(failed chan<- error, logger *slog.Logger) {
 		return
 	}
 	go func() { failed <- serveErr("webhook server", w.srv.Serve(w.lis)) }()
-	logger.Info("isthmus serving the validating webhook", "addr", w.lis.Addr().String(), "path", webhook.Path)
+	logger.Info("isthmus serving the admission webhooks", "addr", w.lis.Addr().String())
 }
 
 // close stops the webhook server; nil is a no-op.
@@ -64,4 +66,5 @@ func (w *webhookServer) close() {
 		return
 	}
 	shutdownHTTP(w.srv)
+	_ = w.lis.Close() // in case it was never served
 }

@@ -20,4 +20,7 @@
 //     them when they are renamed into place or a ..data link is swapped.
 //     Files named in a static cluster's TLS context or in bootstrap static
 //     secrets are never reloaded (checked against Envoy 1.40).
+//   - ReadLabelsFile reads the pod labels file the downward API writes
+//     (key="value" lines, Go-quoted values); a bad line is an error naming
+//     file and line.
 package bootstrap
