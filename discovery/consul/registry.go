@@ -177,8 +177,8 @@ func (r *Registry) rebuild() {
 	if !complete {
 		return
 	}
-	next := discovery.NewCatalog(services, endpoints)
 	now := time.Now()
+	next := discovery.NewCatalog(services, endpoints)
 	r.mu.Lock()
 	changed := !r.catalog.Equal(next)
 	if changed {
@@ -196,6 +196,8 @@ func (r *Registry) rebuild() {
 		r.once.Do(func() { close(r.synced) })
 		r.opts.Logger.Info("consul registry synced", "consul", r.Name(), "services", len(cur.Services()))
 	}
+	r.opts.Logger.Debug("consul catalog rebuilt", "consul", r.Name(), "changed", changed, "services", len(next.Services()),
+		"duration", time.Since(now))
 	if changed {
 		debounce.Signal(r.changes)
 	}

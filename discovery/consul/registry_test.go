@@ -200,14 +200,19 @@ func TestBadInstanceIsReportedAndTheRestServed(t *testing.T) {
 func TestConsulDownKeepsTheLastCatalog(t *testing.T) {
 	c := startConsul(t)
 	c.register(t, "web", "web-1", "10.1.0.1", 8080, []string{"version=v1"}, nil)
+	c.register(t, "web", "web-2", "10.1.0.2", 8080, []string{"version=v1"}, nil)
 	dir := t.TempDir()
 	var logs logBuffer
 	r := runRegistry(t, Options{Address: c.agent.Addr, Name: "east", StateDir: dir}, &logs)
-	waitAddresses(t, r, 10*time.Second, "10.1.0.1")
+	waitAddresses(t, r, 10*time.Second, "10.1.0.1", "10.1.0.2")
+	if err := c.client.Agent().ServiceDeregister("web-2"); err != nil {
+		t.Fatal(err)
+	}
+	waitAddresses(t, r, leaveWithin, "10.1.0.1")
 	before := r.Catalog()
-	waitFor(t, "the state file written", func() bool {
-		_, err := readState(dir, "consul-east")
-		return err == nil
+	waitFor(t, "the state file holding the last catalog", func() bool {
+		cat, err := readState(dir, "consul-east")
+		return err == nil && slices.Equal(addressesOf(cat, webKey), []string{"10.1.0.1"})
 	})
 
 	c.agent.Stop()
@@ -218,6 +223,10 @@ func TestConsulDownKeepsTheLastCatalog(t *testing.T) {
 	}
 	if st := r.Status(); st.Error == "" || st.Since.IsZero() || !st.Synced {
 		t.Errorf("status while down: %+v", st)
+	}
+	time.Sleep(1500 * time.Millisecond) // a state write pending would be done
+	if cat, err := readState(dir, "consul-east"); err != nil || !cat.Equal(before) {
+		t.Errorf("state file after Consul stopped: %v; want the last catalog", err)
 	}
 	if got := logs.lines("level=WARN", "consul unreachable", "consul=east"); len(got) != 1 {
 		t.Errorf("want one WARN line for the outage, got %d:\n%s", len(got), strings.Join(got, "\n"))
