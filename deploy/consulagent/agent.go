@@ -206,6 +206,9 @@ func (a *Agent) Stop() {
 	}
 }
 
+// PID is the agent's process id.
+func (a *Agent) PID() int { return a.cmd.Process.Pid }
+
 // LogPath is the agent's log file.
 func (a *Agent) LogPath() string { return a.logPath }
 
