@@ -169,7 +169,9 @@ func ServiceHost(i int) string { return serviceName(i) + ".service.consul" }
 
 func instanceAddress(i, j int) string { return fmt.Sprintf("10.%d.%d.%d", i>>8, i&255, j+1) }
 
-func movedAddress(i, gen int) string { return fmt.Sprintf("10.%d.%d.%d", 128+(i>>8), i&255, 10+gen%240) }
+func movedAddress(i, gen int) string {
+	return fmt.Sprintf("10.%d.%d.%d", 128+(i>>8), i&255, 10+gen%240)
+}
 
 // registerInstance registers instance j of service i at address: the
 // measured write of a change.
