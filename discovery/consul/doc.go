@@ -30,8 +30,9 @@
 //     STATIC, without addresses, Registry the cluster id: Options.Name, else
 //     the datacenter. Its instances are its endpoints when healthy: every
 //     check passing, or at worst warning with IncludeWarning; instances in
-//     maintenance or critical, Connect proxies and gateways (any Kind) are
-//     left out. An endpoint is at Service.Address (else the node's
+//     maintenance or critical still give the service their ports (a
+//     service whose instances all fail has no endpoints, not no ports);
+//     Connect proxies and gateways (any Kind) are left out. An endpoint is at Service.Address (else the node's
 //     address; it must be an IP) and Service.Port, which is also its
 //     service port: the service's ports are its instances' ports, named
 //     PROTOCOL-NUMBER, with the protocol of meta "protocol" (Istio's names,

@@ -50,11 +50,13 @@ type built struct {
 	problems  []error
 }
 
-// build maps the health entries of the Consul service name. Instances that
-// are not healthy (passing; warning too when admitted), Connect proxies and
-// gateways are left out silently; instances with a bad port, address or
-// meta value are left out with a problem naming the datacenter, the
-// service, the instance and the field.
+// build maps the health entries of the Consul service name. Every
+// instance gives the service its port; healthy ones (passing; warning too
+// when admitted) are its endpoints, so a service whose instances all fail
+// keeps its ports without endpoints. Connect proxies and gateways are left
+// out silently; instances with a bad port, address or meta value are left
+// out with a problem naming the datacenter, the service, the instance and
+// the field.
 func (m mapping) build(name string, entries []*api.ServiceEntry) built {
 	if !serviceName.MatchString(name) {
 		return built{problems: []error{fmt.Errorf("datacenter %s: service %q: name is not a DNS label, so it makes no host", m.datacenter, name)}}
@@ -62,22 +64,22 @@ func (m mapping) build(name string, entries []*api.ServiceEntry) built {
 	var b built
 	ports := map[uint32]discovery.Protocol{}
 	for _, e := range sortedEntries(entries) {
-		if e.Service == nil || e.Service.Kind != api.ServiceKindTypical || !m.healthy(e.Checks) {
+		if e.Service == nil || e.Service.Kind != api.ServiceKindTypical {
 			continue
 		}
 		ep, protocol, err := m.endpoint(e)
+		if err == nil {
+			err = addPort(ports, ep.ServicePort, protocol)
+		}
 		if err != nil {
 			b.problems = append(b.problems, fmt.Errorf("datacenter %s: service %s: instance %s on node %s: %w",
 				m.datacenter, name, e.Service.ID, nodeName(e), err))
-			continue
 		}
-		if err := addPort(ports, ep.ServicePort, protocol); err != nil {
-			b.problems = append(b.problems, fmt.Errorf("datacenter %s: service %s: instance %s on node %s: %w",
-				m.datacenter, name, e.Service.ID, nodeName(e), err))
+		if ep != nil && m.healthy(e.Checks) {
+			b.endpoints = append(b.endpoints, ep)
 		}
-		b.endpoints = append(b.endpoints, ep)
 	}
-	if len(b.endpoints) > 0 {
+	if len(ports) > 0 {
 		b.svc = m.service(name, ports)
 	}
 	return b

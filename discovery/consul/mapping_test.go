@@ -132,13 +132,14 @@ func TestMappingReportsProtocolConflict(t *testing.T) {
 }
 
 // A name that makes no host is reported; a service without a healthy
-// instance has no service.
+// instance keeps its ports, without endpoints; a Connect proxy is no
+// instance.
 func TestMappingOfUnusableServices(t *testing.T) {
 	if b := testMapping.build("web_api", nil); b.svc != nil || len(b.problems) != 1 || !strings.Contains(b.problems[0].Error(), `service "web_api"`) {
 		t.Errorf("web_api: %+v", b)
 	}
-	if b := testMapping.build("web", []*api.ServiceEntry{entry("a", "10.0.0.1", 80, nil, nil, api.HealthCritical)}); b.svc != nil || len(b.problems) != 0 {
-		t.Errorf("only a critical instance: %+v", b)
+	if b := testMapping.build("web", []*api.ServiceEntry{entry("a", "10.0.0.1", 80, nil, nil, api.HealthCritical)}); b.svc == nil || len(b.svc.Ports) != 1 || len(b.endpoints) != 0 || len(b.problems) != 0 {
+		t.Errorf("only a critical instance: %+v, want the service with its port and no endpoints", b)
 	}
 	proxy := entry("a", "10.0.0.1", 80, nil, nil, api.HealthPassing)
 	proxy.Service.Kind = api.ServiceKindConnectProxy
