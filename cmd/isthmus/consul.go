@@ -68,13 +68,14 @@ func startConsuls(ctx context.Context, opts serveOptions, a *assemble.Assembler,
 	return regs
 }
 
-// waitForConsuls waits until deadline for every Consul to answer or be
-// served from its last state.
+// waitForConsuls waits until deadline for every Consul to be read, served
+// from its last state or found unreachable: one that does not answer never
+// holds the other sources back longer than its first failed query.
 func waitForConsuls(ctx context.Context, regs []*consul.Registry, deadline time.Time, logger *slog.Logger) {
 	for {
 		var waiting []string
 		for _, r := range regs {
-			if st := r.Status(); !st.Synced && !st.FromState {
+			if st := r.Status(); !st.Synced && !st.FromState && st.Error == "" {
 				waiting = append(waiting, r.Name())
 			}
 		}

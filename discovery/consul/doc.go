@@ -14,8 +14,10 @@
 //     (/v1/health/service/NAME), each with blocking queries (WaitIndex,
 //     Options.WaitTime): no polling of its own. An answer whose index went
 //     backwards makes the next query a plain read (index 0); an index of 0
-//     is raised to 1. A failed query is sent again after RetryMin,
-//     doubling up to RetryMax. Each service holds one HTTP connection to
+//     is raised to 1. A query unanswered 5 s past what it asked for (at
+//     once for the agent's self, WaitTime plus Consul's jitter for a
+//     blocking one) fails as an unreachable Consul. A failed query is sent
+//     again after RetryMin, doubling up to RetryMax. Each service holds one HTTP connection to
 //     the agent: Consul's limits.http_max_conns_per_client (default 200)
 //     must exceed the number of services.
 //   - A service's answer is mapped at once; an answer that changes what the

@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -16,28 +17,75 @@ import (
 // catalogKey names the service list's query among the failing ones.
 const catalogKey = ""
 
+// answerTimeout is how long a query may go unanswered beyond what it asked
+// for (nothing for the agent's self, WaitTime for a blocking query) before
+// Consul counts as unreachable.
+const answerTimeout = 5 * time.Second
+
 // learnDatacenter asks the agent for its datacenter until it answers or
 // ctx ends (false).
 func (r *Registry) learnDatacenter(ctx context.Context) bool {
 	retry := r.newRetry()
 	for {
-		self, err := r.client.Agent().Self()
+		dc, err := r.agentDatacenter(ctx)
 		if err == nil {
-			dc, _ := self["Config"]["Datacenter"].(string)
-			if dc == "" {
-				err = errors.New("the agent reports no Config.Datacenter")
-			} else {
-				r.mu.Lock()
-				r.dc = dc
-				r.mu.Unlock()
-				return true
-			}
+			r.mu.Lock()
+			r.dc = dc
+			r.mu.Unlock()
+			return true
 		}
 		r.trouble(ctx, "agent", err)
 		if !retry.wait(ctx) {
 			return false
 		}
 	}
+}
+
+// agentDatacenter is the datacenter /v1/agent/self reports. An agent that
+// does not answer within answerTimeout is trouble; its answer is still
+// waited for, since the client's call takes no context.
+func (r *Registry) agentDatacenter(ctx context.Context) (string, error) {
+	type answer struct {
+		dc  string
+		err error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		dc, err := r.selfDatacenter()
+		answers <- answer{dc, err}
+	}()
+	timer := time.NewTimer(answerTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case a := <-answers:
+			return a.dc, a.err
+		case <-timer.C:
+			r.trouble(ctx, "agent", fmt.Errorf("/v1/agent/self: no answer within %v", answerTimeout))
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+func (r *Registry) selfDatacenter() (string, error) {
+	self, err := r.client.Agent().Self()
+	if err != nil {
+		return "", err
+	}
+	dc, _ := self["Config"]["Datacenter"].(string)
+	if dc == "" {
+		return "", errors.New("/v1/agent/self: the agent reports no Config.Datacenter")
+	}
+	return dc, nil
+}
+
+// query is the options of a blocking query at index, bounded by ctx and,
+// should Consul hold it past its wait, by answerTimeout more (Consul adds
+// up to WaitTime/16 of jitter).
+func (r *Registry) query(ctx context.Context, index uint64) (*api.QueryOptions, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.WaitTime+r.opts.WaitTime/16+answerTimeout)
+	return (&api.QueryOptions{WaitIndex: index, WaitTime: r.opts.WaitTime}).WithContext(ctx), cancel
 }
 
 // watchServices follows the service list with a blocking query and keeps
@@ -47,8 +95,9 @@ func (r *Registry) watchServices(ctx context.Context, wg *sync.WaitGroup) {
 	retry := r.newRetry()
 	var index uint64
 	for ctx.Err() == nil {
-		q := (&api.QueryOptions{WaitIndex: index, WaitTime: r.opts.WaitTime}).WithContext(ctx)
+		q, cancel := r.query(ctx, index)
 		names, meta, err := r.client.Catalog().Services(q)
+		cancel()
 		if err != nil {
 			r.trouble(ctx, catalogKey, err)
 			retry.wait(ctx)
@@ -105,8 +154,9 @@ func (r *Registry) watchService(ctx context.Context, name string) {
 	retry := r.newRetry()
 	var index uint64
 	for ctx.Err() == nil {
-		q := (&api.QueryOptions{WaitIndex: index, WaitTime: r.opts.WaitTime}).WithContext(ctx)
+		q, cancel := r.query(ctx, index)
 		entries, meta, err := r.client.Health().Service(name, "", false, q)
+		cancel()
 		if err != nil {
 			r.trouble(ctx, name, err)
 			retry.wait(ctx)
