@@ -79,7 +79,8 @@
 //   - NewCollector exposes statuses as Prometheus gauges per cluster:
 //     isthmus_cluster_synced (1 listed and healthy, 0 stale or not listed
 //     yet), isthmus_cluster_last_sync_timestamp_seconds and
-//     isthmus_cluster_stale_seconds (0 when current).
+//     isthmus_cluster_stale_seconds (0 when current). isthmus serve gives
+//     it the Consul datacenters' statuses too.
 //   - One Service per Kubernetes Service: hostname NAME.NAMESPACE.svc.SUFFIX
 //     (DomainSuffix, default cluster.local), its namespace, labels and
 //     exportTo (annotation networking.istio.io/exportTo, comma separated).
