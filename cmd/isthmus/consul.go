@@ -39,6 +39,8 @@ func (f *consulFlag) Set(s string) error {
 // consulOptions are the flags shared by every --consul.
 type consulOptions struct {
 	sources        consulFlag
+	configAddress  string // --config-consul
+	configPrefix   string
 	tokenFile      string
 	suffix         string
 	includeWarning bool
@@ -66,6 +68,22 @@ func startConsuls(ctx context.Context, opts serveOptions, a *assemble.Assembler,
 		regs = append(regs, reg)
 	}
 	return regs
+}
+
+// startConsulKV adds the Istio YAML under --config-consul-prefix of
+// --config-consul as a configuration source, after the others.
+func startConsulKV(ctx context.Context, opts serveOptions, a *assemble.Assembler, logger *slog.Logger) {
+	if opts.consul.configAddress == "" {
+		return
+	}
+	src, err := consul.NewKVSource(consul.KVOptions{Address: opts.consul.configAddress, TokenFile: opts.consul.tokenFile,
+		Prefix: opts.consul.configPrefix, Limits: opts.limits(), Logger: logger})
+	if err != nil {
+		logger.Error("consul kv configuration left out", "consul", opts.consul.configAddress, "error", err)
+		return
+	}
+	go src.Run(ctx)
+	a.AddSource(src)
 }
 
 // waitForConsuls waits until deadline for every Consul to be read, served

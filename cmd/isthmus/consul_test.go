@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/isthmus-mesh/isthmus/deploy/consulagent"
 )
 
 // --consul takes [NAME=]ADDR, repeatable, each name once; the other
@@ -23,6 +27,9 @@ func TestConsulFlags(t *testing.T) {
 	want := consulFlag{{address: "127.0.0.1:8500"}, {name: "east", address: "https://consul.east:8501"}}
 	if !slices.Equal(opts.consul.sources, want) || opts.consul.tokenFile != "/run/token" || opts.consul.suffix != "consul.local" || !opts.consul.includeWarning {
 		t.Errorf("parsed %+v", opts.consul)
+	}
+	if _, _, err := parseServeFlags([]string{"--config-consul", "127.0.0.1:8500"}); err != nil {
+		t.Errorf("--config-consul alone: %v", err)
 	}
 	for _, args := range [][]string{
 		{"--consul", "east=127.0.0.1:1", "--consul", "east=127.0.0.1:2"},
@@ -91,4 +98,45 @@ func acceptAndHold(l net.Listener) {
 		}
 		held = append(held, c)
 	}
+}
+
+// --config-consul alone is a configuration source: Istio YAML under the
+// prefix is served, and a bad key is counted as a configuration error.
+func TestServeReadsConsulKV(t *testing.T) {
+	agent := consulagent.StartT(t, consulagent.Options{})
+	client, err := api.NewClient(&api.Config{Address: agent.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(key, value string) {
+		t.Helper()
+		if _, err := client.KV().Put(&api.KVPair{Key: "mesh/" + key, Value: []byte(value)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("reviews.yaml", reviewsServiceEntry)
+	opts, _, err := parseServeFlags([]string{"--config-consul", agent.Addr, "--config-consul-prefix", "mesh/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.xdsListen, opts.secureListen, opts.monitoringListen, opts.webhookListen = "127.0.0.1:0", "", "127.0.0.1:0", ""
+	opts.stateDir, opts.ephemeralCA = "", true
+	var logs serveLogBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 2)
+	go func() {
+		_ = serve(ctx, opts, slog.New(slog.NewTextHandler(&logs, nil)), func(xds, monitoring net.Addr) { addrs <- xds; addrs <- monitoring })
+	}()
+	<-addrs
+	base := "http://" + (<-addrs).String()
+	waitForServeTest(t, "the ServiceEntry from Consul KV", func() bool {
+		_, metrics := getServeTestURL(t, base+"/metrics")
+		return strings.Contains(metrics, "isthmus_config_errors 0") && !strings.Contains(metrics, "isthmus_snapshot_version 0")
+	})
+	put("broken.yaml", "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad}\nspec: {hosts: 7}\n")
+	waitForServeTest(t, "the bad key counted", func() bool {
+		_, metrics := getServeTestURL(t, base+"/metrics")
+		return strings.Contains(metrics, "isthmus_config_errors 1")
+	})
 }

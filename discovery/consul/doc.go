@@ -1,6 +1,8 @@
 // Package consul makes a Consul datacenter a discovery.Registry: the
 // services registered in Consul become mesh services that sidecars reach
-// with Istio's routing, on the same footing as files and Kubernetes.
+// with Istio's routing, on the same footing as files and Kubernetes. Its
+// KVSource serves Istio YAML stored in Consul's KV store as a configuration
+// source.
 //
 // Contract:
 //   - New takes Options; Address is required. The client is
@@ -70,4 +72,14 @@
 //     at WARN and ignored.
 //   - Status reports Synced, Stale, FromState, LastSync, Since, Error and
 //     the number of failing queries.
+//   - KVSource is the Istio YAML under a KV prefix (KVOptions.Prefix,
+//     default isthmus/config/) as a policy.ConfigSource: a blocking query
+//     on the prefix (the same index rules), each key one file named
+//     consul:KEY, decoded again only when its ModifyIndex changed
+//     (policy.DecodeDefinitions, keys in order, folders skipped). A key
+//     whose documents cannot all be identified, or over the size limit,
+//     keeps its previous definitions with the new problems; a deleted key
+//     drops its objects. Synced after the first answer; Changes only when a
+//     key changed. While Consul is unreachable the last definitions stay
+//     (one WARN line per outage).
 package consul

@@ -60,18 +60,9 @@ func New(opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := api.DefaultConfig()
-	cfg.Address = opts.Address
-	if opts.Token != "" {
-		cfg.Token = opts.Token
-	}
-	if opts.TokenFile != "" {
-		cfg.TokenFile = opts.TokenFile
-	}
-	cfg.Transport.MaxIdleConnsPerHost = maxIdleConns
-	client, err := api.NewClient(cfg)
+	client, err := newClient(opts.Address, opts.Token, opts.TokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("consul %s: client: %w", opts.Address, err)
+		return nil, err
 	}
 	r := &Registry{opts: opts, client: client, catalog: discovery.NewCatalog(nil, nil),
 		changes: make(chan struct{}, 1), dirty: make(chan struct{}, 1), synced: make(chan struct{}), watches: map[string]*watch{}}
@@ -80,6 +71,25 @@ func New(opts Options) (*Registry, error) {
 		r.restoreState()
 	}
 	return r, nil
+}
+
+// newClient is a client of the agent at address: the CONSUL_HTTP_*
+// environment applies, token and tokenFile override its token.
+func newClient(address, token, tokenFile string) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	cfg.Address = address
+	if token != "" {
+		cfg.Token = token
+	}
+	if tokenFile != "" {
+		cfg.TokenFile = tokenFile
+	}
+	cfg.Transport.MaxIdleConnsPerHost = maxIdleConns
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consul %s: client: %w", address, err)
+	}
+	return client, nil
 }
 
 // restoreState serves the state file's catalog, if there is a good one,

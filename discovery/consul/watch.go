@@ -235,9 +235,9 @@ type retry struct {
 	min, max, next time.Duration
 }
 
-func (r *Registry) newRetry() *retry {
-	return &retry{min: r.opts.RetryMin, max: r.opts.RetryMax, next: r.opts.RetryMin}
-}
+func (r *Registry) newRetry() *retry { return newRetry(r.opts.RetryMin, r.opts.RetryMax) }
+
+func newRetry(min, max time.Duration) *retry { return &retry{min: min, max: max, next: min} }
 
 func (t *retry) reset() { t.next = t.min }
 
