@@ -1,8 +1,8 @@
 # Isthmus build, test and demo entry points.
 #
 #   make test   installs what the tests need (Envoy 1.40.0, the Kubernetes
-#               binaries), then vets, checks formatting and runs every test,
-#               Envoy and Kubernetes ones included.
+#               binaries, the Consul agent), then vets, checks formatting and
+#               runs every test, Envoy, Kubernetes and Consul ones included.
 #   make demo   runs the bundled example mesh through a real Envoy.
 #   make run    serves the bundled example mesh on the default ports.
 #   make image  writes the container image to bin/isthmus-image.tar.
@@ -22,7 +22,7 @@ APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:i
 
 export ENVOY_BIN
 
-.PHONY: all tools debian-packages kube-bins build image test vet fmt-check demo run bench fuzz clean
+.PHONY: all tools debian-packages kube-bins consul-bin build image test vet fmt-check demo run bench fuzz clean
 
 all: build
 
@@ -54,6 +54,13 @@ $(ENVOY_BIN):
 kube-bins:
 	@GO=$(GO) tools/kube/build.sh >/dev/null
 
+## consul-bin: build the Consul agent the tests run (v1.16.3, MPL-2.0; later
+##             releases are BUSL and never used), from tools/consul, into
+##             ${ISTHMUS_CACHE:-${XDG_CACHE_HOME:-~/.cache}/isthmus}/consul/v1.16.3/consul,
+##             only when missing (about 6 minutes on 2 cores, once).
+consul-bin:
+	@GO=$(GO) tools/consul/build.sh >/dev/null
+
 ## build: compile bin/isthmus.
 build:
 	$(GO) build -o bin/isthmus ./cmd/isthmus
@@ -69,8 +76,8 @@ IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 image:
 	$(GO) run ./deploy/image/cmd/build-image --out $(IMAGE_TAR) --arch $(IMAGE_ARCH) $(if $(IMAGE_REF),--ref $(IMAGE_REF))
 
-## test: vet, gofmt check and every test (Envoy and Kubernetes ones included).
-test: tools kube-bins vet fmt-check
+## test: vet, gofmt check and every test (Envoy, Kubernetes and Consul ones included).
+test: tools kube-bins consul-bin vet fmt-check
 	$(GO) test -timeout 20m ./...
 
 vet:

@@ -7,7 +7,10 @@
 //   - kubebench runs Isthmus on two real Kubernetes API servers and times
 //     EndpointSlice churn and VirtualService edits from the API write to
 //     the sidecars' ACK;
-//   - cmd/meshgen, cmd/xdsload and cmd/kubebench are their command lines.
+//   - consulbench runs Isthmus on a real Consul agent and times instance
+//     moves from the Consul write to the sidecars' EDS ACK;
+//   - cmd/meshgen, cmd/xdsload, cmd/kubebench and cmd/consulbench are their
+//     command lines.
 //
 // This package holds the Go benchmarks of Isthmus's translation and push
 // paths (go test -bench . ./bench) and the helpers they share: MeshSnapshot

@@ -13,7 +13,8 @@
 //     Go types. Unknown fields are errors; durations use Go's syntax ("1m30s")
 //     as in Istio; a document over DefaultMaxDocumentBytes is not decoded.
 //     Decode never panics; every problem is a *ConfigError naming the file,
-//     document, kind/namespace/name and field.
+//     document, kind/namespace/name and field. DecodeDefinitions decodes and
+//     validates one named blob (a Consul key) as the Store does a file.
 //   - Validate applies Istio's admission rules (webhook and CRD schema) to one
 //     object; CheckReferences applies the rules that span objects (subsets
 //     named by VirtualServices must exist). The weights of several route

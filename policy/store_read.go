@@ -87,3 +87,20 @@ func decodeFile(path string, data []byte, hash [sha256.Size]byte, maxDocument in
 	df.keys = keysOf(df.defs)
 	return df
 }
+
+// DecodeDefinitions decodes and validates the Istio YAML of one named blob
+// (a file, a Consul key), as the file source does a file: a definition per
+// object (without Object when invalid, or when a known kind failed to
+// decode), in document order, and the problems found. complete is false
+// when some document could not be identified, or data is over
+// limits.MaxFileBytes: then the blob's previous definitions should be
+// kept.
+func DecodeDefinitions(name string, data []byte, limits Limits) (defs []Definition, problems []*ConfigError, complete bool) {
+	limits = limits.withDefaults()
+	if int64(len(data)) > limits.MaxFileBytes {
+		err := &ConfigError{Source: Source{File: name}, Msg: (&sizeError{"value", int64(len(data)), limits.MaxFileBytes}).Error()}
+		return nil, []*ConfigError{err}, false
+	}
+	df := decodeFile(name, data, sha256.Sum256(data), limits.MaxDocumentBytes)
+	return df.defs, df.errs, !df.broken
+}

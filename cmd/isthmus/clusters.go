@@ -14,7 +14,6 @@ import (
 
 	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/discovery/kube"
-	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
 // defaultClusterID is the cluster id of a --kubeconfig without one, as
@@ -72,13 +71,12 @@ func (f *kubeconfigFlag) Set(s string) error {
 const clustersStateDir = "clusters"
 
 // startClusters makes the clusters of --kubeconfig, and (with a config
-// cluster) those of Istio's remote secrets, one ClusterSet added to a, its
-// health exported by srv. Each cluster's last listed state is kept under
+// cluster) those of Istio's remote secrets, one ClusterSet added to a. Each cluster's last listed state is kept under
 // --state-dir and served, stale, until the cluster is listed again, so a
 // restart during one cluster's outage keeps its endpoints. A cluster whose
 // kubeconfig cannot be loaded is logged, naming it, and left out. It waits
 // at most clusterSyncWait for the clusters without a state to be listed.
-func startClusters(ctx context.Context, opts serveOptions, a *assemble.Assembler, srv *server.Server, logger *slog.Logger) *kube.ClusterSet {
+func startClusters(ctx context.Context, opts serveOptions, a *assemble.Assembler, logger *slog.Logger) *kube.ClusterSet {
 	if len(opts.kubeconfigs) == 0 && (opts.configKubeconfig == "" || !opts.remoteSecrets) {
 		return nil
 	}
@@ -95,7 +93,6 @@ func startClusters(ctx context.Context, opts serveOptions, a *assemble.Assembler
 	if opts.configKubeconfig != "" && opts.remoteSecrets {
 		watchRemoteSecrets(ctx, opts, set, logger)
 	}
-	srv.RegisterMetrics(kube.NewCollector(set.Statuses))
 	a.AddRegistry(set)
 	waitForClusters(ctx, set, logger)
 	return set

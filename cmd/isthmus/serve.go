@@ -20,12 +20,13 @@ import (
 	"github.com/isthmus-mesh/isthmus/assemble"
 	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/certs/caservice"
+	"github.com/isthmus-mesh/isthmus/discovery/consul"
 	"github.com/isthmus-mesh/isthmus/discovery/kube"
 	"github.com/isthmus-mesh/isthmus/policy"
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | both) [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--remote-secrets=false] [--system-namespace NS] [--xds-listen ADDR] [--webhook-listen ADDR] [--inject-mode istio-agent|isthmus] [--sidecar-image IMAGE] [--inject-discovery-address HOST:PORT] [--revision REV] [--inject-network NETWORK] [--validating-webhook NAME] [--injection-webhook NAME] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
+const serveUsage = "Usage: isthmus serve (--config-dir DIR | --config-kubeconfig PATH | --config-consul ADDR, one or more) [--config-consul-prefix PREFIX] [--config-cluster-id ID] [--watch-namespaces NS,...] [--write-status] [--remote-secrets=false] [--system-namespace NS] [--xds-listen ADDR] [--webhook-listen ADDR] [--inject-mode istio-agent|isthmus] [--sidecar-image IMAGE] [--inject-discovery-address HOST:PORT] [--revision REV] [--inject-network NETWORK] [--validating-webhook NAME] [--injection-webhook NAME] [--monitoring-listen ADDR] [--state-dir DIR] [--ca-dir DIR | --ephemeral-ca] [--trust-domain DOMAIN] [--cert-ttl D] [--kubeconfig [CLUSTER_ID=]PATH]... [--consul [NAME=]ADDR]... [--consul-token-file FILE] [--consul-suffix SUFFIX] [--consul-include-warning] [--network-gateway NETWORK=HOST:PORT]... [--mesh-config FILE] [--credentials-dir DIR] [--max-file-size SIZE] [--max-document-size SIZE] [--memory-limit SIZE] [--debounce D] [--debounce-max D] [--drain-duration D] [--log-level LEVEL] [--log-format text|json]"
 
 // shutdownTimeout bounds how long the monitoring server drains on exit.
 const shutdownTimeout = 5 * time.Second
@@ -61,6 +62,7 @@ type serveOptions struct {
 	memoryLimit        string
 	credentialsDir     string
 	kubeconfigs        kubeconfigFlag
+	consul             consulOptions
 	networkGateways    networkGatewayFlag
 	meshConfig         string
 	maxFileSize        sizeFlag
@@ -133,6 +135,12 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
 	fs.Var(&opts.kubeconfigs, "kubeconfig", "`[CLUSTER_ID=]PATH` of a Kubernetes cluster whose services and endpoints join the mesh, repeatable (cluster id default \"Kubernetes\", as Istio's)")
+	fs.Var(&opts.consul.sources, "consul", "`[NAME=]ADDR` of a Consul agent's HTTP API (HOST:PORT or URL) whose services join the mesh as NAME.SUFFIX, repeatable; NAME, the cluster id of its endpoints, defaults to the agent's datacenter. CONSUL_HTTP_TOKEN and the other CONSUL_HTTP_* variables apply")
+	fs.StringVar(&opts.consul.configAddress, "config-consul", "", "`ADDR` of a Consul agent whose KV keys under --config-consul-prefix hold Istio YAML to serve too (after --config-dir's and --config-kubeconfig's in precedence), each key one file, followed with blocking queries")
+	fs.StringVar(&opts.consul.configPrefix, "config-consul-prefix", consul.DefaultKVPrefix, "`PREFIX` of the Consul KV keys --config-consul reads")
+	fs.StringVar(&opts.consul.tokenFile, "consul-token-file", "", "`FILE` holding the Consul ACL token (instead of CONSUL_HTTP_TOKEN); needs agent:read, service:read and node:read")
+	fs.StringVar(&opts.consul.suffix, "consul-suffix", consul.DefaultSuffix, "`SUFFIX` of the mesh host of every Consul service: NAME.SUFFIX")
+	fs.BoolVar(&opts.consul.includeWarning, "consul-include-warning", false, "serve Consul instances whose checks are at worst warning, not only passing ones")
 	fs.Var(&opts.networkGateways, "network-gateway", "`NETWORK=HOST:PORT` of an east-west gateway (AUTO_PASSTHROUGH, usually port 15443) through which other networks reach NETWORK's endpoints, repeatable (as Istio's meshNetworks gateways)")
 	fs.StringVar(&opts.meshConfig, "mesh-config", "", "`FILE` of Istio mesh configuration (istiod's \"mesh\" ConfigMap key: extensionProviders, defaultProviders, defaultConfig.tracing...)")
 	fs.StringVar(&opts.credentialsDir, "credentials-dir", "", "directory of gateway TLS credentials, DIR/NAMESPACE/NAME/{tls.crt,tls.key,ca.crt}, served to gateways whose Gateway names NAME as credentialName; watched for changes")
@@ -155,8 +163,8 @@ func checkServeFlags(fs *flag.FlagSet, opts serveOptions) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case opts.xdsListen == "" && opts.secureListen == "":
 		return errors.New("--xds-listen and --secure-listen are both empty: Isthmus would serve no proxy")
-	case opts.configDir == "" && opts.configKubeconfig == "":
-		return errors.New("--config-dir or --config-kubeconfig is required")
+	case opts.configDir == "" && opts.configKubeconfig == "" && opts.consul.configAddress == "":
+		return errors.New("--config-dir, --config-kubeconfig or --config-consul is required")
 	case opts.debounce <= 0:
 		return errors.New("--debounce must be positive")
 	case opts.debounceMax < opts.debounce:
@@ -298,8 +306,13 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		}
 	}
 	assembler := assemble.New(settings, logger)
-	clusters.set.Store(startClusters(ctx, opts, assembler, srv, logger))
+	sourcesWait := time.Now().Add(clusterSyncWait)
+	consuls := startConsuls(ctx, opts, assembler, logger)
+	clusters.set.Store(startClusters(ctx, opts, assembler, logger))
+	srv.RegisterMetrics(kube.NewCollector(sourceStatuses(clusters.set.Load, consuls)))
+	waitForConsuls(ctx, consuls, sourcesWait, logger)
 	startConfigSources(ctx, opts, assembler, logger)
+	startConsulKV(ctx, opts, assembler, logger)
 	go assembler.Run(ctx, srv, assemble.RunOptions{Quiet: assembleQuiet, MaxWait: assembleMaxWait, SyncWait: sourceSyncWait})
 
 	select {

@@ -20,14 +20,14 @@
 //     namespace updates that leave their labels alone cause no rebuild.
 //   - Durable state: with Options.StateDir, every catalog built from the
 //     live cluster that differs from the one last written is written to
-//     STATEDIR/CLUSTER_ID.json (the ID escaped as a URL path segment):
-//     atomically (a temporary file, synced, renamed), mode 0600, the
-//     directory made 0700, at most once a second, the latest first. A
-//     catalog whose file would exceed MaxStateSize (64 MiB) is not written
-//     (logged once; the file keeps the older one). New reads the file: a
-//     good one is served at once, marked stale (Status.FromState), until
-//     the cluster is listed; a corrupt, oversized or other cluster's file
-//     is logged at WARN, naming it, and ignored.
+//     STATEDIR/CLUSTER_ID.json by package statefile (the ID escaped as a
+//     URL path segment): atomically (a temporary file, synced, renamed),
+//     mode 0600, the directory made 0700, at most once a second, the
+//     latest first. A catalog whose file would exceed statefile.MaxSize
+//     (64 MiB) is not written (logged once; the file keeps the older
+//     one). New reads the file: a good one is served at once, marked stale
+//     (Status.FromState), until the cluster is listed; a corrupt, oversized
+//     or other cluster's file is logged at WARN, naming it, and ignored.
 //   - Outages: every failed list or watch request of the informers (seen
 //     by wrapping their list and watch calls, since a reflector retries a
 //     refused connection without telling its watch error handler) and
@@ -79,7 +79,8 @@
 //   - NewCollector exposes statuses as Prometheus gauges per cluster:
 //     isthmus_cluster_synced (1 listed and healthy, 0 stale or not listed
 //     yet), isthmus_cluster_last_sync_timestamp_seconds and
-//     isthmus_cluster_stale_seconds (0 when current).
+//     isthmus_cluster_stale_seconds (0 when current). isthmus serve gives
+//     it the Consul datacenters' statuses too.
 //   - One Service per Kubernetes Service: hostname NAME.NAMESPACE.svc.SUFFIX
 //     (DomainSuffix, default cluster.local), its namespace, labels and
 //     exportTo (annotation networking.istio.io/exportTo, comma separated).

@@ -29,11 +29,11 @@ func NewCollector(statuses func() []Status) prometheus.Collector {
 		statuses: statuses,
 		now:      time.Now,
 		synced: prometheus.NewDesc("isthmus_cluster_synced",
-			"1 when the Kubernetes cluster is listed and its watches are healthy, 0 while it is stale or not listed yet.", label, nil),
+			"1 when the cluster (Kubernetes, or Consul datacenter) is listed and its watches are healthy, 0 while it is stale or not listed yet.", label, nil),
 		lastSync: prometheus.NewDesc("isthmus_cluster_last_sync_timestamp_seconds",
-			"When the Kubernetes cluster was last listed whole (first, after an outage, or when its state file was written).", label, nil),
+			"When the cluster (Kubernetes, or Consul datacenter) was last listed whole (first, after an outage, or when its state file was written).", label, nil),
 		stale: prometheus.NewDesc("isthmus_cluster_stale_seconds",
-			"How long the Kubernetes cluster's services and endpoints have been served without a healthy watch, 0 when they are current.", label, nil),
+			"How long the cluster's (Kubernetes, or Consul datacenter) services and endpoints have been served without a healthy watch, 0 when they are current.", label, nil),
 	}
 }
 

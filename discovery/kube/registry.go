@@ -13,6 +13,7 @@ import (
 
 	"github.com/isthmus-mesh/isthmus/debounce"
 	"github.com/isthmus-mesh/isthmus/discovery"
+	"github.com/isthmus-mesh/isthmus/discovery/statefile"
 )
 
 // Registry is the discovery.Registry of one Kubernetes cluster. It is safe
@@ -20,7 +21,7 @@ import (
 type Registry struct {
 	opts   Options
 	client kubernetes.Interface
-	state  *stateFile // nil without Options.StateDir
+	state  *statefile.File // nil without Options.StateDir
 
 	buildMu sync.Mutex // one build and install at a time; never held across a network call
 
@@ -61,7 +62,7 @@ func newRegistry(client kubernetes.Interface, opts Options, seed *discovery.Cata
 		synced:  make(chan struct{}),
 	}
 	if opts.StateDir != "" {
-		r.state = newStateFile(opts.StateDir, opts.ClusterID, opts.Logger)
+		r.state = statefile.New(opts.StateDir, opts.ClusterID, opts.Logger)
 	}
 	switch {
 	case seed != nil:
@@ -76,9 +77,9 @@ func newRegistry(client kubernetes.Interface, opts Options, seed *discovery.Cata
 // restoreState serves the catalog of the state file, if there is a good
 // one, until the first live sync.
 func (r *Registry) restoreState() {
-	cat, written, err := r.state.load()
+	cat, written, err := r.state.Load()
 	if err != nil {
-		r.opts.Logger.Warn("kubernetes state file ignored", "cluster", r.opts.ClusterID, "file", r.state.path, "error", err)
+		r.opts.Logger.Warn("kubernetes state file ignored", "cluster", r.opts.ClusterID, "file", r.state.Path(), "error", err)
 		return
 	}
 	if cat == nil {
@@ -87,7 +88,7 @@ func (r *Registry) restoreState() {
 	r.catalog = cat
 	r.health = health{fromState: true, staleSince: time.Now(), lastSync: written}
 	r.opts.Logger.Info("kubernetes cluster served from its state file until it is listed", "cluster", r.opts.ClusterID,
-		"file", r.state.path, "written", written, "services", len(cat.Services()))
+		"file", r.state.Path(), "written", written, "services", len(cat.Services()))
 	debounce.Signal(r.changes)
 }
 
@@ -166,7 +167,7 @@ func (r *Registry) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { debounce.Loop(ctx, r.events, r.opts.Debounce, r.opts.DebounceMax, r.rebuild) })
 	if r.state != nil {
-		wg.Go(func() { r.state.run(ctx) })
+		wg.Go(func() { r.state.Run(ctx) })
 	}
 	newSupervisor(ctx, r).run()
 	wg.Wait()
@@ -263,7 +264,7 @@ func (r *Registry) installed(cur *discovery.Catalog, changed bool) {
 		debounce.Signal(r.changes)
 	}
 	if r.state != nil && cur != nil {
-		r.state.offer(cur)
+		r.state.Offer(cur)
 	}
 }
 

@@ -57,6 +57,13 @@ func hasAddresses(want ...string) func(*discovery.Catalog) bool {
 
 // readStateFile decodes a state file; false when there is none or it does
 // not decode.
+// stateJSON is what package statefile writes.
+type stateJSON struct {
+	Cluster string             `json:"cluster"`
+	Written time.Time          `json:"written"`
+	Catalog *discovery.Catalog `json:"catalog"`
+}
+
 func readStateFile(path string) (stateJSON, bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -171,33 +178,5 @@ func TestCorruptStateFileIsLoggedAndIgnored(t *testing.T) {
 	eventually(t, "good state file written over the corrupt one", stateHas(path, "10.1.0.1"))
 	if st, _ := readStateFile(path); st.Cluster != "east" || !st.Catalog.Equal(c.reg.Catalog()) {
 		t.Errorf("state file holds cluster %q and another catalog than the registry's", st.Cluster)
-	}
-}
-
-// A state file over MaxStateSize is not read.
-func TestOversizedStateFileIsNotRead(t *testing.T) {
-	f := newStateFile(t.TempDir(), "east", nil)
-	if err := os.WriteFile(f.path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(f.path, MaxStateSize+1); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := f.load(); err == nil || !strings.Contains(err.Error(), "larger than 64 MiB") {
-		t.Errorf("load of an oversized file: %v", err)
-	}
-}
-
-func TestStatePathStaysInItsDirectory(t *testing.T) {
-	for id, want := range map[string]string{
-		"east":         "/s/east.json",
-		"../etc/x":     "/s/%2E.%2Fetc%2Fx.json",
-		"..":           "/s/%2E..json",
-		"a b/c":        "/s/a%20b%2Fc.json",
-		"cluster-1.eu": "/s/cluster-1.eu.json",
-	} {
-		if got := statePath("/s", id); got != want {
-			t.Errorf("statePath(%q) = %q, want %q", id, got, want)
-		}
 	}
 }

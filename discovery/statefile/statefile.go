@@ -1,4 +1,4 @@
-package kube
+package statefile
 
 import (
 	"bytes"
@@ -20,27 +20,28 @@ import (
 	"github.com/isthmus-mesh/isthmus/discovery"
 )
 
-// MaxStateSize bounds a state file: a larger catalog is not written, and a
+// MaxSize bounds a state file: a larger catalog is not written, and a
 // larger file is not read.
-const MaxStateSize = 64 << 20
+const MaxSize = 64 << 20
 
-// stateWriteInterval spaces the writes of a busy cluster's state.
-const stateWriteInterval = time.Second
+// WriteInterval spaces the writes of a busy source's state.
+const WriteInterval = time.Second
 
-// errStateTooLarge: the catalog's JSON is over MaxStateSize.
-var errStateTooLarge = fmt.Errorf("larger than %d MiB", MaxStateSize>>20)
+// errTooLarge: the catalog's JSON is over MaxSize.
+var errTooLarge = fmt.Errorf("larger than %d MiB", MaxSize>>20)
 
-// stateJSON is a state file: one cluster's catalog and when it was written.
+// stateJSON is a state file: one source's catalog and when it was written.
 type stateJSON struct {
 	Cluster string             `json:"cluster"`
 	Written time.Time          `json:"written"`
 	Catalog *discovery.Catalog `json:"catalog"`
 }
 
-// stateFile keeps one cluster's last catalog on disk. Catalogs offered are
-// written by run, the latest first, at most once per stateWriteInterval,
-// and only when they differ from the one last written.
-type stateFile struct {
+// File keeps one source's last catalog on disk. Catalogs offered are
+// written by Run, the latest first, at most once per WriteInterval, and
+// only when they differ from the one last written. It is safe for
+// concurrent use.
+type File struct {
 	path    string
 	cluster string
 	log     *slog.Logger
@@ -52,13 +53,20 @@ type stateFile struct {
 	tooBig  bool // logged already
 }
 
-func newStateFile(dir, cluster string, log *slog.Logger) *stateFile {
-	return &stateFile{path: statePath(dir, cluster), cluster: cluster, log: log, signal: make(chan struct{}, 1)}
+// New returns the state file of the source named cluster (a Kubernetes
+// cluster ID, a Consul datacenter's name) in dir: Path(dir, cluster). It
+// logs to log, slog.Default() when nil.
+func New(dir, cluster string, log *slog.Logger) *File {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &File{path: Path(dir, cluster), cluster: cluster, log: log, signal: make(chan struct{}, 1)}
 }
 
-// statePath is DIR/CLUSTER_ID.json, the cluster ID escaped as a URL path
-// segment (and a leading dot escaped), so no ID reaches outside dir.
-func statePath(dir, cluster string) string {
+// Path is the file the state of cluster has in dir: DIR/CLUSTER.json, the
+// name escaped as a URL path segment (and a leading dot escaped), so no
+// name reaches outside dir.
+func Path(dir, cluster string) string {
 	name := url.PathEscape(cluster)
 	if strings.HasPrefix(name, ".") {
 		name = "%2E" + name[1:]
@@ -66,8 +74,13 @@ func statePath(dir, cluster string) string {
 	return filepath.Join(dir, name+".json")
 }
 
-// load reads the state file: nil and no error when there is none.
-func (f *stateFile) load() (*discovery.Catalog, time.Time, error) {
+// Path is the file's path.
+func (f *File) Path() string { return f.path }
+
+// Load reads the state file, and when it was written: nil and no error
+// when there is none. A file over MaxSize, that does not decode whole, or
+// that holds another source's catalog is an error.
+func (f *File) Load() (*discovery.Catalog, time.Time, error) {
 	file, err := os.Open(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, time.Time{}, nil
@@ -76,12 +89,12 @@ func (f *stateFile) load() (*discovery.Catalog, time.Time, error) {
 		return nil, time.Time{}, err
 	}
 	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, MaxStateSize+1))
+	data, err := io.ReadAll(io.LimitReader(file, MaxSize+1))
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if len(data) > MaxStateSize {
-		return nil, time.Time{}, errStateTooLarge
+	if len(data) > MaxSize {
+		return nil, time.Time{}, errTooLarge
 	}
 	var st stateJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -101,9 +114,9 @@ func (f *stateFile) load() (*discovery.Catalog, time.Time, error) {
 	return st.Catalog, st.Written, nil
 }
 
-// offer hands run a catalog to write. The catalog last written (the same
-// pointer) needs no write, nor a wake-up of run.
-func (f *stateFile) offer(c *discovery.Catalog) {
+// Offer hands Run a catalog to write. The catalog last written (the same
+// pointer) needs no write, nor a wake-up of Run.
+func (f *File) Offer(c *discovery.Catalog) {
 	f.mu.Lock()
 	if c == f.written {
 		f.pending = nil // the latest is on disk already
@@ -115,8 +128,8 @@ func (f *stateFile) offer(c *discovery.Catalog) {
 	debounce.Signal(f.signal)
 }
 
-// run writes offered catalogs until ctx ends, then writes the last one.
-func (f *stateFile) run(ctx context.Context) {
+// Run writes offered catalogs until ctx ends, then writes the last one.
+func (f *File) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -129,13 +142,13 @@ func (f *stateFile) run(ctx context.Context) {
 		case <-ctx.Done():
 			f.flush()
 			return
-		case <-time.After(stateWriteInterval):
+		case <-time.After(WriteInterval):
 		}
 	}
 }
 
 // flush writes the pending catalog if it differs from the one written.
-func (f *stateFile) flush() {
+func (f *File) flush() {
 	f.mu.Lock()
 	c, written := f.pending, f.written
 	f.pending = nil
@@ -147,17 +160,17 @@ func (f *stateFile) flush() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
-	case errors.Is(err, errStateTooLarge):
+	case errors.Is(err, errTooLarge):
 		if !f.tooBig {
-			f.log.Error("kubernetes state not written: catalog too large; the file keeps an older one",
-				"cluster", f.cluster, "file", f.path, "bytes", n, "limit", MaxStateSize)
+			f.log.Error("discovery state not written: catalog too large; the file keeps an older one",
+				"cluster", f.cluster, "file", f.path, "bytes", n, "limit", MaxSize)
 		}
 		f.tooBig = true
 	case err != nil:
-		f.log.Error("kubernetes state not written", "cluster", f.cluster, "file", f.path, "error", err)
+		f.log.Error("discovery state not written", "cluster", f.cluster, "file", f.path, "error", err)
 	default:
 		f.written, f.tooBig = c, false
-		f.log.Debug("kubernetes state written", "cluster", f.cluster, "file", f.path, "bytes", n)
+		f.log.Debug("discovery state written", "cluster", f.cluster, "file", f.path, "bytes", n)
 	}
 }
 
@@ -169,8 +182,8 @@ func writeState(path string, st stateJSON) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(data) > MaxStateSize {
-		return len(data), errStateTooLarge
+	if len(data) > MaxSize {
+		return len(data), errTooLarge
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
