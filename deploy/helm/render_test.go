@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"helm.sh/helm/v4/pkg/action"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"sigs.k8s.io/yaml"
 )
@@ -140,7 +139,6 @@ func contains(lines []string, line string) bool {
 	return false
 }
 
-var _ = action.NewLint
 
 var (
 	stageOnce sync.Once
