@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"helm.sh/helm/v4/pkg/action"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -77,6 +80,39 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 	}
 }
 
+// The schema's meshConfig names exactly the fields of Istio's MeshConfig
+// (istio.io/api, as Isthmus parses it): a misspelt field is refused, and a
+// field Istio adds shows up here.
+func TestSchemaMeshConfigIsIstios(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartSource, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			MeshConfig struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"meshConfig"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var inSchema, inIstio []string
+	for name := range schema.Properties.MeshConfig.Properties {
+		inSchema = append(inSchema, name)
+	}
+	fields := (&meshv1alpha1.MeshConfig{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		inIstio = append(inIstio, fields.Get(i).JSONName())
+	}
+	slices.Sort(inSchema)
+	slices.Sort(inIstio)
+	if !slices.Equal(inSchema, inIstio) {
+		t.Errorf("meshConfig properties of values.schema.json:\n%v\nIstio's MeshConfig fields:\n%v", inSchema, inIstio)
+	}
+}
+
 // Template-time checks the schema cannot express fail with a message
 // saying what to do.
 func TestRenderRefusesIncompleteValues(t *testing.T) {
@@ -111,7 +147,7 @@ func TestStagedChartRendersIstioCRDs(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"virtualservices.networking.istio.io", "peerauthentications.security.istio.io", "telemetries.telemetry.istio.io"} {
-		if !contains(crds, want) {
+		if !slices.Contains(crds, want) {
 			t.Errorf("CRD %s not rendered (got %v)", want, crds)
 		}
 	}

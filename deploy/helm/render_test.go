@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,7 +120,7 @@ func lineDiff(want, got string) string {
 		switch {
 		case i < len(w) && j < len(g) && w[i] == g[j]:
 			i, j = i+1, j+1
-		case j < len(g) && (i >= len(w) || !contains(w[i:], g[j])):
+		case j < len(g) && (i >= len(w) || !slices.Contains(w[i:], g[j])):
 			out.WriteString("+ " + g[j] + "\n")
 			j++
 		default:
@@ -130,18 +131,18 @@ func lineDiff(want, got string) string {
 	return out.String()
 }
 
-func contains(lines []string, line string) bool {
-	for _, l := range lines {
-		if l == line {
-			return true
-		}
-	}
-	return false
-}
-
-
 var (
 	stageOnce sync.Once
 	stageDir  string
 	stageErr  error
 )
+
+// TestMain removes the staged chart after the tests.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if stageDir != "" {
+		os.RemoveAll(filepath.Dir(stageDir))
+	}
+	os.Exit(code)
+}
