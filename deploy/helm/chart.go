@@ -69,11 +69,11 @@ func Load(dir string) (*chart.Chart, error) {
 	return ch, nil
 }
 
-// Package writes the chart in dir as NAME-VERSION.tgz into outDir and
-// returns its path.
-func Package(dir, outDir string) (string, error) {
+// Package writes the chart in dir as NAME-VERSION.tgz into outDir, with
+// appVersion unless it is empty, and returns its path.
+func Package(dir, outDir, appVersion string) (string, error) {
 	p := action.NewPackage()
-	p.Destination = outDir
+	p.Destination, p.AppVersion = outDir, appVersion
 	path, err := p.Run(dir, nil)
 	if err != nil {
 		return "", fmt.Errorf("package chart %s: %w", dir, err)

@@ -261,3 +261,30 @@ func findObject(t *testing.T, objects []*unstructured.Unstructured, kind, name s
 	t.Fatalf("no %s %s rendered", kind, name)
 	return nil
 }
+
+// The packaged chart carries the CRDs and the README, and its appVersion
+// (the default image tag) is the one given.
+func TestPackage(t *testing.T) {
+	path, err := Package(stagedChart(t), t.TempDir(), "v1.2.3-4-gabcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := loadChart(t, path)
+	if ch.Metadata.AppVersion != "v1.2.3-4-gabcdef" {
+		t.Errorf("appVersion %q", ch.Metadata.AppVersion)
+	}
+	var files []string
+	for _, f := range ch.Files {
+		files = append(files, f.Name)
+	}
+	for _, want := range []string{CRDsFile, "README.md"} {
+		if !slices.Contains(files, want) {
+			t.Errorf("%s not packaged (files: %v)", want, files)
+		}
+	}
+	deployment := findObject(t, renderObjects(t, path, nil), "Deployment", "isthmus")
+	containers, _, _ := unstructured.NestedSlice(deployment.Object, "spec", "template", "spec", "containers")
+	if image := containers[0].(map[string]any)["image"]; image != "isthmus.local/isthmus:v1.2.3-4-gabcdef" {
+		t.Errorf("default image %v, want the make image ref isthmus.local/isthmus:v1.2.3-4-gabcdef", image)
+	}
+}
