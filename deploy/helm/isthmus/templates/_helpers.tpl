@@ -82,6 +82,9 @@ istio.io/rev: {{ . }}
   "--secure-listen=:15012"
   "--monitoring-listen=:15014"
   "--webhook-listen=:15017" -}}
+{{- if $v.gatewayCredentials -}}
+{{- $args = append $args "--credentials-dir=/etc/isthmus/credentials" -}}
+{{- end -}}
 {{- if $v.writeStatus -}}
 {{- $args = append $args "--write-status" -}}
 {{- end -}}
