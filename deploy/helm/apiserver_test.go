@@ -2,6 +2,7 @@ package helm
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -63,6 +64,8 @@ func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 	t.Run("service account RBAC", func(t *testing.T) { checkServiceAccountRBAC(t, cluster) })
 	t.Run("webhooks without Isthmus", func(t *testing.T) { checkWebhooksFailClosedAndOpen(t, cluster) })
 
+	patchCABundles(t, cluster, caBefore["root-cert.pem"]) // as Isthmus does at start
+
 	values["replicaCount"] = 3
 	values["log"] = map[string]any{"level": "warn", "format": "text"}
 	helmUpgrade(t, cfg, ch, values)
@@ -76,6 +79,8 @@ func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 	if caAfter := secretData(t, cluster, "isthmus-ca"); !maps2Equal(caBefore, caAfter) {
 		t.Error("the upgrade replaced the generated CA: replicas started before and after it would not share a root")
 	}
+
+	checkCABundles(t, cluster, caBefore["root-cert.pem"])
 
 	helmUninstall(t, cfg)
 	for _, o := range objects {
@@ -141,6 +146,55 @@ func helmUninstall(t *testing.T, cfg *action.Configuration) {
 
 func newMapper(cluster *kubeharness.Cluster) meta.RESTMapper {
 	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cluster.Client.Discovery()))
+}
+
+// The chart's two webhook configurations, as Isthmus patches them.
+var webhookConfigurations = []struct{ resource, name string }{
+	{"validatingwebhookconfigurations", "isthmus-validator-canary-istio-system"},
+	{"mutatingwebhookconfigurations", "isthmus-sidecar-injector-canary-istio-system"},
+}
+
+func webhookGVR(resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: resource}
+}
+
+// patchCABundles sets every webhook's caBundle, as isthmus serve does.
+func patchCABundles(t *testing.T, cluster *kubeharness.Cluster, bundle []byte) {
+	t.Helper()
+	for _, c := range webhookConfigurations {
+		obj, err := cluster.Dynamic.Resource(webhookGVR(c.resource)).Get(t.Context(), c.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks, _, _ := unstructured.NestedSlice(obj.Object, "webhooks")
+		var ops []string
+		for i := range hooks {
+			ops = append(ops, fmt.Sprintf(`{"op":"add","path":"/webhooks/%d/clientConfig/caBundle","value":%q}`, i, base64.StdEncoding.EncodeToString(bundle)))
+		}
+		patch := []byte("[" + strings.Join(ops, ",") + "]")
+		if _, err := cluster.Dynamic.Resource(webhookGVR(c.resource)).Patch(t.Context(), c.name, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatalf("patch the caBundle of %s: %v", c.name, err)
+		}
+	}
+}
+
+// checkCABundles: an upgrade leaves the caBundles Isthmus patched (the
+// chart renders none), or webhooks would fail until Isthmus restarts.
+func checkCABundles(t *testing.T, cluster *kubeharness.Cluster, bundle []byte) {
+	t.Helper()
+	for _, c := range webhookConfigurations {
+		obj, err := cluster.Dynamic.Resource(webhookGVR(c.resource)).Get(t.Context(), c.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks, _, _ := unstructured.NestedSlice(obj.Object, "webhooks")
+		for i, h := range hooks {
+			got, _, _ := unstructured.NestedString(h.(map[string]any), "clientConfig", "caBundle")
+			if got != base64.StdEncoding.EncodeToString(bundle) {
+				t.Errorf("%s webhook %d: the upgrade changed the caBundle Isthmus patched (now %.20q)", c.name, i, got)
+			}
+		}
+	}
 }
 
 // getObject reads the stored object of o's kind, namespace and name.
@@ -244,15 +298,18 @@ func serviceAccountAccesses() []access {
 			return err
 		}},
 	}
-	for _, hook := range []struct {
+	hooks := []struct {
 		resource, name string
 		allowed        bool
-	}{
-		{"validatingwebhookconfigurations", "isthmus-validator-canary-istio-system", true},
-		{"mutatingwebhookconfigurations", "isthmus-sidecar-injector-canary-istio-system", true},
-		{"validatingwebhookconfigurations", "some-other-validator", false},
-	} {
-		gvr := schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: hook.resource}
+	}{{"validatingwebhookconfigurations", "some-other-validator", false}}
+	for _, c := range webhookConfigurations {
+		hooks = append(hooks, struct {
+			resource, name string
+			allowed        bool
+		}{c.resource, c.name, true})
+	}
+	for _, hook := range hooks {
+		gvr := webhookGVR(hook.resource)
 		accesses = append(accesses, access{fmt.Sprintf("get and patch %s %s", hook.resource, hook.name), hook.allowed,
 			func(ctx context.Context, _ kubernetes.Interface, d dynamic.Interface) error {
 				if _, err := d.Resource(gvr).Get(ctx, hook.name, metav1.GetOptions{}); err != nil {
