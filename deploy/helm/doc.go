@@ -15,7 +15,8 @@
 // plug-in CA, remote clusters and a tracing mesh config, and injection
 // off; values.schema.json refusing an unknown key and a wrong type, with
 // Helm's message; the generated CA and the rendered mesh config accepted
-// by Isthmus's own loaders; and install, upgrade and uninstall through
+// by Isthmus's own loaders; the Deployment's arguments accepted by the
+// real isthmus serve's flag parser; and install, upgrade and uninstall through
 // Helm against a real kube-apiserver (deploy/kubeharness), every rendered
 // object accepted, the service account's RBAC allowing what Isthmus reads.
 package helm
