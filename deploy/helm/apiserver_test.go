@@ -38,8 +38,9 @@ const helmTimeout = 2 * time.Minute
 // object, Istio's CRDs included, is accepted and stored; the service
 // account can do what Isthmus does and no more; with Isthmus unreachable,
 // validation fails closed and injection open; an upgrade's values reach
-// the stored Deployment while the generated CA stays; uninstall leaves
-// nothing of the release but the CRDs Istio marks to keep.
+// the stored Deployment while the generated CA and the patched caBundles
+// stay; uninstall leaves nothing of the release but the CRDs Istio marks to
+// keep, which a new install of the release takes back.
 func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 	cluster := kubeharness.StartT(t, kubeharness.Options{})
 	ch := loadChart(t, stagedChart(t))
@@ -97,6 +98,9 @@ func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 	if err != nil || len(releases.Items) != 0 {
 		t.Errorf("release records left after uninstall: %d (%v)", len(releases.Items), err)
 	}
+
+	// The kept CRDs still name the release: installing it again adopts them.
+	helmInstall(t, cfg, ch, values)
 }
 
 // helmConfig is Helm's action configuration for the cluster, releases
