@@ -1,9 +1,11 @@
 package helm
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -49,41 +51,59 @@ func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 	delete(values, "ca") // the generated CA, to see upgrades keep it
 	values["crds"] = map[string]any{"install": true}
 
-	installed := helmInstall(t, cfg, ch, values)
-	objects, err := decodeManifest(installed.Manifest)
+	objects, err := decodeManifest(helmInstall(t, cfg, ch, values).Manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mapper := newMapper(cluster)
+	checkStored(t, cluster, mapper, objects)
+	t.Run("service account RBAC", func(t *testing.T) { checkServiceAccountRBAC(t, cluster) })
+	t.Run("webhooks without Isthmus", func(t *testing.T) { checkWebhooksFailClosedAndOpen(t, cluster) })
+	ca := secretData(t, cluster, "isthmus-ca")
+	patchCABundles(t, cluster, ca["root-cert.pem"]) // as Isthmus does at start
+
+	values["replicaCount"] = 3
+	values["log"] = map[string]any{"level": "warn", "format": "text"}
+	helmUpgrade(t, cfg, ch, values)
+	checkUpgraded(t, cluster, ca)
+	checkCABundles(t, cluster, ca["root-cert.pem"])
+
+	helmUninstall(t, cfg)
+	checkUninstalled(t, cluster, mapper, objects)
+	// The kept CRDs still name the release: installing it again adopts them.
+	helmInstall(t, cfg, ch, values)
+}
+
+// checkStored: every object of the release is stored.
+func checkStored(t *testing.T, cluster *kubeharness.Cluster, mapper meta.RESTMapper, objects []*unstructured.Unstructured) {
+	t.Helper()
 	for _, o := range objects {
 		if _, err := getObject(t.Context(), cluster.Dynamic, mapper, o); err != nil {
 			t.Errorf("%s %s not stored after install: %v", o.GetKind(), o.GetName(), err)
 		}
 	}
-	caBefore := secretData(t, cluster, "isthmus-ca")
+}
 
-	t.Run("service account RBAC", func(t *testing.T) { checkServiceAccountRBAC(t, cluster) })
-	t.Run("webhooks without Isthmus", func(t *testing.T) { checkWebhooksFailClosedAndOpen(t, cluster) })
-
-	patchCABundles(t, cluster, caBefore["root-cert.pem"]) // as Isthmus does at start
-
-	values["replicaCount"] = 3
-	values["log"] = map[string]any{"level": "warn", "format": "text"}
-	helmUpgrade(t, cfg, ch, values)
+// checkUpgraded: the upgrade's values (3 replicas, log level warn) are in
+// the stored Deployment, and the generated CA is the one installed.
+func checkUpgraded(t *testing.T, cluster *kubeharness.Cluster, ca map[string][]byte) {
+	t.Helper()
 	deployment, err := cluster.Client.AppsV1().Deployments(testNamespace).Get(t.Context(), "isthmus", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *deployment.Spec.Replicas != 3 || !slices.Contains(deployment.Spec.Template.Spec.Containers[0].Args, "--log-level=warn") {
-		t.Errorf("upgrade not in the stored Deployment: replicas %d, args %v", *deployment.Spec.Replicas, deployment.Spec.Template.Spec.Containers[0].Args)
+	if args := deployment.Spec.Template.Spec.Containers[0].Args; *deployment.Spec.Replicas != 3 || !slices.Contains(args, "--log-level=warn") {
+		t.Errorf("upgrade not in the stored Deployment: replicas %d, args %v", *deployment.Spec.Replicas, args)
 	}
-	if caAfter := secretData(t, cluster, "isthmus-ca"); !maps2Equal(caBefore, caAfter) {
+	if !maps.EqualFunc(ca, secretData(t, cluster, "isthmus-ca"), bytes.Equal) {
 		t.Error("the upgrade replaced the generated CA: replicas started before and after it would not share a root")
 	}
+}
 
-	checkCABundles(t, cluster, caBefore["root-cert.pem"])
-
-	helmUninstall(t, cfg)
+// checkUninstalled: nothing of the release is left, release records
+// included, but Istio's CRDs (helm.sh/resource-policy: keep).
+func checkUninstalled(t *testing.T, cluster *kubeharness.Cluster, mapper meta.RESTMapper, objects []*unstructured.Unstructured) {
+	t.Helper()
 	for _, o := range objects {
 		_, err := getObject(t.Context(), cluster.Dynamic, mapper, o)
 		kept := o.GetKind() == "CustomResourceDefinition"
@@ -98,9 +118,6 @@ func TestInstallUpgradeUninstallOnARealAPIServer(t *testing.T) {
 	if err != nil || len(releases.Items) != 0 {
 		t.Errorf("release records left after uninstall: %d (%v)", len(releases.Items), err)
 	}
-
-	// The kept CRDs still name the release: installing it again adopts them.
-	helmInstall(t, cfg, ch, values)
 }
 
 // helmConfig is Helm's action configuration for the cluster, releases
@@ -223,18 +240,6 @@ func secretData(t *testing.T, cluster *kubeharness.Cluster, name string) map[str
 	return s.Data
 }
 
-func maps2Equal(a, b map[string][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if string(b[k]) != string(v) {
-			return false
-		}
-	}
-	return true
-}
-
 // access is one request the service account makes, and whether RBAC must
 // allow it.
 type access struct {
@@ -260,27 +265,45 @@ func checkServiceAccountRBAC(t *testing.T, cluster *kubeharness.Cluster) {
 }
 
 func serviceAccountAccesses() []access {
-	list := func(group, version, resource string) access {
-		gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
-		return access{"list and watch " + gvr.String(), true, func(ctx context.Context, _ kubernetes.Interface, d dynamic.Interface) error {
-			if _, err := d.Resource(gvr).List(ctx, metav1.ListOptions{}); err != nil {
-				return err
-			}
-			w, err := d.Resource(gvr).Watch(ctx, metav1.ListOptions{})
-			if err == nil {
-				w.Stop()
-			}
-			return err
-		}}
+	return slices.Concat(readAccesses(), otherAccesses(), webhookAccesses(), []access{statusAccess()})
+}
+
+// readAccesses: list and watch, in every namespace, what Isthmus reads.
+func readAccesses() []access {
+	resources := map[string][]string{
+		"/v1":                    {"services", "pods", "namespaces", "nodes"},
+		"discovery.k8s.io/v1":    {"endpointslices"},
+		"networking.istio.io/v1": {"virtualservices", "destinationrules", "gateways", "serviceentries", "workloadentries", "sidecars"},
+		"security.istio.io/v1":   {"peerauthentications", "authorizationpolicies", "requestauthentications"},
+		"telemetry.istio.io/v1":  {"telemetries"},
 	}
-	accesses := []access{
-		list("", "v1", "services"), list("", "v1", "pods"), list("", "v1", "namespaces"), list("", "v1", "nodes"),
-		list("discovery.k8s.io", "v1", "endpointslices"),
-		list("networking.istio.io", "v1", "virtualservices"), list("networking.istio.io", "v1", "destinationrules"),
-		list("networking.istio.io", "v1", "gateways"), list("networking.istio.io", "v1", "serviceentries"),
-		list("networking.istio.io", "v1", "workloadentries"), list("networking.istio.io", "v1", "sidecars"),
-		list("security.istio.io", "v1", "peerauthentications"), list("security.istio.io", "v1", "authorizationpolicies"),
-		list("security.istio.io", "v1", "requestauthentications"), list("telemetry.istio.io", "v1", "telemetries"),
+	var accesses []access
+	for groupVersion, names := range resources {
+		group, version, _ := strings.Cut(groupVersion, "/")
+		for _, resource := range names {
+			accesses = append(accesses, listAndWatch(schema.GroupVersionResource{Group: group, Version: version, Resource: resource}))
+		}
+	}
+	return accesses
+}
+
+func listAndWatch(gvr schema.GroupVersionResource) access {
+	return access{"list and watch " + gvr.String(), true, func(ctx context.Context, _ kubernetes.Interface, d dynamic.Interface) error {
+		if _, err := d.Resource(gvr).List(ctx, metav1.ListOptions{}); err != nil {
+			return err
+		}
+		w, err := d.Resource(gvr).Watch(ctx, metav1.ListOptions{})
+		if err == nil {
+			w.Stop()
+		}
+		return err
+	}}
+}
+
+// otherAccesses: token reviews and the system namespace's Secrets, but
+// no other Secret, no write of workloads or Istio resources.
+func otherAccesses() []access {
+	return []access{
 		{"create tokenreviews", true, func(ctx context.Context, c kubernetes.Interface, _ dynamic.Interface) error {
 			_, err := c.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "x"}}, metav1.CreateOptions{})
 			return err
@@ -302,39 +325,47 @@ func serviceAccountAccesses() []access {
 			return err
 		}},
 	}
-	hooks := []struct {
+}
+
+// webhookAccesses: get and patch the chart's webhook configurations, not
+// others.
+func webhookAccesses() []access {
+	type hook struct {
 		resource, name string
 		allowed        bool
-	}{{"validatingwebhookconfigurations", "some-other-validator", false}}
-	for _, c := range webhookConfigurations {
-		hooks = append(hooks, struct {
-			resource, name string
-			allowed        bool
-		}{c.resource, c.name, true})
 	}
-	for _, hook := range hooks {
-		gvr := webhookGVR(hook.resource)
-		accesses = append(accesses, access{fmt.Sprintf("get and patch %s %s", hook.resource, hook.name), hook.allowed,
+	hooks := []hook{{"validatingwebhookconfigurations", "some-other-validator", false}}
+	for _, c := range webhookConfigurations {
+		hooks = append(hooks, hook{c.resource, c.name, true})
+	}
+	var accesses []access
+	for _, h := range hooks {
+		gvr := webhookGVR(h.resource)
+		accesses = append(accesses, access{fmt.Sprintf("get and patch %s %s", h.resource, h.name), h.allowed,
 			func(ctx context.Context, _ kubernetes.Interface, d dynamic.Interface) error {
-				if _, err := d.Resource(gvr).Get(ctx, hook.name, metav1.GetOptions{}); err != nil {
+				if _, err := d.Resource(gvr).Get(ctx, h.name, metav1.GetOptions{}); err != nil {
 					return err
 				}
-				_, err := d.Resource(gvr).Patch(ctx, hook.name, types.MergePatchType, []byte(`{}`), metav1.PatchOptions{})
+				_, err := d.Resource(gvr).Patch(ctx, h.name, types.MergePatchType, []byte(`{}`), metav1.PatchOptions{})
 				return err
 			}})
 	}
-	status := schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
-	accesses = append(accesses, access{"patch a PeerAuthentication's status (writeStatus)", true,
+	return accesses
+}
+
+// statusAccess: patch an Istio resource's status (writeStatus is on).
+func statusAccess() access {
+	gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
+	return access{"patch a PeerAuthentication's status (writeStatus)", true,
 		func(ctx context.Context, _ kubernetes.Interface, d dynamic.Interface) error {
 			// Allowed by RBAC, so the API server answers NotFound for an
 			// object that does not exist.
-			_, err := d.Resource(status).Namespace("default").Patch(ctx, "absent", types.MergePatchType, []byte(`{"status":{}}`), metav1.PatchOptions{}, "status")
+			_, err := d.Resource(gvr).Namespace("default").Patch(ctx, "absent", types.MergePatchType, []byte(`{"status":{}}`), metav1.PatchOptions{}, "status")
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
 			return err
-		}})
-	return accesses
+		}}
 }
 
 // serviceAccountClients are clients holding a token of the chart's
