@@ -6,6 +6,7 @@
 #   make demo   runs the bundled example mesh through a real Envoy.
 #   make run    serves the bundled example mesh on the default ports.
 #   make image  writes the container image to bin/isthmus-image.tar.
+#   make chart  writes the Helm chart, Istio's CRDs included, to bin/.
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,7 +23,7 @@ APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:i
 
 export ENVOY_BIN
 
-.PHONY: all tools debian-packages kube-bins consul-bin build image test vet fmt-check demo run bench fuzz clean
+.PHONY: all tools debian-packages kube-bins consul-bin build image chart test vet fmt-check demo run bench fuzz clean
 
 all: build
 
@@ -75,6 +76,12 @@ IMAGE_REF  ?=
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 image:
 	$(GO) run ./deploy/image/cmd/build-image --out $(IMAGE_TAR) --arch $(IMAGE_ARCH) $(if $(IMAGE_REF),--ref $(IMAGE_REF))
+
+## chart: the Helm chart deploy/helm/isthmus with Istio's CRDs (from the
+##        istio.io/api module go.mod requires) added as files/istio-crds.yaml,
+##        packaged as bin/isthmus-CHART_VERSION.tgz.
+chart:
+	$(GO) run ./deploy/helm/cmd/package-chart --chart deploy/helm/isthmus --out bin
 
 ## test: vet, gofmt check and every test (Envoy, Kubernetes and Consul ones included).
 test: tools kube-bins consul-bin vet fmt-check

@@ -111,9 +111,10 @@ func clusterState(opts serveOptions, logger *slog.Logger) string {
 	return filepath.Join(opts.stateDir, clustersStateDir)
 }
 
-// addCluster adds the cluster of one --kubeconfig to set.
+// addCluster adds the cluster of one --kubeconfig to set; the path
+// "in-cluster" is the pod's own cluster.
 func addCluster(ctx context.Context, set *kube.ClusterSet, k kubeconfig, logger *slog.Logger) {
-	cfg, err := kube.LoadKubeconfig(k.path, "")
+	cfg, err := restConfig(k.path)
 	if err == nil {
 		err = set.Add(ctx, k.clusterID, cfg)
 	}

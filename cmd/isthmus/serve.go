@@ -134,7 +134,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.BoolVar(&opts.ephemeralCA, "ephemeral-ca", false, "keep the mesh root CA in memory only: a new root on every start")
 	fs.StringVar(&opts.trustDomain, "trust-domain", certs.DefaultTrustDomain, "SPIFFE trust domain of workload identities")
 	fs.DurationVar(&opts.certTTL, "cert-ttl", certs.DefaultWorkloadTTL, "lifetime of workload certificates; each is renewed at half its lifetime")
-	fs.Var(&opts.kubeconfigs, "kubeconfig", "`[CLUSTER_ID=]PATH` of a Kubernetes cluster whose services and endpoints join the mesh, repeatable (cluster id default \"Kubernetes\", as Istio's)")
+	fs.Var(&opts.kubeconfigs, "kubeconfig", "`[CLUSTER_ID=]PATH` of a Kubernetes cluster whose services and endpoints join the mesh, repeatable (cluster id default \"Kubernetes\", as Istio's); PATH \"in-cluster\": the pod's own cluster")
 	fs.Var(&opts.consul.sources, "consul", "`[NAME=]ADDR` of a Consul agent's HTTP API (HOST:PORT or URL) whose services join the mesh as NAME.SUFFIX, repeatable; NAME, the cluster id of its endpoints, defaults to the agent's datacenter. CONSUL_HTTP_TOKEN and the other CONSUL_HTTP_* variables apply")
 	fs.StringVar(&opts.consul.configAddress, "config-consul", "", "`ADDR` of a Consul agent whose KV keys under --config-consul-prefix hold Istio YAML to serve too (after --config-dir's and --config-kubeconfig's in precedence), each key one file, followed with blocking queries")
 	fs.StringVar(&opts.consul.configPrefix, "config-consul-prefix", consul.DefaultKVPrefix, "`PREFIX` of the Consul KV keys --config-consul reads")

@@ -33,7 +33,10 @@ func etcdArgs(name, dir string, clientPort, peerPort int) []string {
 // etcdPort, and authenticates with the harness's CA and tokens. It never
 // reaches out: no endpoint reconciliation of the `kubernetes` Service onto
 // a loopback address (which it refuses), kubelets by InternalIP only (no
-// DNS lookups of node names).
+// DNS lookups of node names), and admission webhooks (and aggregated
+// APIs) called at an endpoint of their Service's EndpointSlices, never at
+// its cluster IP, which no kube-proxy routes here and would leave the
+// machine: a Service without endpoints is an error, no connection.
 func apiserverArgs(dir string, port, etcdPort int, serviceCIDR string) []string {
 	file := func(name string) string { return filepath.Join(dir, name) }
 	return []string{
@@ -54,6 +57,7 @@ func apiserverArgs(dir string, port, etcdPort int, serviceCIDR string) []string 
 		"--service-account-signing-key-file=" + file(serviceAccountKeyFile),
 		"--service-cluster-ip-range=" + serviceCIDR,
 		"--endpoint-reconciler-type=none",
+		"--enable-aggregator-routing=true",
 		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
 	}

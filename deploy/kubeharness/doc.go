@@ -8,7 +8,10 @@
 //     authentication, RBAC and Node authorization, and its own Service
 //     CIDR. It returns once /readyz answers and the `default` namespace
 //     exists. Nothing it starts listens on, or connects to, an address
-//     outside 127.0.0.0/8.
+//     outside 127.0.0.0/8. Admission webhooks given as a Service are
+//     called at an address of its EndpointSlices (a test makes them point
+//     at 127.0.0.1), never at its cluster IP: a Service without endpoints
+//     fails the call without a connection.
 //   - Several clusters may run in one process at once; each has its own
 //     scratch directory, ports, CA and tokens.
 //   - The Cluster holds an admin kubeconfig file, a rest.Config and a
