@@ -327,7 +327,7 @@ func otherAccesses() []access {
 	}
 }
 
-// webhookAccesses: get and patch the chart's webhook configurations, not
+// webhookAccesses: get and patch (isthmus serve updates) the chart's webhook configurations, not
 // others.
 func webhookAccesses() []access {
 	type hook struct {

@@ -14,11 +14,7 @@ import (
 // The arguments the Deployment gives isthmus serve are flags the real
 // binary defines, with values it parses: each value set's arguments, then
 // -h, make it print its usage and exit 0 (an unknown flag or a bad value
-// exits 2 first).
-//
-// The webhook flags (--validating-webhook, --injection-webhook,
-// --inject-mode, --sidecar-image, --inject-discovery-address) are left out:
-// isthmus serve does not define them yet.
+// exits 2 first), webhook and injection flags included.
 func TestRenderedArgumentsParseInIsthmus(t *testing.T) {
 	bin, err := localmesh.BuildIsthmus(t.TempDir())
 	if err != nil {
@@ -28,8 +24,6 @@ func TestRenderedArgumentsParseInIsthmus(t *testing.T) {
 	for _, path := range cases {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			values := readValues(t, filepath.Base(path))
-			values["validation"] = map[string]any{"enabled": false}
-			values["injection"] = map[string]any{"enabled": false}
 			args := deploymentArgs(t, renderObjects(t, chartSource, values))
 			out, err := exec.Command(bin, append(args, "-h")...).CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "Usage: isthmus serve") {
