@@ -131,7 +131,13 @@ func (s *Server) build(tr *snapshotTranslator, ps *proxyState) (*proxyResources,
 		return nil, err
 	}
 	return tr.prepare(preparedKey{res, key}, func() (*proxyResources, error) {
-		return buildProxyResources(res, secrets, ps.served, s.prep, tr.validates(), s.keyless(ps))
+		rt, err := tr.resourceTypes(res, func() (*resourceTypes, error) {
+			return prepareResourceTypes(res, ps.served, s.prep, tr.validates())
+		})
+		if err != nil {
+			return nil, err
+		}
+		return withProxySecrets(rt, res, secrets, ps.served, s.prep, s.keyless(ps))
 	})
 }
 

@@ -64,8 +64,11 @@ type proxyResources struct {
 	// resources that reference its certificate wait for it.
 	keyless   bool
 	resources *translate.Resources
-	versions  map[string]string // type URL → content version
-	types     map[string]*typeResources
+	// secretRefs are the secrets its clusters and listeners reference (see
+	// resourceTypes).
+	secretRefs []secretRef
+	versions   map[string]string // type URL → content version
+	types      map[string]*typeResources
 }
 
 // typeResources is one type of a proxy's resources, ready to send.
@@ -104,54 +107,105 @@ func (t *typeResources) get(name string) *preparedResource {
 	return t.list[i]
 }
 
-// buildProxyResources prepares res for serving and checks that it can be
-// served: every resource valid (validated says translation checked that
-// already), names unique, references consistent. Of secrets, those the
-// clusters and listeners reference are served. A type whose prepared
-// resources are those of prev (nil before the first build) keeps prev's
-// version without hashing again.
-func buildProxyResources(res *translate.Resources, secrets []*tlsv3.Secret, prev *proxyResources, prep *preparer, validated, keyless bool) (*proxyResources, error) {
-	pr := &proxyResources{resources: res, versions: map[string]string{}, types: map[string]*typeResources{}, keyless: keyless}
-	add := func(typeURL string, list []types.Resource, validated bool) error {
+// resourceTypes are one translation result's clusters, endpoints,
+// listeners and routes, prepared and checked for consistency, and the
+// secrets they reference: the part of what a proxy is served that every
+// proxy given the same result shares (see snapshotTranslator.types).
+// Immutable once built.
+type resourceTypes struct {
+	types map[string]*typeResources // every served type but SDS
+	// secretRefs are the SDS names the clusters and listeners reference,
+	// each with the first resource that does.
+	secretRefs []secretRef
+}
+
+// prepareResourceTypes prepares res, whose every resource is valid
+// (validated says translation checked that already), names unique and
+// references consistent. A type whose prepared resources are those of prev
+// (nil before the first build) keeps prev's version without hashing again.
+func prepareResourceTypes(res *translate.Resources, prev *proxyResources, prep *preparer, validated bool) (*resourceTypes, error) {
+	rt := &resourceTypes{types: map[string]*typeResources{}}
+	for typeURL, list := range resourcesByType(res) {
+		if typeURL == resource.SecretType {
+			continue
+		}
 		t, err := prepareType(typeURL, list, prev, prep, validated)
 		if err != nil {
-			return fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typeURL), err)
+			return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typeURL), err)
 		}
+		rt.types[typeURL] = t
+	}
+	if err := referencesMatch(rt.types[resource.ClusterType], rt.types[resource.EndpointType]); err != nil {
+		return nil, fmt.Errorf("%w: endpoints: %w", errInconsistent, err)
+	}
+	if err := referencesMatch(rt.types[resource.ListenerType], rt.types[resource.RouteType]); err != nil {
+		return nil, fmt.Errorf("%w: routes: %w", errInconsistent, err)
+	}
+	rt.secretRefs = secretRefsOf(rt)
+	return rt, nil
+}
+
+// secretRefsOf lists, sorted, the secrets rt's clusters and listeners
+// reference.
+func secretRefsOf(rt *resourceTypes) []secretRef {
+	seen := map[string]bool{}
+	var out []secretRef
+	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
+		for _, r := range rt.types[t].list {
+			for _, name := range r.secrets {
+				if !seen[name] {
+					seen[name] = true
+					out = append(out, secretRef{secret: name, typeURL: t, resource: r.name})
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b secretRef) int { return strings.Compare(a.secret, b.secret) })
+	return out
+}
+
+// buildProxyResources prepares res for serving (see prepareResourceTypes)
+// with the secrets the proxy may reference, of which those its clusters
+// and listeners reference are served.
+func buildProxyResources(res *translate.Resources, secrets []*tlsv3.Secret, prev *proxyResources, prep *preparer, validated, keyless bool) (*proxyResources, error) {
+	rt, err := prepareResourceTypes(res, prev, prep, validated)
+	if err != nil {
+		return nil, err
+	}
+	return withProxySecrets(rt, res, secrets, prev, prep, keyless)
+}
+
+// withProxySecrets is what a proxy is served: rt, prepared from res, with
+// the secrets it references of secrets.
+func withProxySecrets(rt *resourceTypes, res *translate.Resources, secrets []*tlsv3.Secret, prev *proxyResources, prep *preparer, keyless bool) (*proxyResources, error) {
+	pr := &proxyResources{resources: res, versions: map[string]string{}, types: map[string]*typeResources{}, keyless: keyless, secretRefs: rt.secretRefs}
+	for typeURL, t := range rt.types {
 		pr.types[typeURL] = t
 		pr.versions[typeURL] = t.version
-		return nil
 	}
-	for typeURL, list := range resourcesByType(res) {
-		if err := add(typeURL, list, validated); err != nil {
-			return nil, err
-		}
-	}
-	if served := referencedSecrets(pr, secrets); len(served) > 0 {
+	served := referencedSecrets(rt, secrets)
+	if len(served) > 0 {
 		pr.resources = withSecrets(res, served)
-		if err := add(resource.SecretType, asResources(served), false); err != nil {
-			return nil, err
-		}
 	}
-	if err := pr.consistent(); err != nil {
+	t, err := prepareType(resource.SecretType, asResources(served), prev, prep, false)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(resource.SecretType), err)
+	}
+	pr.types[resource.SecretType] = t
+	pr.versions[resource.SecretType] = t.version
+	if err := secretsServed(pr); err != nil {
 		return nil, fmt.Errorf("%w: %w", errInconsistent, err)
 	}
 	return pr, nil
 }
 
-// referencedSecrets keeps the secrets that pr's clusters and listeners
+// referencedSecrets keeps the secrets that rt's clusters and listeners
 // reference.
-func referencedSecrets(pr *proxyResources, secrets []*tlsv3.Secret) []*tlsv3.Secret {
-	names := map[string]bool{}
-	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
-		for _, r := range pr.types[t].list {
-			for _, name := range r.secrets {
-				names[name] = true
-			}
-		}
-	}
+func referencedSecrets(rt *resourceTypes, secrets []*tlsv3.Secret) []*tlsv3.Secret {
 	var out []*tlsv3.Secret
 	for _, s := range secrets {
-		if names[s.GetName()] {
+		_, found := slices.BinarySearchFunc(rt.secretRefs, s.GetName(), func(m secretRef, name string) int { return strings.Compare(m.secret, name) })
+		if found {
 			out = append(out, s)
 		}
 	}
@@ -220,19 +274,6 @@ func asResources[T types.Resource](list []T) []types.Resource {
 	return out
 }
 
-// consistent checks, as Envoy needs over ADS, that the EDS clusters name
-// exactly the load assignments served and the listeners exactly the route
-// configurations served.
-func (pr *proxyResources) consistent() error {
-	if err := referencesMatch(pr.types[resource.ClusterType], pr.types[resource.EndpointType]); err != nil {
-		return fmt.Errorf("endpoints: %w", err)
-	}
-	if err := referencesMatch(pr.types[resource.ListenerType], pr.types[resource.RouteType]); err != nil {
-		return fmt.Errorf("routes: %w", err)
-	}
-	return secretsServed(pr)
-}
-
 // secretsServed checks that every mesh secret a cluster or listener
 // references is served: Envoy would otherwise wait for it forever. A
 // gateway credential (credentialName) may be missing: the listener using
@@ -246,20 +287,18 @@ func secretsServed(pr *proxyResources) error {
 	return nil
 }
 
-// missingSecret is a secret a resource references that is not served.
-type missingSecret struct {
+// secretRef is a secret and a resource that references it.
+type secretRef struct {
 	secret, typeURL, resource string
 }
 
-func (pr *proxyResources) missingSecrets() []missingSecret {
-	var out []missingSecret
-	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
-		for _, r := range pr.types[t].list {
-			for _, name := range r.secrets {
-				if pr.types[resource.SecretType].get(name) == nil {
-					out = append(out, missingSecret{secret: name, typeURL: t, resource: r.name})
-				}
-			}
+// missingSecrets are the secrets pr's clusters and listeners reference but
+// pr does not serve, each with the first resource that references it.
+func (pr *proxyResources) missingSecrets() []secretRef {
+	var out []secretRef
+	for _, ref := range pr.secretRefs {
+		if pr.types[resource.SecretType].get(ref.secret) == nil {
+			out = append(out, ref)
 		}
 	}
 	return out

@@ -21,6 +21,16 @@ type snapshotTranslator struct {
 
 	mu       sync.Mutex
 	prepared map[preparedKey]*preparedEntry
+	// types are the prepared types of each translation result, shared by
+	// its proxies whatever their secrets.
+	types map[*translate.Resources]*typesEntry
+}
+
+// typesEntry is the outcome of preparing one translation result's types.
+type typesEntry struct {
+	once sync.Once
+	res  *resourceTypes
+	err  error
 }
 
 // preparedKey identifies what a proxy is served: a translation result and
@@ -40,7 +50,8 @@ type preparedEntry struct {
 }
 
 func (s *Server) newSnapshotTranslator(idx *translate.Index) *snapshotTranslator {
-	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate, prepared: map[preparedKey]*preparedEntry{}}
+	st := &snapshotTranslator{idx: idx, custom: s.opts.Translate, prepared: map[preparedKey]*preparedEntry{},
+		types: map[*translate.Resources]*typesEntry{}}
 	if st.custom == nil {
 		st.shared = translate.NewTranslator(idx)
 	}
@@ -72,6 +83,23 @@ func (st *snapshotTranslator) prepare(key preparedKey, build func() (*proxyResou
 	}
 	st.mu.Unlock()
 	e.wanted.Store(true)
+	e.once.Do(func() { e.res, e.err = build() })
+	return e.res, e.err
+}
+
+// resourceTypes returns build(), once per translation result when results
+// are shared between proxies.
+func (st *snapshotTranslator) resourceTypes(res *translate.Resources, build func() (*resourceTypes, error)) (*resourceTypes, error) {
+	if st.shared == nil {
+		return build()
+	}
+	st.mu.Lock()
+	e := st.types[res]
+	if e == nil {
+		e = &typesEntry{}
+		st.types[res] = e
+	}
+	st.mu.Unlock()
 	e.once.Do(func() { e.res, e.err = build() })
 	return e.res, e.err
 }
