@@ -1,7 +1,7 @@
 // Command kube is one multi-call binary holding the Kubernetes components
 // Isthmus's tests run: kube-apiserver, kube-controller-manager,
-// kube-scheduler, kubelet (k8s.io/kubernetes v1.37.2) and etcd (embedded
-// go.etcd.io/etcd/server/v3).
+// kube-scheduler, kubelet, kube-proxy (k8s.io/kubernetes v1.37.2) and etcd
+// (embedded go.etcd.io/etcd/server/v3).
 //
 // It dispatches on the name it was invoked as (a symlink named
 // kube-apiserver) or on its first argument (`kube kube-apiserver --flags`).
@@ -26,6 +26,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // build info metric
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
@@ -38,6 +39,7 @@ var commands = map[string]func(args []string) int{
 	"kube-controller-manager": cobraMain(func(context.Context) *cobra.Command { return controllermanager.NewControllerManagerCommand() }),
 	"kube-scheduler":          cobraMain(func(context.Context) *cobra.Command { return scheduler.NewSchedulerCommand() }),
 	"kubelet":                 cobraMain(kubelet.NewKubeletCommand),
+	"kube-proxy":              cobraMain(func(context.Context) *cobra.Command { return proxy.NewProxyCommand() }),
 }
 
 func main() {
