@@ -14,10 +14,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"k8s.io/component-base/cli"
@@ -35,11 +33,11 @@ import (
 // (the arguments after the component name) and returning the exit code.
 var commands = map[string]func(args []string) int{
 	"etcd":                    runEtcd,
-	"kube-apiserver":          cobraMain(func(context.Context) *cobra.Command { return apiserver.NewAPIServerCommand() }),
-	"kube-controller-manager": cobraMain(func(context.Context) *cobra.Command { return controllermanager.NewControllerManagerCommand() }),
-	"kube-scheduler":          cobraMain(func(context.Context) *cobra.Command { return scheduler.NewSchedulerCommand() }),
-	"kubelet":                 cobraMain(kubelet.NewKubeletCommand),
-	"kube-proxy":              cobraMain(func(context.Context) *cobra.Command { return proxy.NewProxyCommand() }),
+	"kube-apiserver":          cobraMain(apiserver.NewAPIServerCommand),
+	"kube-controller-manager": cobraMain(controllermanager.NewControllerManagerCommand),
+	"kube-scheduler":          cobraMain(func() *cobra.Command { return scheduler.NewSchedulerCommand() }),
+	"kubelet":                 cobraMain(func() *cobra.Command { return kubelet.NewKubeletCommand(context.Background()) }),
+	"kube-proxy":              cobraMain(proxy.NewProxyCommand),
 }
 
 func main() {
@@ -66,11 +64,11 @@ func dispatch(argv []string) (string, []string) {
 
 // cobraMain runs a Kubernetes component's cobra command the way its own
 // main does (component-base's cli.Run), with args in place of os.Args.
-func cobraMain(newCommand func(context.Context) *cobra.Command) func([]string) int {
+// Signals are left to the component, as in its own main: those that handle
+// none (kube-proxy) end on SIGTERM.
+func cobraMain(newCommand func() *cobra.Command) func([]string) int {
 	return func(args []string) int {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		cmd := newCommand(ctx)
+		cmd := newCommand()
 		cmd.SetArgs(slices.Clone(args))
 		return cli.Run(cmd)
 	}
