@@ -60,6 +60,11 @@ type CallResult struct {
 // callTimeout bounds one /call.
 const callTimeout = 3 * time.Second
 
+// callClient opens a new connection for every call, so that calls to a
+// Service's ClusterIP are balanced across its endpoints as kube-proxy
+// spreads connections.
+var callClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // maxCallBody is the most of a called URL's body /call returns.
 const maxCallBody = 64 << 10
 
@@ -122,7 +127,7 @@ func call(ctx context.Context, target string) CallResult {
 		result.Error = err.Error()
 		return result
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := callClient.Do(req)
 	if err != nil {
 		result.Error = err.Error()
 		return result

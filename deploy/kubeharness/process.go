@@ -77,7 +77,10 @@ func (c *component) start() error {
 
 // stop ends the component (SIGTERM, then SIGKILL after stopGrace) and
 // waits for it to exit. Stopping a stopped component does nothing.
-func (c *component) stop() {
+func (c *component) stop() { c.stopWithin(stopGrace) }
+
+// stopWithin is stop with grace in place of stopGrace.
+func (c *component) stopWithin(grace time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.run == nil {
@@ -91,7 +94,7 @@ func (c *component) stop() {
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-r.done:
-	case <-time.After(stopGrace):
+	case <-time.After(grace):
 		_ = r.cmd.Process.Kill()
 		<-r.done
 	}
