@@ -115,9 +115,9 @@ func (n *Node) writeConfig() error {
 		return err
 	}
 	files := map[string][]byte{
-		n.paths.containerdConfig(): []byte(containerdConfig(n.paths)),
+		n.paths.containerdConfig():                                     []byte(containerdConfig(n.paths)),
 		filepath.Join(n.paths.cniConfDir(), "10-kubeharness.conflist"): cni,
-		n.paths.kubeletConfig(): []byte(kubeletConfig(n.paths, n.net, n.key)),
+		n.paths.kubeletConfig():                                        []byte(kubeletConfig(n.paths, n.net, n.key)),
 	}
 	for path, data := range files {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -217,7 +217,9 @@ func (n *Node) close() error {
 // cleanNode removes what the node keyed key left on the host, whether its
 // processes were stopped or died with a crashed test.
 func cleanNode(key, dir string) error {
-	killAll(func() []int { return append(cgroupPIDs(key), processesMentioning(string(filepath.Separator)+key+string(filepath.Separator))...) })
+	killAll(func() []int {
+		return append(cgroupPIDs(key), processesMentioning(string(filepath.Separator)+key+string(filepath.Separator))...)
+	})
 	errs := []error{unmountUnder(dir)}
 	(&nodeNet{netns: key, hostDev: keyPrefix(key) + "v" + strings.TrimPrefix(key, keyPrefix(key)+"-")}).delete()
 	errs = append(errs, removeCgroupRoot(key))

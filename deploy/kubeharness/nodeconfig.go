@@ -15,7 +15,7 @@ const cniBinDir = "/usr/lib/cni"
 // directory so that leftovers are found by path.
 type nodePaths struct{ dir string }
 
-func (p nodePaths) file(name string) string { return filepath.Join(p.dir, name) }
+func (p nodePaths) file(name string) string  { return filepath.Join(p.dir, name) }
 func (p nodePaths) containerdConfig() string { return p.file("containerd.toml") }
 func (p nodePaths) socket() string           { return p.file("containerd.sock") }
 func (p nodePaths) cniConfDir() string       { return p.file("cni") }

@@ -98,7 +98,7 @@ func (n *nodeNet) create() error {
 		{"addr", "add", n.hostIP.String() + "/30", "dev", n.hostDev},
 		{"link", "set", n.hostDev, "up"},
 		node("link", "set", "lo", "up"),
-		node("addr", "add", n.nodeIP.String() + "/30", "dev", "eth0"),
+		node("addr", "add", n.nodeIP.String()+"/30", "dev", "eth0"),
 		node("link", "set", "eth0", "up"),
 		{"route", "add", n.podCIDR.String(), "via", n.nodeIP.String(), "dev", n.hostDev},
 	}
