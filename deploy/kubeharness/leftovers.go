@@ -59,15 +59,28 @@ func leftoverKeys() map[string]string {
 		}
 	}
 	nodeDirs, _ := filepath.Glob(filepath.Join(os.TempDir(), scratchPrefix+"*", "kh*-*"))
-	for _, mount := range append(mountPoints(), nodeDirs...) {
-		for _, part := range strings.Split(mount, string(filepath.Separator)) {
-			add(part)
-			if _, ok := keys[part]; ok && keys[part] == "" {
-				keys[part] = mount[:strings.Index(mount, part)+len(part)]
+	for _, path := range append(mountPoints(), nodeDirs...) {
+		if key, dir := nodeDirOf(path); key != "" {
+			add(key)
+			if known, ok := keys[key]; ok && known == "" {
+				keys[key] = dir
 			}
 		}
 	}
 	return keys
+}
+
+// nodeDirOf finds, in path, a node directory SCRATCH/KEY whose scratch
+// directory is a cluster's (named kubeharness-…), and returns its key and
+// path.
+func nodeDirOf(path string) (key, dir string) {
+	parts := strings.Split(path, string(filepath.Separator))
+	for i := 1; i < len(parts); i++ {
+		if leftoverKey.MatchString(parts[i]) && strings.HasPrefix(parts[i-1], scratchPrefix) {
+			return parts[i], strings.Join(parts[:i+1], string(filepath.Separator))
+		}
+	}
+	return "", ""
 }
 
 func processAlive(pid string) bool {
