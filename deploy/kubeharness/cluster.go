@@ -160,20 +160,33 @@ func (c *Cluster) start(ctx context.Context, bin string, opts Options) error {
 		return err
 	}
 	c.components = c.controlPlane(bin, opts, host, apiPort, etcdClient, etcdPeer)
-	for _, comp := range c.components {
-		if err := comp.start(); err != nil {
-			return err
-		}
-	}
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
+	// etcd and the apiserver first: the controller-manager gives up on an
+	// apiserver not healthy within 10 s, which a loaded machine exceeds.
+	storeAndAPI, others := c.components[:2], c.components[2:]
+	if err := startAll(storeAndAPI); err != nil {
+		return err
+	}
 	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	if err := startAll(others); err != nil {
 		return err
 	}
 	if err := c.startNodes(ctx, bin, opts.Images); err != nil {
 		return err
 	}
 	c.log.Info("kubernetes cluster started", "server", c.Server, "nodes", len(c.Nodes), "dir", c.Dir, "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+func startAll(components []*component) error {
+	for _, comp := range components {
+		if err := comp.start(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -153,9 +153,10 @@ func (n *Node) importImage(ctx context.Context, tarball string) error {
 	return nil
 }
 
-// waitReady waits until the node's Ready condition is True.
+// waitReady waits until the node's Ready condition is True, or a process
+// of the cluster (the node's included) exits.
 func (n *Node) waitReady(ctx context.Context, c *Cluster) error {
-	return poll(ctx, n.failed, func(ctx context.Context) error {
+	return poll(ctx, c.failed, func(ctx context.Context) error {
 		node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)

@@ -136,6 +136,16 @@ func (n *nodeNet) inNetns(argv ...string) []string {
 	return append([]string{"nsenter", "--net=" + filepath.Join(netnsDir, n.netns), "--"}, argv...)
 }
 
+// runInNetns runs argv in the node's namespace and waits for it.
+func runInNetns(n *nodeNet, argv ...string) error {
+	full := n.inNetns(argv...)
+	out, err := exec.Command(full[0], full[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s in %s: %w: %s", strings.Join(argv, " "), n.netns, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 func runIP(args ...string) error {
 	out, err := exec.Command("ip", args...).CombinedOutput()
 	if err != nil {
