@@ -94,7 +94,7 @@ func (n *Node) start(ctx context.Context, bin string, images []string) error {
 		return err
 	}
 	for _, image := range images {
-		if err := n.importImage(ctx, image); err != nil {
+		if err := n.LoadImage(ctx, image); err != nil {
 			return err
 		}
 	}
@@ -142,10 +142,6 @@ func (n *Node) waitContainerd(ctx context.Context) error {
 // containerd, where the kubelet finds it (namespace k8s.io): pods use it
 // with imagePullPolicy Never or IfNotPresent.
 func (n *Node) LoadImage(ctx context.Context, tarball string) error {
-	return n.importImage(ctx, tarball)
-}
-
-func (n *Node) importImage(ctx context.Context, tarball string) error {
 	cmd := exec.CommandContext(ctx, "ctr", "--address", n.ContainerdSocket, "--namespace", "k8s.io", "images", "import", tarball)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("node %s: import image %s: %w: %s", n.Name, tarball, err, strings.TrimSpace(string(out)))

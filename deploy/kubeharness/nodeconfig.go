@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strconv"
+
+	"github.com/isthmus-mesh/isthmus/deploy/nodeimages"
 )
 
 // cniBinDir is where Debian's containernetworking-plugins installs the
@@ -64,12 +65,8 @@ state = %[2]q
         Root = %[9]q
         SystemdCgroup = false
 `, p.file("containerd/root"), p.file("containerd/state"), p.socket(), p.socket()+".ttrpc",
-		p.file("containerd/opt"), PauseImage, cniBinDir, p.cniConfDir(), p.file("runc"))
+		p.file("containerd/opt"), nodeimages.PauseRef, cniBinDir, p.cniConfDir(), p.file("runc"))
 }
-
-// PauseImage is the sandbox image the nodes' containerd runs (the
-// harness builds and imports it: deploy/nodeimages.Pause).
-const PauseImage = "registry.k8s.io/pause:3.10"
 
 // cniConfig is the node's CNI network: a bridge holding the node's pod
 // range, its address the pods' default gateway, host-local addresses kept
@@ -160,6 +157,6 @@ func proxyArgs(p nodePaths, name string, n *nodeNet) []string {
 		"--conntrack-max-per-core=0",
 		"--conntrack-tcp-timeout-established=0",
 		"--conntrack-tcp-timeout-close-wait=0",
-		"--v=" + strconv.Itoa(1),
+		"--v=1",
 	}
 }
