@@ -165,7 +165,13 @@ func sidecarPod() *corev1.Pod {
 // daemons, and of the node's pods from its memory cgroup).
 func TestStartupCost(t *testing.T) {
 	for _, c := range clouds {
-		daemons := rssSum(t, c.PIDs())
+		perProcess := map[string]int64{}
+		var daemons int64
+		for _, pid := range c.PIDs() {
+			rss := processRSS(t, pid)
+			perProcess[processName(pid)] += rss >> 20
+			daemons += rss
+		}
 		pods := int64(0)
 		for _, n := range c.Nodes {
 			pods += cgroupRSS(t, n.CgroupRoot)
@@ -173,27 +179,36 @@ func TestStartupCost(t *testing.T) {
 		if daemons == 0 {
 			t.Errorf("cluster %s: no memory measured for its processes %v", c.Name, c.PIDs())
 		}
-		t.Logf("cluster %s: started (etcd to Ready node) in %s; memory: control plane + node daemons %d MiB, pods %d MiB",
-			c.Name, c.startup.Round(10*time.Millisecond), daemons>>20, pods>>20)
+		t.Logf("cluster %s: started (etcd to Ready node) in %s; memory: control plane + node daemons %d MiB %v (MiB), pods %d MiB",
+			c.Name, c.startup.Round(10*time.Millisecond), daemons>>20, perProcess, pods>>20)
 	}
 }
 
-func rssSum(t *testing.T, pids []int) int64 {
-	var sum int64
-	for _, pid := range pids {
-		data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-		if err != nil {
-			t.Errorf("process %d: %v", pid, err)
-			continue
-		}
-		for line := range strings.Lines(string(data)) {
-			if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				sum += kb << 10
-			}
+// processRSS is a process's resident set in bytes.
+func processRSS(t *testing.T, pid int) int64 {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		t.Errorf("process %d: %v", pid, err)
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
 		}
 	}
-	return sum
+	return 0
+}
+
+// processName is the component a process runs: the multi-call binary's
+// first argument, else the program's name.
+func processName(pid int) string {
+	cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	argv := strings.Split(string(cmdline), "\x00")
+	if len(argv) > 1 && filepath.Base(argv[0]) == "kube" {
+		return argv[1]
+	}
+	return filepath.Base(argv[0])
 }
 
 // cgroupRSS is total_rss of a memory cgroup (its processes' anonymous
