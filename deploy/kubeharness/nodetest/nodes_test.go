@@ -106,7 +106,16 @@ func TestPodNetworksAreSeparate(t *testing.T) {
 				t.Fatalf("%s pod → %s pod: %+v; a pod must reach its own cluster's pods", from.Name, from.Name, own)
 			}
 			toNode := to.Node(target.Spec.NodeName)
-			for _, u := range []string{podURL(target, "/"), fmt.Sprintf("http://%s:10250/healthz", toNode.IP)} {
+			toService, err := to.Client.CoreV1().Services(demoNamespace).Get(t.Context(), demoName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			unreachable := []string{
+				podURL(target, "/"),
+				fmt.Sprintf("http://%s:10250/healthz", toNode.IP),
+				"http://" + toService.Spec.ClusterIP + "/",
+			}
+			for _, u := range unreachable {
 				if got := mustCall(t, client, u); got.Error == "" {
 					t.Errorf("%s pod %s reached %s of cluster %s: %+v", from.Name, client.Name, u, to.Name, got)
 				}
