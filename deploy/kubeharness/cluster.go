@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,6 +35,18 @@ type Options struct {
 	// APIServerArgs are appended to the harness's kube-apiserver flags
 	// (a repeated flag's last value wins).
 	APIServerArgs []string
+	// ControlPlane adds kube-controller-manager and kube-scheduler, so
+	// that Deployments make pods and pods are scheduled. Nodes imply it.
+	ControlPlane bool
+	// Nodes are the cluster's nodes, each with containerd, a kubelet and
+	// kube-proxy in its own network namespace (see Node). With nodes, the
+	// apiserver serves on the first node's HostIP instead of 127.0.0.1,
+	// so that pods reach it.
+	Nodes []NodeOptions
+	// Images are container image tarballs (docker-archive or OCI) imported
+	// into every node's containerd before its kubelet starts; the
+	// harness's pause image is always imported.
+	Images []string
 	// Logger receives start and stop events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -51,6 +64,14 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	for i := range o.Nodes {
+		if o.Nodes[i].Name == "" && i == 0 {
+			o.Nodes[i].Name = o.Name
+		} else if o.Nodes[i].Name == "" {
+			o.Nodes[i].Name = o.Name + "-" + strconv.Itoa(i)
+		}
+	}
+	o.ControlPlane = o.ControlPlane || len(o.Nodes) > 0
 	return o
 }
 
@@ -61,7 +82,8 @@ type Cluster struct {
 	// Dir is the scratch directory: certificates, tokens, kubeconfigs,
 	// etcd's data and every log. Close removes it.
 	Dir string
-	// Server is the apiserver's URL, https://127.0.0.1:PORT.
+	// Server is the apiserver's URL, https://127.0.0.1:PORT, or
+	// https://HOSTIP:PORT with the first node's HostIP.
 	Server string
 	// Kubeconfig is the path of the admin's kubeconfig file.
 	Kubeconfig string
@@ -70,6 +92,8 @@ type Cluster struct {
 	// Dynamic is a dynamic client acting as the admin (for custom
 	// resources such as Istio's).
 	Dynamic dynamic.Interface
+	// Nodes are the cluster's nodes, as Options.Nodes lists them.
+	Nodes []*Node
 
 	config     *rest.Config
 	caPEM      []byte
@@ -77,6 +101,9 @@ type Cluster struct {
 	apiserver  *component
 	components []*component // in start order
 }
+
+// scratchPrefix begins the name of every cluster's scratch directory.
+const scratchPrefix = "kubeharness-"
 
 // startAttempts bounds how often Start tries again when a port it picked
 // was taken before its process could bind it.
@@ -104,7 +131,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 // startOnce makes a scratch directory and starts the cluster in it.
 func startOnce(ctx context.Context, bin string, opts Options) (*Cluster, error) {
-	dir, err := os.MkdirTemp(opts.Dir, "kubeharness-"+opts.Name+"-")
+	dir, err := os.MkdirTemp(opts.Dir, scratchPrefix+opts.Name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: scratch directory: %w", opts.Name, err)
 	}
@@ -119,45 +146,120 @@ func startOnce(ctx context.Context, bin string, opts Options) (*Cluster, error) 
 // start prepares the files, runs the components and waits for readiness.
 func (c *Cluster) start(ctx context.Context, bin string, opts Options) error {
 	began := time.Now()
+	if err := c.makeNodes(opts.Nodes); err != nil {
+		return err
+	}
 	ports, err := freePorts(3)
 	if err != nil {
 		return err
 	}
 	etcdClient, etcdPeer, apiPort := ports[0], ports[1], ports[2]
-	c.Server = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
-	adminToken, err := c.writeSecrets(opts.ServiceCIDR)
+	host := c.apiHost()
+	c.Server = "https://" + net.JoinHostPort(host.String(), strconv.Itoa(apiPort))
+	if err := c.writeIdentities(opts); err != nil {
+		return err
+	}
+	c.components = c.controlPlane(bin, opts, host, apiPort, etcdClient, etcdPeer)
+	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+	// etcd and the apiserver first: the controller-manager gives up on an
+	// apiserver not healthy within 10 s, which a loaded machine exceeds.
+	storeAndAPI, others := c.components[:2], c.components[2:]
+	if err := startAll(storeAndAPI); err != nil {
+		return err
+	}
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	if err := startAll(others); err != nil {
+		return err
+	}
+	if err := c.startNodes(ctx, bin, opts.Images); err != nil {
+		return err
+	}
+	c.log.Info("kubernetes cluster started", "server", c.Server, "nodes", len(c.Nodes), "dir", c.Dir, "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+func startAll(components []*component) error {
+	for _, comp := range components {
+		if err := comp.start(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// controlPlane lists the cluster's components in start order: etcd, the
+// apiserver serving on host:apiPort, and the controller-manager and
+// scheduler when asked for.
+func (c *Cluster) controlPlane(bin string, opts Options, host netip.Addr, apiPort, etcdClient, etcdPeer int) []*component {
+	etcd := newComponent(bin, c.Dir, "etcd", etcdArgs(c.Name, c.Dir, etcdClient, etcdPeer)...)
+	apiArgs := append(apiserverArgs(c.Dir, host, apiPort, etcdClient, opts.ServiceCIDR), opts.APIServerArgs...)
+	c.apiserver = newComponent(bin, c.Dir, "kube-apiserver", apiArgs...)
+	components := []*component{etcd, c.apiserver}
+	if opts.ControlPlane {
+		components = append(components,
+			newComponent(bin, c.Dir, "kube-controller-manager", controllerManagerArgs(c)...),
+			newComponent(bin, c.Dir, "kube-scheduler", schedulerArgs(c)...))
+	}
+	return components
+}
+
+// apiHost is the address the apiserver serves on: the first node's
+// HostIP, reachable from every node's namespace and pod, else 127.0.0.1.
+func (c *Cluster) apiHost() netip.Addr {
+	if len(c.Nodes) > 0 {
+		return c.Nodes[0].HostIP
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+// writeIdentities writes the CA, keys and tokens, connects the admin's
+// clients and writes each component's kubeconfig.
+func (c *Cluster) writeIdentities(opts Options) error {
+	var ids []identity
+	if opts.ControlPlane {
+		ids = append(ids,
+			newIdentity(controllerManagerUser, c.path(controllerManagerKubeconfig)),
+			newIdentity(schedulerUser, c.path(schedulerKubeconfig)))
+	}
+	for _, n := range c.Nodes {
+		ids = append(ids,
+			newIdentity("system:node:"+n.Name, n.paths.kubeletKubeconfig(), "system:nodes"),
+			newIdentity(proxyUser, n.paths.proxyKubeconfig()))
+	}
+	tokens := make([]staticToken, len(ids))
+	for i, id := range ids {
+		tokens[i] = id.staticToken
+	}
+	adminToken, err := c.writeSecrets(opts.ServiceCIDR, net.IP(c.apiHost().AsSlice()), tokens)
 	if err != nil {
 		return err
 	}
 	if err := c.connect(adminToken); err != nil {
 		return err
 	}
-	etcd := newComponent(bin, c.Dir, "etcd", etcdArgs(c.Name, c.Dir, etcdClient, etcdPeer)...)
-	apiArgs := append(apiserverArgs(c.Dir, apiPort, etcdClient, opts.ServiceCIDR), opts.APIServerArgs...)
-	c.apiserver = newComponent(bin, c.Dir, "kube-apiserver", apiArgs...)
-	c.components = []*component{etcd, c.apiserver}
-	for _, comp := range c.components {
-		if err := comp.start(); err != nil {
+	for _, id := range ids {
+		if err := c.writeKubeconfig(id.kubeconfig, id.user, id.token); err != nil {
 			return err
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
-	defer cancel()
-	if err := c.waitReady(ctx); err != nil {
-		return err
-	}
-	c.log.Info("kubernetes cluster started", "server", c.Server, "dir", c.Dir, "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
 // PIDs are the process ids of the cluster's running components (etcd,
-// kube-apiserver).
+// kube-apiserver, controller-manager, scheduler) and of its nodes'
+// containerd, kubelet and kube-proxy.
 func (c *Cluster) PIDs() []int {
 	var pids []int
 	for _, comp := range c.components {
 		if pid := comp.pid(); pid != 0 {
 			pids = append(pids, pid)
 		}
+	}
+	for _, n := range c.Nodes {
+		pids = append(pids, n.PIDs()...)
 	}
 	return pids
 }
@@ -188,39 +290,60 @@ func (c *Cluster) Restart(ctx context.Context) error {
 	return nil
 }
 
-// Close ends every process, last started first, and removes the scratch
-// directory. It is safe to call more than once.
+// closeGrace is how long Close lets a process exit after SIGTERM: the
+// cluster's data goes with it, so a graceful apiserver shutdown (which can
+// take 10 s) buys nothing.
+const closeGrace = 2 * time.Second
+
+// Close stops and cleans every node (see Node), ends every process, last
+// started first, and removes the scratch directory. It is safe to call
+// more than once.
 func (c *Cluster) Close() error {
+	var errs []error
+	for _, n := range c.Nodes {
+		if err := n.close(); err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: node %s: %w", c.Name, n.Name, err))
+		}
+	}
+	c.Nodes = nil
 	for i := len(c.components) - 1; i >= 0; i-- {
-		c.components[i].stop()
+		c.components[i].stopWithin(closeGrace)
 	}
-	if c.Dir == "" {
-		return nil
+	if c.Dir != "" {
+		if err := os.RemoveAll(c.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: remove scratch directory: %w", c.Name, err))
+		}
+		c.Dir = ""
 	}
-	err := os.RemoveAll(c.Dir)
-	c.Dir = ""
-	if err != nil {
-		return fmt.Errorf("cluster %s: remove scratch directory: %w", c.Name, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// Logs returns the tail (n lines) of every component's log.
+// Logs returns the tail (n lines) of every component's log, nodes'
+// included.
 func (c *Cluster) Logs(n int) string {
 	var out []byte
-	for _, comp := range c.components {
+	for _, comp := range c.allComponents() {
 		out = fmt.Appendf(out, "%s\n", comp.logTail(n))
 	}
 	return string(out)
 }
 
-// failed reports the first component that has exited, if any.
+// failed reports the components that have exited, if any.
 func (c *Cluster) failed() error {
 	var errs []error
-	for _, comp := range c.components {
+	for _, comp := range c.allComponents() {
 		errs = append(errs, comp.failed())
 	}
 	return errors.Join(errs...)
+}
+
+// allComponents are the control plane's components and the nodes'.
+func (c *Cluster) allComponents() []*component {
+	all := slices.Clone(c.components)
+	for _, n := range c.Nodes {
+		all = append(all, n.components()...)
+	}
+	return all
 }
 
 // path is the absolute path of name in the scratch directory.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -217,11 +218,19 @@ func TestBinaryPathMissing(t *testing.T) {
 	}
 }
 
+// TestBinaryPathCache: BinaryPath names the binary of the repository's
+// tools/kube sources in the cache, and build.sh keys the same path: given
+// that file, build.sh prints its path instead of building (GO=false makes
+// a build, if it were wrongly started, fail at once).
 func TestBinaryPathCache(t *testing.T) {
 	t.Setenv(BinaryEnv, "")
 	dir := t.TempDir()
 	t.Setenv("ISTHMUS_CACHE", dir)
-	want := filepath.Join(dir, "kube", KubeVersion, "kube")
+	key, err := SourcesKey("../../tools/kube")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "kube", KubeVersion+"-"+key, "kube")
 	if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +239,12 @@ func TestBinaryPathCache(t *testing.T) {
 	}
 	if got, err := BinaryPath(); err != nil || got != want {
 		t.Fatalf("BinaryPath() = %q, %v; want %q", got, err, want)
+	}
+	build := exec.Command("../../tools/kube/build.sh")
+	build.Env = append(os.Environ(), "GO=false")
+	out, err := build.Output()
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("tools/kube/build.sh printed %q (%v), want the path BinaryPath names, %q", out, err, want)
 	}
 }
 

@@ -17,13 +17,13 @@ import (
 // is killed.
 const stopGrace = 10 * time.Second
 
-// component is one Kubernetes process of a cluster: the multi-call binary
-// run as name with fixed args, logging to name.log. It may be started and
-// stopped any number of times; each start appends to the same log.
+// component is one process of a cluster: the multi-call binary run as
+// name with fixed args (or any command line), logging to name.log. It may
+// be started and stopped any number of times; each start appends to the
+// same log.
 type component struct {
 	name    string
-	bin     string
-	args    []string
+	argv    []string // the command line, argv[0] the program
 	logPath string
 
 	mu  sync.Mutex
@@ -37,8 +37,14 @@ type run struct {
 	err  error         // the exit status, valid once done is closed
 }
 
+// newComponent runs the multi-call binary bin as component name.
 func newComponent(bin, dir, name string, args ...string) *component {
-	return &component{name: name, bin: bin, args: args, logPath: filepath.Join(dir, name+".log")}
+	return newCommand(dir, name, append([]string{bin, name}, args...)...)
+}
+
+// newCommand runs argv as component name, logging to dir/name.log.
+func newCommand(dir, name string, argv ...string) *component {
+	return &component{name: name, argv: argv, logPath: filepath.Join(dir, name+".log")}
 }
 
 // start runs the component unless it is already running.
@@ -52,12 +58,12 @@ func (c *component) start() error {
 	if err != nil {
 		return fmt.Errorf("%s: open log: %w", c.name, err)
 	}
-	cmd := exec.Command(c.bin, append([]string{c.name}, c.args...)...)
+	cmd := exec.Command(c.argv[0], c.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		log.Close()
-		return fmt.Errorf("%s: start %s: %w", c.name, c.bin, err)
+		return fmt.Errorf("%s: start %s: %w", c.name, c.argv[0], err)
 	}
 	r := &run{cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -71,7 +77,10 @@ func (c *component) start() error {
 
 // stop ends the component (SIGTERM, then SIGKILL after stopGrace) and
 // waits for it to exit. Stopping a stopped component does nothing.
-func (c *component) stop() {
+func (c *component) stop() { c.stopWithin(stopGrace) }
+
+// stopWithin is stop with grace in place of stopGrace.
+func (c *component) stopWithin(grace time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.run == nil {
@@ -85,7 +94,7 @@ func (c *component) stop() {
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-r.done:
-	case <-time.After(stopGrace):
+	case <-time.After(grace):
 		_ = r.cmd.Process.Kill()
 		<-r.done
 	}

@@ -31,15 +31,20 @@ func (t staticToken) line() string {
 	return fmt.Sprintf("%s,%s,%s,\"%s\"\n", t.token, t.user, t.user, strings.Join(t.groups, ","))
 }
 
-// writeSecrets makes the cluster's CA, the apiserver's serving certificate,
-// the service account signing key and the token file, and returns the
-// admin's token.
-func (c *Cluster) writeSecrets(serviceCIDR string) (string, error) {
+// writeSecrets makes the cluster's CA, the apiserver's serving certificate
+// (for its address host as well as loopback), the service account signing
+// key and the token file holding the admin's token and others, and
+// returns the admin's token.
+func (c *Cluster) writeSecrets(serviceCIDR string, host net.IP, others []staticToken) (string, error) {
 	ca, err := newAuthority(c.Name)
 	if err != nil {
 		return "", err
 	}
-	cert, key, err := ca.issue(servingLeaf(serviceCIDR))
+	serving := servingLeaf(serviceCIDR)
+	if !host.IsLoopback() {
+		serving.ips = append(serving.ips, host)
+	}
+	cert, key, err := ca.issue(serving)
 	if err != nil {
 		return "", err
 	}
@@ -48,6 +53,10 @@ func (c *Cluster) writeSecrets(serviceCIDR string) (string, error) {
 		return "", err
 	}
 	admin := staticToken{token: newToken(), user: "admin", groups: []string{"system:masters"}}
+	tokens := admin.line()
+	for _, t := range others {
+		tokens += t.line()
+	}
 	c.caPEM = ca.certPEM
 	return admin.token, writeFiles(c.Dir, map[string][]byte{
 		caFile:                ca.certPEM,
@@ -55,7 +64,7 @@ func (c *Cluster) writeSecrets(serviceCIDR string) (string, error) {
 		servingKeyFile:        key,
 		serviceAccountKeyFile: saKey,
 		serviceAccountPubFile: saPub,
-		tokensFile:            []byte(admin.line()),
+		tokensFile:            []byte(tokens),
 	})
 }
 

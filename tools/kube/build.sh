@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Builds the multi-call Kubernetes binary (tools/kube) into the cache, once
-# per version, and prints its path:
+# Builds the multi-call Kubernetes binary (tools/kube) into the cache and
+# prints its path:
 #
-#   ${ISTHMUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/isthmus}/kube/$VERSION/kube
+#   ${ISTHMUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/isthmus}/kube/$VERSION-$SOURCES/kube
 #
-# An existing binary is kept while kube.stamp next to it matches this
-# directory's sources (go.mod, go.sum, *.go, this script), so adding a
-# component rebuilds it. A new binary is written next to the old one and
-# renamed into place, so concurrent builds and interrupted ones never leave
-# a partial binary behind. A cold build takes 6 to 15 minutes on 2 cores.
+# $SOURCES is the first 16 hex digits of the SHA-256 of this directory's
+# sources (go.mod, go.sum, *.go in byte order, this script, concatenated);
+# deploy/kubeharness computes the same key (BinaryPath), so a change to the
+# sources (adding a component) names a new binary, and worktrees at
+# different sources share one cache without rebuilding each other's. An
+# existing binary is kept. A new binary is written next to its final path
+# and renamed into place, so concurrent builds and interrupted ones never
+# leave a partial binary behind. A cold build takes 6 to 15 minutes on 2
+# cores.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,11 +20,11 @@ version="$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$here/go.mod")"
 [[ -n "$version" ]] || { echo "kube-bins: no k8s.io/kubernetes version in $here/go.mod" >&2; exit 1; }
 
 cache="${ISTHMUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/isthmus}"
-dir="$cache/kube/$version"
+sources="$(cd "$here" && LC_ALL=C && cat go.mod go.sum *.go build.sh | sha256sum | cut -c1-16)"
+dir="$cache/kube/$version-$sources"
 bin="$dir/kube"
-stamp="$(cd "$here" && cat go.mod go.sum ./*.go build.sh | sha256sum | cut -c1-16)"
 
-if [[ -x "$bin" && "$(cat "$dir/kube.stamp" 2>/dev/null)" == "$stamp" ]]; then
+if [[ -x "$bin" ]]; then
 	echo "$bin"
 	exit 0
 fi
@@ -53,6 +57,5 @@ start=$SECONDS
 chmod 0755 "$tmp"
 mv -f "$tmp" "$bin"
 trap - EXIT
-echo "$stamp" > "$dir/.kube.stamp.$$" && mv -f "$dir/.kube.stamp.$$" "$dir/kube.stamp"
 echo "kube-bins: built $bin in $((SECONDS - start)) s ($(du -h "$bin" | cut -f1))" >&2
 echo "$bin"

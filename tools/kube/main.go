@@ -1,7 +1,7 @@
 // Command kube is one multi-call binary holding the Kubernetes components
 // Isthmus's tests run: kube-apiserver, kube-controller-manager,
-// kube-scheduler, kubelet (k8s.io/kubernetes v1.37.2) and etcd (embedded
-// go.etcd.io/etcd/server/v3).
+// kube-scheduler, kubelet, kube-proxy (k8s.io/kubernetes v1.37.2) and etcd
+// (embedded go.etcd.io/etcd/server/v3).
 //
 // It dispatches on the name it was invoked as (a symlink named
 // kube-apiserver) or on its first argument (`kube kube-apiserver --flags`).
@@ -14,10 +14,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"k8s.io/component-base/cli"
@@ -26,6 +24,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // build info metric
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
@@ -34,10 +33,11 @@ import (
 // (the arguments after the component name) and returning the exit code.
 var commands = map[string]func(args []string) int{
 	"etcd":                    runEtcd,
-	"kube-apiserver":          cobraMain(func(context.Context) *cobra.Command { return apiserver.NewAPIServerCommand() }),
-	"kube-controller-manager": cobraMain(func(context.Context) *cobra.Command { return controllermanager.NewControllerManagerCommand() }),
-	"kube-scheduler":          cobraMain(func(context.Context) *cobra.Command { return scheduler.NewSchedulerCommand() }),
-	"kubelet":                 cobraMain(kubelet.NewKubeletCommand),
+	"kube-apiserver":          cobraMain(apiserver.NewAPIServerCommand),
+	"kube-controller-manager": cobraMain(controllermanager.NewControllerManagerCommand),
+	"kube-scheduler":          cobraMain(func() *cobra.Command { return scheduler.NewSchedulerCommand() }),
+	"kubelet":                 cobraMain(func() *cobra.Command { return kubelet.NewKubeletCommand(context.Background()) }),
+	"kube-proxy":              cobraMain(proxy.NewProxyCommand),
 }
 
 func main() {
@@ -64,11 +64,11 @@ func dispatch(argv []string) (string, []string) {
 
 // cobraMain runs a Kubernetes component's cobra command the way its own
 // main does (component-base's cli.Run), with args in place of os.Args.
-func cobraMain(newCommand func(context.Context) *cobra.Command) func([]string) int {
+// Signals are left to the component, as in its own main: those that handle
+// none (kube-proxy) end on SIGTERM.
+func cobraMain(newCommand func() *cobra.Command) func([]string) int {
 	return func(args []string) int {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		cmd := newCommand(ctx)
+		cmd := newCommand()
 		cmd.SetArgs(slices.Clone(args))
 		return cli.Run(cmd)
 	}
