@@ -22,7 +22,7 @@ const (
 // Defaults of Config.
 const (
 	DefaultIstioImage       = "docker.io/istio/proxyv2:1.32.0"
-	DefaultIsthmusImage     = "isthmus-sidecar:latest"
+	DefaultIsthmusImage     = "isthmus.local/sidecar:dev" // deploy/nodeimages.SidecarRef
 	DefaultDiscoveryAddress = "isthmus.istio-system.svc:15012"
 	DefaultClusterID        = "Kubernetes"
 	DefaultTrustDomain      = "cluster.local"
