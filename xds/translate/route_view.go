@@ -85,9 +85,16 @@ func (v *proxyView) withEgress(l *networking.IstioEgressListener) routeView {
 // routeQuery is one question a build asked its routeView, with the answer
 // it got, in terms that stay the same across snapshots (keys, not objects).
 type routeQuery struct {
-	ask    func(routeView) string
-	answer string
+	question string // what was asked, for people (see Explain)
+	ask      func(routeView) string
+	answer   string
 }
+
+// Questions whose answers Explain reports.
+const (
+	questionVirtualServices = "virtual services of "
+	questionDestinationRule = "destination rule of "
+)
 
 // tracedView answers as inner does and records each question and answer.
 type tracedView struct {
@@ -95,32 +102,32 @@ type tracedView struct {
 	trace []routeQuery
 }
 
-func (t *tracedView) record(ask func(routeView) string) string {
+func (t *tracedView) record(question string, ask func(routeView) string) string {
 	answer := ask(t.inner)
-	t.trace = append(t.trace, routeQuery{ask: ask, answer: answer})
+	t.trace = append(t.trace, routeQuery{question: question, ask: ask, answer: answer})
 	return answer
 }
 
 func (t *tracedView) serviceFor(hostname string) *discovery.Service {
 	svc := t.inner.serviceFor(hostname)
-	t.record(func(v routeView) string { return serviceAnswer(v.serviceFor(hostname)) })
+	t.record("service "+hostname, func(v routeView) string { return serviceAnswer(v.serviceFor(hostname)) })
 	return svc
 }
 
 func (t *tracedView) destinationRule(svc *discovery.Service) *DestinationRuleRef {
 	rule := t.inner.destinationRule(svc)
-	t.record(func(v routeView) string { return ruleAnswer(v.destinationRule(svc)) })
+	t.record(questionDestinationRule+svc.Hostname, func(v routeView) string { return ruleAnswer(v.destinationRule(svc)) })
 	return rule
 }
 
 func (t *tracedView) virtualServices(hostname string) []*VirtualServiceRef {
 	vss := t.inner.virtualServices(hostname)
-	t.record(func(v routeView) string { return virtualServicesAnswer(v.virtualServices(hostname)) })
+	t.record(questionVirtualServices+hostname, func(v routeView) string { return virtualServicesAnswer(v.virtualServices(hostname)) })
 	return vss
 }
 
 func (t *tracedView) fromSource(labels map[string]string, namespace string) bool {
-	return t.record(func(v routeView) string {
+	return t.record("source "+encodeLabels(labels)+" "+namespace, func(v routeView) string {
 		if v.fromSource(labels, namespace) {
 			return "yes"
 		}
