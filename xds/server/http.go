@@ -19,6 +19,8 @@ import (
 //	/readyz                      200 once a snapshot is pushed and gRPC serves, until Drain; else 503
 //	/debug/proxies               connected proxies and their versions per type (JSON)
 //	/debug/config_dump?proxy=ID  the resources served to one proxy (JSON)
+//	/debug/explain?proxy=ID      where each of them comes from, and with
+//	    &host=H&port=N&path=P    where such a request would go (JSON)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
@@ -28,6 +30,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("GET /debug/proxies", s.serveProxies)
 	mux.HandleFunc("GET /debug/config_dump", s.serveConfigDump)
+	mux.HandleFunc("GET /debug/explain", s.serveExplain)
 	registerProfiling(mux)
 	return mux
 }
