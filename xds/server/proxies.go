@@ -24,6 +24,7 @@ type proxyState struct {
 	// statusMu guards what the proxy has acknowledged; it is separate from mu
 	// so acknowledgements never wait for a translation.
 	statusMu sync.Mutex
+	sent     map[string]string     // type URL → last version sent on a stream
 	acked    map[string]string     // type URL → last version acknowledged
 	pending  map[string]pendingAck // type URL → version set and not yet acknowledged
 	nacked   map[string]string     // type URL → last rejection message
@@ -39,6 +40,7 @@ func newProxyState(p *model.Proxy) *proxyState {
 	return &proxyState{
 		proxy:       p,
 		connectedAt: time.Now(),
+		sent:        map[string]string{},
 		acked:       map[string]string{},
 		pending:     map[string]pendingAck{},
 		nacked:      map[string]string{},
@@ -144,4 +146,11 @@ func (ps *proxyState) markNacked(typeURL, message string) {
 	ps.statusMu.Lock()
 	defer ps.statusMu.Unlock()
 	ps.nacked[typeURL] = message
+}
+
+// markSent records that version of typeURL was sent to the proxy.
+func (ps *proxyState) markSent(typeURL, version string) {
+	ps.statusMu.Lock()
+	defer ps.statusMu.Unlock()
+	ps.sent[typeURL] = version
 }

@@ -89,7 +89,7 @@ func New(opts Options) *Server {
 		streamsGone: make(chan struct{}, 1),
 		work:        make(chan func()),
 	}
-	xds := serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
+	xds := serverv3.NewServer(ctx, debugCache{s.cache, s}, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
 	s.grpc = newGRPCServer(xds)
 	s.grpcTLS = newTLSServer(xds, opts.TLS)
 	if s.grpcTLS != nil {
