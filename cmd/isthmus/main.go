@@ -15,6 +15,7 @@ Usage:
   isthmus serve --config-dir DIR [--xds-listen ADDR] [--monitoring-listen ADDR]
   isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT]
   isthmus agent [--ca-address HOST:PORT] [--root-cert FILE] [--token-file FILE] [--output-dir DIR] [--once]
+  isthmus proxy-status [--server URL]... [--envoy-admin URL] [PROXY]
   isthmus validate [--max-file-size SIZE] [--max-document-size SIZE] PATH...
 
 Run "isthmus COMMAND --help" for the flags of a command.
@@ -22,10 +23,11 @@ Run "isthmus COMMAND --help" for the flags of a command.
 
 // commands maps each subcommand to its entry point; each returns the exit code.
 var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"serve":     serveCommand,
-	"bootstrap": runBootstrap,
-	"validate":  runValidate,
-	"agent":     runAgent,
+	"serve":        serveCommand,
+	"bootstrap":    runBootstrap,
+	"validate":     runValidate,
+	"agent":        runAgent,
+	"proxy-status": runProxyStatus,
 }
 
 func main() {

@@ -32,6 +32,8 @@ const shutdownTimeout = 5 * time.Second
 
 // serveOptions are the flags of isthmus serve.
 type serveOptions struct {
+	replicaName        string
+	otelEndpoint       string
 	configDir          string
 	configKubeconfig   string
 	configClusterID    string
@@ -138,6 +140,8 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.Var(&opts.maxFileSize, "max-file-size", "`SIZE` of the largest configuration file read (a larger one keeps the objects it had)")
 	fs.Var(&opts.maxDocumentSize, "max-document-size", "`SIZE` of the largest YAML document decoded (a larger one is an error; its file keeps the objects it had)")
 	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
+	fs.StringVar(&opts.replicaName, "replica-name", defaultReplicaName(), "name of this replica in proxy-status and in istioctl's ISTIOD column (default $POD_NAME, else the host name)")
+	fs.StringVar(&opts.otelEndpoint, "otel-endpoint", "", "`HOST:PORT` of an OTLP gRPC receiver (plaintext) to send control-plane traces to: a span per push and its phases (empty: no tracing)")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -248,9 +252,19 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	clusters := &clusterClients{}
 	auth := newAuthenticator(issuer, clusters)
 	caAPI := caservice.New(issuer, auth, caservice.Options{MaxTTL: opts.certTTL, Logger: logger})
+	tracer, stopTracing, err := startTracing(opts.otelEndpoint, opts.replicaName, logger)
+	if err != nil {
+		closeListener(xdsLis)
+		closeListener(secureLis)
+		monLis.Close()
+		hook.close()
+		return err
+	}
+	defer stopTracing()
 	srv = server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger,
 		Secrets: secrets, TLS: tlsConfig, Authenticator: reasonedAuthenticator{auth},
-		TLSServices: []func(grpc.ServiceRegistrar){caAPI.Register}, InsecureIdentities: opts.insecureIdentities})
+		TLSServices: []func(grpc.ServiceRegistrar){caAPI.Register}, InsecureIdentities: opts.insecureIdentities,
+		Name: opts.replicaName, Version: isthmusVersion(), SystemNamespace: opts.systemNamespace, Tracer: tracer})
 	srv.RegisterMetrics(caAPI)
 	go issuer.Run(ctx)
 	if dir := caDirOf(opts); dir != "" {
