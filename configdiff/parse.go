@@ -35,6 +35,9 @@ func Parse(dump []byte) (Resources, error) {
 	}
 	out := Resources{}
 	for _, cfg := range d.Configs {
+		if cfg == nil {
+			continue
+		}
 		typ, _ := cfg["@type"].(string)
 		sec, ok := sections[typ[strings.LastIndex(typ, ".")+1:]]
 		if !ok {
@@ -44,6 +47,7 @@ func Parse(dump []byte) (Resources, error) {
 			return nil, err
 		}
 	}
+	dropNonEDSEndpoints(out, clusterTypes(d.Configs))
 	return out, nil
 }
 
@@ -59,6 +63,9 @@ func (sec section) collect(cfg map[string]any, out Resources) error {
 			continue
 		}
 		name, _ := res[sec.nameAttr].(string)
+		if sec.kind == "endpoint" {
+			res = envoyEndpointDefaults(res)
+		}
 		body, err := render(res)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", sec.kind, name, err)
@@ -89,14 +96,18 @@ func render(res map[string]any) (string, error) {
 	return string(b), err
 }
 
-// strip removes IgnoredFields from v, recursively.
+// strip removes IgnoredFields from v, recursively, and the objects and
+// lists left empty (what proto3 JSON leaves out as defaults, Envoy writes).
 func strip(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, x := range t {
-			if !IgnoredFields[k] {
-				out[k] = strip(x)
+			if IgnoredFields[k] {
+				continue
+			}
+			if x = strip(x); !isEmpty(x) {
+				out[k] = x
 			}
 		}
 		return out
@@ -108,4 +119,14 @@ func strip(v any) any {
 		return out
 	}
 	return v
+}
+
+func isEmpty(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
 }

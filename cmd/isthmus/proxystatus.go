@@ -64,20 +64,28 @@ func parseProxyStatusFlags(args []string, stderr io.Writer) (proxyStatusOptions,
 	fs.SetOutput(io.Discard)
 	fs.Var(&opts.servers, "server", "monitoring `URL` of an Isthmus replica (its --monitoring-listen), repeatable or comma-separated (default "+defaultMonitoringURL+")")
 	fs.StringVar(&opts.envoyAdmin, "envoy-admin", "", "admin `URL` of the proxy's Envoy, for the diff with PROXY (default http://IP:15000, IP the proxy's first address)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, proxyStatusUsage)
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stderr, proxyStatusUsage)
+				fs.SetOutput(stderr)
+				fs.PrintDefaults()
+			}
+			return opts, err
 		}
-		return opts, err
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0)) // flags may follow PROXY
+		args = fs.Args()[1:]
 	}
-	switch fs.NArg() {
+	switch len(positional) {
 	case 0:
 	case 1:
-		opts.proxy = fs.Arg(0)
+		opts.proxy = positional[0]
 	default:
-		return opts, fmt.Errorf("at most one PROXY, got %q", fs.Args())
+		return opts, fmt.Errorf("at most one PROXY, got %q", positional)
 	}
 	if len(opts.servers) == 0 {
 		opts.servers = listFlag{defaultMonitoringURL}
