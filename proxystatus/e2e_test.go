@@ -1,0 +1,341 @@
+package proxystatus_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/isthmus-mesh/isthmus/deploy/localmesh"
+	"github.com/isthmus-mesh/isthmus/xds/server"
+)
+
+// opMesh is one `isthmus serve` with two Envoy sidecars and an OTLP
+// receiver it sends its traces to.
+type opMesh struct {
+	bin      string
+	dir      string
+	isthmus  *localmesh.Isthmus
+	envoys   map[string]*localmesh.Envoy // by pod name
+	receiver *otlpReceiver
+}
+
+const replicaName = "isthmus-test-a"
+
+var pods = []string{"productpage-v1", "reviews-v1"}
+
+func startOpMesh(t *testing.T) *opMesh {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	logDir := t.TempDir()
+	bin, err := localmesh.BuildIsthmus(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &opMesh{bin: bin, dir: t.TempDir(), envoys: map[string]*localmesh.Envoy{}, receiver: startOTLPReceiver(t)}
+	writeConfig(t, m.dir, "reviews.yaml", serviceEntry("reviews", 19081))
+	m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: bin, ConfigDir: m.dir, LogDir: logDir,
+		ExtraArgs: []string{"--replica-name", replicaName, "--otel-endpoint", m.receiver.addr, "--debounce", "20ms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.isthmus.Close)
+	for _, pod := range pods {
+		node := localmesh.SidecarNode(pod, "default", "127.0.0.1", map[string]string{"app": pod}, pod == "reviews-v1")
+		node.Meta["CLUSTER_ID"] = "Kubernetes"
+		e, err := localmesh.StartSidecar(ctx, m.isthmus, pod, node, logDir)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, m.isthmus.LogTail(30))
+		}
+		t.Cleanup(e.Close)
+		m.envoys[pod] = e
+	}
+	return m
+}
+
+func serviceEntry(name string, port int) string {
+	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: %[1]s
+  namespace: default
+spec:
+  hosts: [%[1]s.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - {number: 9080, name: http, protocol: HTTP}
+  endpoints:
+  - address: 127.0.0.1
+    ports: {http: %[2]d}
+`, name, port)
+}
+
+func writeConfig(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := localmesh.WriteFileAtomic(dir, name, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// proxyStatus runs `isthmus proxy-status` against the mesh's replica.
+func (m *opMesh) proxyStatus(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append([]string{"proxy-status", "--server", "http://" + m.isthmus.MonitoringAddr}, args...)
+	out, err := exec.Command(m.bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("isthmus %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// eventually retries check until it returns "" or 30 s pass.
+func eventually(t *testing.T, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		problem := check()
+		if problem == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(problem)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestOperate runs proxy-status, the istioctl debug types and the push
+// traces against one isthmus serving two real Envoys.
+func TestOperate(t *testing.T) {
+	m := startOpMesh(t)
+	t.Run("table", m.testTable)
+	t.Run("diff", m.testDiff)
+	t.Run("syncz", m.testSyncz)
+	t.Run("config_dump", m.testDebugConfigDump)
+	t.Run("traces", m.testTraces)
+}
+
+// Every proxy has a row naming its cluster and the replica, each type it
+// was sent SYNCED; sidecars without mTLS get no secret: SDS NOT SENT.
+func (m *opMesh) testTable(t *testing.T) {
+	eventually(t, func() string {
+		out := m.proxyStatus(t)
+		for _, pod := range pods {
+			row := lineContaining(out, pod+".default")
+			want := "Kubernetes  default    sidecar  SYNCED  SYNCED  SYNCED  SYNCED  NOT SENT  " + replicaName
+			if !strings.Contains(row, want) {
+				return fmt.Sprintf("row of %s is %q, want it to contain %q; table:\n%s", pod, row, want, out)
+			}
+		}
+		return ""
+	})
+}
+
+func lineContaining(text, s string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
+
+// What Isthmus serves a synced proxy is what its Envoy holds.
+func (m *opMesh) testDiff(t *testing.T) {
+	e := m.envoys["productpage-v1"]
+	out := m.proxyStatus(t, "productpage-v1.default", "--envoy-admin", "http://"+e.AdminAddr)
+	if !strings.Contains(out, " 0 differ") || !strings.Contains(out, "SYNCED") {
+		t.Fatalf("proxy-status PROXY does not show an identical config:\n%s", out)
+	}
+}
+
+// istioctl's syncz: one ClientConfig per proxy (the debug stream itself
+// is none), with the states, the cluster in the node metadata and the
+// replica in the control plane identifier.
+func (m *opMesh) testSyncz(t *testing.T) {
+	resp := m.debugRequest(t, server.TypeDebugSyncz)
+	if !strings.Contains(resp.GetControlPlane().GetIdentifier(), `"ID":"`+replicaName+`"`) {
+		t.Errorf("control plane identifier %q does not name the replica", resp.GetControlPlane().GetIdentifier())
+	}
+	if len(resp.Resources) != len(pods) {
+		t.Fatalf("syncz lists %d proxies, want %d", len(resp.Resources), len(pods))
+	}
+	for _, a := range resp.Resources {
+		var cc statusv3.ClientConfig
+		if err := a.UnmarshalTo(&cc); err != nil {
+			t.Fatal(err)
+		}
+		if got := cc.GetNode().GetMetadata().GetFields()["CLUSTER_ID"].GetStringValue(); got != "Kubernetes" {
+			t.Errorf("%s: CLUSTER_ID %q", cc.GetNode().GetId(), got)
+		}
+		for _, x := range cc.GenericXdsConfigs {
+			want := statusv3.ConfigStatus_SYNCED
+			if strings.HasSuffix(x.TypeUrl, "Secret") {
+				want = statusv3.ConfigStatus_NOT_SENT
+			}
+			if x.ConfigStatus != want {
+				t.Errorf("%s %s: %v, want %v", cc.GetNode().GetId(), x.TypeUrl, x.ConfigStatus, want)
+			}
+		}
+	}
+	if out := m.proxyStatus(t); strings.Count(out, "sidecar~") != len(pods) {
+		t.Errorf("the debug stream counts as a proxy:\n%s", out)
+	}
+}
+
+// istioctl's config_dump: the named proxy's resources, as Envoy's
+// ConfigDump sections.
+func (m *opMesh) testDebugConfigDump(t *testing.T) {
+	id := "sidecar~127.0.0.1~productpage-v1.default~default.svc.cluster.local"
+	resp := m.debugRequest(t, server.TypeDebugConfigDump, id)
+	var clusters adminv3.ClustersConfigDump
+	found := false
+	for _, a := range resp.Resources {
+		if a.UnmarshalTo(&clusters) == nil {
+			found = true
+		}
+	}
+	if !found || len(clusters.DynamicActiveClusters) == 0 {
+		t.Fatalf("config_dump of %s has no clusters: %d configs", id, len(resp.Resources))
+	}
+}
+
+// debugRequest asks the replica's ADS port for a debug type as istioctl
+// does (a sidecar-like node of its own, metadata GENERATOR=event).
+func (m *opMesh) debugRequest(t *testing.T, typeURL string, names ...string) *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	conn, err := grpc.NewClient(m.isthmus.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := structpb.NewStruct(map[string]any{"GENERATOR": "event", "NAMESPACE": "istio-system"})
+	node := &corev3.Node{Id: "sidecar~0.0.0.0~istioctl.istio-system~istio-system.svc.cluster.local", Metadata: meta}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: names}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("%s: %v", typeURL, err)
+	}
+	return resp
+}
+
+// A configuration change is traced as one push: a root span and its
+// phases as children, sends and acknowledgements included.
+func (m *opMesh) testTraces(t *testing.T) {
+	writeConfig(t, m.dir, "ratings.yaml", serviceEntry("ratings", 19091))
+	want := []string{"debounce", "index", "translate", "prepare", "send CDS", "send EDS", "ack"}
+	eventually(t, func() string {
+		for _, tree := range m.receiver.pushes() {
+			if missing := tree.missing(want); len(missing) == 0 {
+				return ""
+			}
+		}
+		return fmt.Sprintf("no push trace with children %v; got %v", want, m.receiver.pushes())
+	})
+}
+
+// otlpReceiver is a minimal OTLP gRPC trace receiver: it keeps every span
+// it is sent.
+type otlpReceiver struct {
+	collectortrace.UnimplementedTraceServiceServer
+	addr  string
+	mu    sync.Mutex
+	spans []*tracev1.Span
+}
+
+func startOTLPReceiver(t *testing.T) *otlpReceiver {
+	t.Helper()
+	addr, err := localmesh.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &otlpReceiver{addr: lis.Addr().String()}
+	g := grpc.NewServer()
+	collectortrace.RegisterTraceServiceServer(g, r)
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	return r
+}
+
+func (r *otlpReceiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			r.spans = append(r.spans, ss.Spans...)
+		}
+	}
+	return &collectortrace.ExportTraceServiceResponse{}, nil
+}
+
+// pushTree is one push span and the names of its direct children.
+type pushTree struct {
+	children map[string]bool
+}
+
+func (p pushTree) missing(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !p.children[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (p pushTree) String() string {
+	var names []string
+	for n := range p.children {
+		names = append(names, n)
+	}
+	return fmt.Sprint(names)
+}
+
+// pushes are the push spans received, each with its children: spans of
+// the same trace whose parent is the push span.
+func (r *otlpReceiver) pushes() []pushTree {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []pushTree
+	for _, root := range r.spans {
+		if root.Name != "isthmus.push" || len(root.ParentSpanId) != 0 {
+			continue
+		}
+		tree := pushTree{children: map[string]bool{}}
+		for _, s := range r.spans {
+			if string(s.TraceId) == string(root.TraceId) && string(s.ParentSpanId) == string(root.SpanId) {
+				tree.children[s.Name] = true
+			}
+		}
+		out = append(out, tree)
+	}
+	return out
+}
