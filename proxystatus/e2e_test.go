@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,48 +28,117 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/server"
 )
 
-// opMesh is one `isthmus serve` with two Envoy sidecars and an OTLP
-// receiver it sends its traces to.
+// opMesh is two `isthmus serve` replicas of one configuration, with Envoy
+// sidecars connected to them and an OTLP receiver replica A sends its
+// traces to. The sidecar of "ratings-v1" cannot bind its listener (the
+// test holds its address), so its Envoy rejects LDS.
 type opMesh struct {
 	bin      string
 	dir      string
-	isthmus  *localmesh.Isthmus
-	envoys   map[string]*localmesh.Envoy // by pod name
+	logDir   string
+	replicas map[string]*localmesh.Isthmus // by replica name
+	envoys   map[string]*localmesh.Envoy   // by pod name
 	receiver *otlpReceiver
 }
 
-const replicaName = "isthmus-test-a"
+const (
+	replicaA = "isthmus-test-a"
+	replicaB = "isthmus-test-b"
+)
 
-var pods = []string{"productpage-v1", "reviews-v1"}
+// syncedPods are served by replica A, nackedPod by replica B.
+var (
+	syncedPods = []string{"productpage-v1", "reviews-v1"}
+	nackedPod  = "ratings-v1"
+)
 
 func startOpMesh(t *testing.T) *opMesh {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	logDir := t.TempDir()
-	bin, err := localmesh.BuildIsthmus(logDir)
-	if err != nil {
+	m := &opMesh{dir: t.TempDir(), logDir: t.TempDir(), replicas: map[string]*localmesh.Isthmus{},
+		envoys: map[string]*localmesh.Envoy{}, receiver: startOTLPReceiver(t)}
+	var err error
+	if m.bin, err = localmesh.BuildIsthmus(m.logDir); err != nil {
 		t.Fatal(err)
 	}
-	m := &opMesh{bin: bin, dir: t.TempDir(), envoys: map[string]*localmesh.Envoy{}, receiver: startOTLPReceiver(t)}
 	writeConfig(t, m.dir, "reviews.yaml", serviceEntry("reviews", 19081))
-	m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: bin, ConfigDir: m.dir, LogDir: logDir,
-		ExtraArgs: []string{"--replica-name", replicaName, "--otel-endpoint", m.receiver.addr, "--debounce", "20ms"}})
+	held := m.writeSidecars(t)
+	t.Cleanup(func() { held.Close() })
+	m.startReplica(ctx, t, replicaA, "--otel-endpoint", m.receiver.addr)
+	m.startReplica(ctx, t, replicaB)
+	for _, pod := range syncedPods {
+		m.startSidecar(ctx, t, replicaA, pod, localmesh.StartSidecar)
+	}
+	m.startSidecar(ctx, t, replicaB, nackedPod, localmesh.StartRefusedSidecar)
+	return m
+}
+
+func (m *opMesh) startReplica(ctx context.Context, t *testing.T, name string, args ...string) {
+	t.Helper()
+	logDir := filepath.Join(m.logDir, name)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	is, err := localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: m.bin, ConfigDir: m.dir, LogDir: logDir,
+		ExtraArgs: append([]string{"--replica-name", name, "--debounce", "20ms"}, args...)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(m.isthmus.Close)
-	for _, pod := range pods {
-		node := localmesh.SidecarNode(pod, "default", "127.0.0.1", map[string]string{"app": pod}, pod == "reviews-v1")
-		node.Meta["CLUSTER_ID"] = "Kubernetes"
-		e, err := localmesh.StartSidecar(ctx, m.isthmus, pod, node, logDir)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, m.isthmus.LogTail(30))
-		}
-		t.Cleanup(e.Close)
-		m.envoys[pod] = e
+	t.Cleanup(is.Close)
+	m.replicas[name] = is
+}
+
+type sidecarStarter func(context.Context, *localmesh.Isthmus, string, localmesh.Node, string) (*localmesh.Envoy, error)
+
+func (m *opMesh) startSidecar(ctx context.Context, t *testing.T, replica, pod string, start sidecarStarter) {
+	t.Helper()
+	node := localmesh.SidecarNode(pod, "default", "127.0.0.1", map[string]string{"app": pod}, pod == "reviews-v1")
+	node.Meta["CLUSTER_ID"] = "Kubernetes"
+	e, err := start(ctx, m.replicas[replica], pod, node, m.logDir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, m.replicas[replica].LogTail(30))
 	}
-	return m
+	t.Cleanup(e.Close)
+	m.envoys[pod] = e
+}
+
+// writeSidecars gives each pod a Sidecar whose egress listener binds port
+// 9080 of a loopback address of its own, and returns a listener holding
+// the nacked pod's.
+func (m *opMesh) writeSidecars(t *testing.T) net.Listener {
+	t.Helper()
+	var held net.Listener
+	for _, pod := range append(slices.Clone(syncedPods), nackedPod) {
+		ip, err := localmesh.RandomLoopbackIP(9080)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pod == nackedPod {
+			if held, err = net.Listen("tcp", net.JoinHostPort(ip, "9080")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeConfig(t, m.dir, "sidecar-"+pod+".yaml", sidecar(pod, ip))
+	}
+	return held
+}
+
+func sidecar(pod, ip string) string {
+	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata:
+  name: %[1]s
+  namespace: default
+spec:
+  workloadSelector:
+    labels: {app: %[1]s}
+  egress:
+  - port: {number: 9080, protocol: HTTP, name: http}
+    bind: %[2]s
+    captureMode: NONE
+    hosts: ["./*"]
+`, pod, ip)
 }
 
 func serviceEntry(name string, port int) string {
@@ -93,15 +166,25 @@ func writeConfig(t *testing.T, dir, name, body string) {
 	}
 }
 
-// proxyStatus runs `isthmus proxy-status` against the mesh's replica.
+// proxyStatus runs `isthmus proxy-status` against both replicas and
+// returns its output (stdout and stderr).
 func (m *opMesh) proxyStatus(t *testing.T, args ...string) string {
 	t.Helper()
-	args = append([]string{"proxy-status", "--server", "http://" + m.isthmus.MonitoringAddr}, args...)
-	out, err := exec.Command(m.bin, args...).CombinedOutput()
+	out, err := m.run(append(m.serverFlags(), args...)...)
 	if err != nil {
-		t.Fatalf("isthmus %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("isthmus proxy-status %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
+}
+
+func (m *opMesh) serverFlags() []string {
+	return []string{"--server", "http://" + m.replicas[replicaA].MonitoringAddr,
+		"--server", "http://" + m.replicas[replicaB].MonitoringAddr}
+}
+
+func (m *opMesh) run(args ...string) (string, error) {
+	out, err := exec.Command(m.bin, append([]string{"proxy-status"}, args...)...).CombinedOutput()
+	return string(out), err
 }
 
 // eventually retries check until it returns "" or 30 s pass.
@@ -121,30 +204,69 @@ func eventually(t *testing.T, check func() string) {
 }
 
 // TestOperate runs proxy-status, the istioctl debug types and the push
-// traces against one isthmus serving two real Envoys.
+// traces against two replicas serving three real Envoys.
 func TestOperate(t *testing.T) {
 	m := startOpMesh(t)
 	t.Run("table", m.testTable)
+	t.Run("nack", m.testNACK)
+	t.Run("unreachable replica", m.testUnreachableReplica)
 	t.Run("diff", m.testDiff)
+	t.Run("diff of a NACKed proxy", m.testNACKedDiff)
 	t.Run("syncz", m.testSyncz)
 	t.Run("config_dump", m.testDebugConfigDump)
 	t.Run("traces", m.testTraces)
 }
 
-// Every proxy has a row naming its cluster and the replica, each type it
-// was sent SYNCED; sidecars without mTLS get no secret: SDS NOT SENT.
+// Every proxy of either replica has a row naming its cluster and replica,
+// each type it was sent SYNCED; sidecars without mTLS get no secret: SDS
+// NOT SENT.
 func (m *opMesh) testTable(t *testing.T) {
 	eventually(t, func() string {
 		out := m.proxyStatus(t)
-		for _, pod := range pods {
+		for _, pod := range syncedPods {
 			row := lineContaining(out, pod+".default")
-			want := "Kubernetes  default    sidecar  SYNCED  SYNCED  SYNCED  SYNCED  NOT SENT  " + replicaName
+			want := "Kubernetes  default    sidecar  SYNCED  SYNCED  SYNCED  SYNCED  NOT SENT  " + replicaA
 			if !strings.Contains(row, want) {
 				return fmt.Sprintf("row of %s is %q, want it to contain %q; table:\n%s", pod, row, want, out)
 			}
 		}
 		return ""
 	})
+}
+
+// The Envoy that cannot bind its listener rejects LDS: its row says
+// NACKED, and Envoy's message follows the table.
+func (m *opMesh) testNACK(t *testing.T) {
+	eventually(t, func() string {
+		out := m.proxyStatus(t)
+		row := lineContaining(out, nackedPod+".default~")
+		if !strings.Contains(row, "NACKED") || !strings.HasSuffix(strings.TrimSpace(row), replicaB) {
+			return fmt.Sprintf("row of %s is %q, want LDS NACKED on %s; output:\n%s", nackedPod, row, replicaB, out)
+		}
+		if msg := lineContaining(out, " LDS NACKED (replica "+replicaB+"): "); !strings.Contains(msg, "9080") {
+			return fmt.Sprintf("no LDS rejection naming the address; output:\n%s", out)
+		}
+		return ""
+	})
+}
+
+// A replica that cannot be read is reported; the others' proxies are
+// still listed. With none readable, the command fails.
+func (m *opMesh) testUnreachableReplica(t *testing.T) {
+	closed, err := localmesh.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.run("--server", "http://"+closed, "--server", "http://"+m.replicas[replicaA].MonitoringAddr)
+	if err != nil {
+		t.Fatalf("exit %v with one replica readable:\n%s", err, out)
+	}
+	if !strings.Contains(out, "replica not read: http://"+closed) || !strings.Contains(out, syncedPods[0]) {
+		t.Errorf("want the unreachable replica reported and the other's proxies listed:\n%s", out)
+	}
+	if out, err := m.run("--server", "http://"+closed); err == nil {
+		t.Errorf("exit 0 with no replica readable:\n%s", out)
+	}
 }
 
 func lineContaining(text, s string) string {
@@ -160,8 +282,18 @@ func lineContaining(text, s string) string {
 func (m *opMesh) testDiff(t *testing.T) {
 	e := m.envoys["productpage-v1"]
 	out := m.proxyStatus(t, "productpage-v1.default", "--envoy-admin", "http://"+e.AdminAddr)
-	if !strings.Contains(out, " 0 differ") || !strings.Contains(out, "SYNCED") {
+	if !strings.Contains(out, "resources identical, 0 differ") || !strings.Contains(out, "SYNCED") {
 		t.Fatalf("proxy-status PROXY does not show an identical config:\n%s", out)
+	}
+}
+
+// The listener the NACKed Envoy could not take is served but missing in
+// Envoy.
+func (m *opMesh) testNACKedDiff(t *testing.T) {
+	e := m.envoys[nackedPod]
+	out := m.proxyStatus(t, nackedPod+".default", "--envoy-admin", "http://"+e.AdminAddr)
+	if !regexp.MustCompile(`listener \S+_9080: served by Isthmus, missing in Envoy`).MatchString(out) {
+		t.Fatalf("the diff does not show the rejected listener missing in Envoy:\n%s", out)
 	}
 }
 
@@ -170,11 +302,11 @@ func (m *opMesh) testDiff(t *testing.T) {
 // replica in the control plane identifier.
 func (m *opMesh) testSyncz(t *testing.T) {
 	resp := m.debugRequest(t, server.TypeDebugSyncz)
-	if !strings.Contains(resp.GetControlPlane().GetIdentifier(), `"ID":"`+replicaName+`"`) {
+	if !strings.Contains(resp.GetControlPlane().GetIdentifier(), `"ID":"`+replicaA+`"`) {
 		t.Errorf("control plane identifier %q does not name the replica", resp.GetControlPlane().GetIdentifier())
 	}
-	if len(resp.Resources) != len(pods) {
-		t.Fatalf("syncz lists %d proxies, want %d", len(resp.Resources), len(pods))
+	if len(resp.Resources) != len(syncedPods) {
+		t.Fatalf("syncz of %s lists %d proxies, want %d", replicaA, len(resp.Resources), len(syncedPods))
 	}
 	for _, a := range resp.Resources {
 		var cc statusv3.ClientConfig
@@ -194,7 +326,7 @@ func (m *opMesh) testSyncz(t *testing.T) {
 			}
 		}
 	}
-	if out := m.proxyStatus(t); strings.Count(out, "sidecar~") != len(pods) {
+	if out := m.proxyStatus(t); strings.Count(out, "  sidecar  ") != len(syncedPods)+1 {
 		t.Errorf("the debug stream counts as a proxy:\n%s", out)
 	}
 }
@@ -220,7 +352,7 @@ func (m *opMesh) testDebugConfigDump(t *testing.T) {
 // does (a sidecar-like node of its own, metadata GENERATOR=event).
 func (m *opMesh) debugRequest(t *testing.T, typeURL string, names ...string) *discoveryv3.DiscoveryResponse {
 	t.Helper()
-	conn, err := grpc.NewClient(m.isthmus.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(m.replicas[replicaA].XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +378,7 @@ func (m *opMesh) debugRequest(t *testing.T, typeURL string, names ...string) *di
 // A configuration change is traced as one push: a root span and its
 // phases as children, sends and acknowledgements included.
 func (m *opMesh) testTraces(t *testing.T) {
-	writeConfig(t, m.dir, "ratings.yaml", serviceEntry("ratings", 19091))
+	writeConfig(t, m.dir, "details.yaml", serviceEntry("details", 19101))
 	want := []string{"debounce", "index", "translate", "prepare", "send CDS", "send EDS", "ack"}
 	eventually(t, func() string {
 		for _, tree := range m.receiver.pushes() {
