@@ -131,7 +131,7 @@ func writeRejections(w io.Writer, rows []Row) error {
 	for _, r := range rows {
 		for _, c := range Columns {
 			if msg := r.Types[c].Rejected; msg != "" {
-				if _, err := fmt.Fprintf(w, "%s %s NACKED (replica %s): %s\n", r.ID, strings.ToUpper(c), r.Replica, msg); err != nil {
+				if _, err := fmt.Fprintf(w, "%s %s NACKED (replica %s): %s\n", r.ID, strings.ToUpper(c), r.Replica, strings.TrimSpace(msg)); err != nil {
 					return err
 				}
 			}
