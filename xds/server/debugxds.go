@@ -112,13 +112,14 @@ func (s *Server) syncz() []*anypb.Any {
 	return out
 }
 
-// clientConfig is ps as CSDS states it, with the node metadata istioctl
-// reads (CLUSTER_ID, NAMESPACE, ISTIO_VERSION).
+// clientConfig is ps as CSDS states it, named as istiod names proxies
+// (POD.NAMESPACE), with the node metadata istioctl reads (CLUSTER_ID,
+// NAMESPACE, ISTIO_VERSION).
 func clientConfig(ps ProxyStatus) *statusv3.ClientConfig {
 	meta, _ := structpb.NewStruct(map[string]any{ // strings always convert
 		"CLUSTER_ID": ps.ClusterID, "NAMESPACE": ps.Namespace, "ISTIO_VERSION": ps.IstioVersion,
 	})
-	cc := &statusv3.ClientConfig{Node: &corev3.Node{Id: ps.ID, Metadata: meta}}
+	cc := &statusv3.ClientConfig{Node: &corev3.Node{Id: shortID(ps.ID, ps.Pod, ps.Namespace), Metadata: meta}}
 	for _, t := range servedTypes {
 		ts := ps.Types[typeLabel(t)]
 		cc.GenericXdsConfigs = append(cc.GenericXdsConfigs, &statusv3.ClientConfig_GenericXdsConfig{
@@ -145,7 +146,7 @@ func csdsStatus(state string) statusv3.ConfigStatus {
 // ConfigDump; none when the proxy is not connected here (it may be to
 // another replica) or has nothing served yet.
 func (s *Server) debugConfigDump(id string) []*anypb.Any {
-	ps := s.proxyByID(id)
+	ps := s.debugProxy(id)
 	if ps == nil {
 		return nil
 	}
@@ -159,6 +160,34 @@ func (s *Server) debugConfigDump(id string) []*anypb.Any {
 		return nil
 	}
 	return configs
+}
+
+// debugProxy finds the proxy a config_dump request names: by node id, or
+// as istioctl names it, POD.NAMESPACE (istiod's proxy id), or else by a
+// part of its node id; nil when none is connected here.
+func (s *Server) debugProxy(name string) *proxyState {
+	if ps := s.proxyByID(name); ps != nil {
+		return ps
+	}
+	var partial *proxyState
+	for _, ps := range s.connectedProxies() {
+		if shortID(ps.proxy.ID, ps.proxy.PodName, ps.proxy.Namespace) == name {
+			return ps
+		}
+		if partial == nil && strings.Contains(ps.proxy.ID, name) {
+			partial = ps
+		}
+	}
+	return partial
+}
+
+// shortID is a proxy's id as istiod reports it in syncz, POD.NAMESPACE,
+// or the node id when the pod is unknown.
+func shortID(nodeID, pod, namespace string) string {
+	if pod == "" {
+		return nodeID
+	}
+	return pod + "." + namespace
 }
 
 // authorizeDebug decides whether the stream st may read the debug type of
@@ -196,7 +225,7 @@ func (s *Server) ownProxyDump(ns string, req request) bool {
 	if req.typeURL != TypeDebugConfigDump || len(req.names) != 1 {
 		return false
 	}
-	ps := s.proxyByID(req.names[0])
+	ps := s.debugProxy(req.names[0])
 	return ps != nil && ps.proxy.Namespace == ns
 }
 

@@ -55,7 +55,7 @@ func TestSynczListsProxiesNotTheAsker(t *testing.T) {
 	if err := resp.Resources[0].UnmarshalTo(&cc); err != nil {
 		t.Fatal(err)
 	}
-	if cc.GetNode().GetId() != c.node.GetId() {
+	if cc.GetNode().GetId() != "app-1.default" {
 		t.Errorf("syncz lists %s", cc.GetNode().GetId())
 	}
 	if _, body := h.get("/debug/proxies"); strings.Count(body, `"id"`) != 1 {
@@ -113,7 +113,7 @@ func TestDebugConfigDumpHasEnvoysShape(t *testing.T) {
 	c := newSotwClient(t, h.dial(), sidecarNode(t, "app-1"))
 	c.sync()
 	h.waitAcked(c.node.GetId())
-	resp, err := debugRequest(t, h.dial(), TypeDebugConfigDump, c.node.GetId())
+	resp, err := debugRequest(t, h.dial(), TypeDebugConfigDump, "app-1.default") // as istioctl names it
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,8 +71,10 @@
 //   - The debug types istioctl asks istiod for are answered on the ADS
 //     ports (state of the world only), once per request, from the state at
 //     that moment: istio.io/debug/syncz (a CSDS ClientConfig per connected
-//     proxy) and istio.io/debug/config_dump (one proxy's dump, named by
-//     its node id; empty when it is not connected to this replica). Their
+//     proxy, named POD.NAMESPACE as istiod names proxies) and
+//     istio.io/debug/config_dump (one proxy's dump, named by its node id,
+//     POD.NAMESPACE or a part of its node id; empty when it is not
+//     connected to this replica). Their
 //     responses carry a control plane identifier naming the replica. A
 //     stream that asks only debug types attaches no proxy. Through Serve
 //     any caller may ask; through ServeTLS only a proven identity of

@@ -23,6 +23,7 @@ const (
 type ProxyStatus struct {
 	ID           string    `json:"id"`
 	Type         string    `json:"type"`
+	Pod          string    `json:"pod,omitempty"`
 	Namespace    string    `json:"namespace"`
 	ClusterID    string    `json:"clusterID,omitempty"`
 	IstioVersion string    `json:"istioVersion,omitempty"`
@@ -80,7 +81,7 @@ func (s *Server) proxyStatus(ps *proxyState) ProxyStatus {
 	s.mu.Unlock()
 	p := ps.proxy
 	st := ProxyStatus{
-		ID: p.ID, Type: string(p.Type), Namespace: p.Namespace, ClusterID: p.ClusterID, IstioVersion: p.IstioVersion,
+		ID: p.ID, Type: string(p.Type), Pod: p.PodName, Namespace: p.Namespace, ClusterID: p.ClusterID, IstioVersion: p.IstioVersion,
 		IPs: p.IPAddresses, Streams: streams, ConnectedAt: ps.connectedAt, Replica: s.opts.Name,
 		Types: map[string]TypeStatus{},
 	}
