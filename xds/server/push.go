@@ -108,6 +108,9 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64, pt 
 		return
 	}
 	changed := changedTypes(ps.served, next)
+	// Marked before the cache sends them, so that a fast acknowledgement
+	// finds the versions it acknowledges waiting.
+	ps.markSet(changed, next, time.Now(), pt)
 	// Unchanged resources are set too (nothing is sent for them), so that
 	// the previous translation is not kept alive.
 	if err := s.cache.set(s.ctx, ps.proxy.ID, next); err != nil {
@@ -115,7 +118,6 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64, pt 
 		return
 	}
 	ps.served = next
-	ps.markSet(changed, next, time.Now(), pt)
 	if missing := next.missingCredentials(); len(missing) > 0 && slices.Contains(changed, resource.ListenerType) {
 		s.log.Warn("gateway credentials not found; listeners using them wait for them", "proxy", clipID(ps.proxy.ID),
 			"secrets", missing)

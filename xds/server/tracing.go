@@ -101,7 +101,7 @@ func (s *Server) startPushTrace(now time.Time) *pushTrace {
 	return pt
 }
 
-// record adds one run of a phase from start to now... or end.
+// record adds one run of a phase, from start to end.
 func (pt *pushTrace) record(name string, start, end time.Time) {
 	if pt == nil || pt.done.Load() {
 		return
