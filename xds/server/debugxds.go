@@ -192,7 +192,8 @@ func shortID(nodeID, pod, namespace string) string {
 
 // authorizeDebug decides whether the stream st may read the debug type of
 // req. The plaintext port is for callers inside the trust boundary, as
-// istiod's 15010: any may. On ServeTLS the caller must prove an identity
+// istiod's 15010: any may, since any caller there can have a proxy's
+// resources by claiming its node id, and dumps never hold secret content. On ServeTLS the caller must prove an identity
 // (Options.Authenticator): one of Options.SystemNamespace may read
 // everything, one of another namespace only the config dump of a proxy
 // of its own namespace. Refusals end the stream, are counted in
