@@ -112,7 +112,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.configKubeconfig, "config-kubeconfig", "", "kubeconfig `PATH` of the config cluster, whose Istio custom resources are served too (after --config-dir's files in precedence); \"in-cluster\" in a pod")
 	fs.StringVar(&opts.configClusterID, "config-cluster-id", defaultConfigClusterID, "name of the config cluster in logs and errors")
 	fs.BoolVar(&opts.remoteSecrets, "remote-secrets", true, "with --config-kubeconfig, add the clusters of Istio's remote secrets (Secrets labelled istio/multiCluster=true in --system-namespace, as istioctl create-remote-secret writes them) while they exist")
-	fs.StringVar(&opts.systemNamespace, "system-namespace", kube.DefaultSystemNamespace, "the config cluster's namespace of Istio's remote secrets")
+	fs.StringVar(&opts.systemNamespace, "system-namespace", kube.DefaultSystemNamespace, "the config cluster's namespace of Istio's remote secrets, and the namespace whose proven identities may read the debug xDS types (istioctl's) on --secure-listen")
 	fs.BoolVar(&opts.writeStatus, "write-status", false, "write on every Istio custom resource Isthmus rejects a status condition (Accepted False, with the reason) and validation message IST0106, cleared when it is accepted again; needs RBAC to patch their status")
 	fs.Var(&opts.watchNamespaces, "watch-namespaces", "`NS,...` to read the config cluster's Istio resources from (default all), for RBAC limited to those namespaces")
 	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the plaintext ADS gRPC server (state of the world and delta); empty: off")
