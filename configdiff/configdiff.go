@@ -39,7 +39,6 @@ type Result struct {
 var IgnoredFields = map[string]bool{
 	"last_updated": true,
 	"version_info": true,
-	"@type":        false, // kept: a typed_config's type is configuration
 }
 
 // Compare parses both dumps and compares their resources.

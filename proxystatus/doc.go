@@ -11,4 +11,8 @@
 //     by the name it reports, or by its URL when it reports none.
 //   - Find selects the rows of one proxy: its exact node id, or else the
 //     ids containing the given text (istioctl's POD.NAMESPACE form).
+//
+// Its end-to-end test runs the whole of what an operator uses against
+// two `isthmus serve` replicas and real Envoys: the command, the diff
+// with Envoy's config_dump, istioctl's debug types and the push traces.
 package proxystatus
