@@ -16,6 +16,7 @@ Usage:
   isthmus bootstrap --xds-address HOST:PORT --node-id ID [--meta KEY=VALUE]... [--delta] [--admin-address HOST:PORT]
   isthmus agent [--ca-address HOST:PORT] [--root-cert FILE] [--token-file FILE] [--output-dir DIR] [--once]
   isthmus capture [--inbound-ports *|-|PORT,...] [--exclude-outbound-ports PORT,...] [--exclude-outbound-ip-ranges CIDR,...]
+  isthmus proxy-status [--server URL]... [--envoy-admin URL] [PROXY]
   isthmus validate [--max-file-size SIZE] [--max-document-size SIZE] PATH...
 
 Run "isthmus COMMAND --help" for the flags of a command.
@@ -23,11 +24,13 @@ Run "isthmus COMMAND --help" for the flags of a command.
 
 // commands maps each subcommand to its entry point; each returns the exit code.
 var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"serve":     serveCommand,
-	"bootstrap": runBootstrap,
-	"validate":  runValidate,
-	"agent":     runAgent,
-	"capture":   runCapture,
+	"serve":        serveCommand,
+	"bootstrap":    runBootstrap,
+	"validate":     runValidate,
+	"agent":        runAgent,
+	"capture":      runCapture,
+	"proxy-status": runProxyStatus,
+	"explain":      runExplain,
 }
 
 func main() {

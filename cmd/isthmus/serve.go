@@ -33,6 +33,8 @@ const shutdownTimeout = 5 * time.Second
 
 // serveOptions are the flags of isthmus serve.
 type serveOptions struct {
+	replicaName        string
+	otelEndpoint       string
 	configDir          string
 	configKubeconfig   string
 	configClusterID    string
@@ -113,7 +115,7 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.configKubeconfig, "config-kubeconfig", "", "kubeconfig `PATH` of the config cluster, whose Istio custom resources are served too (after --config-dir's files in precedence); \"in-cluster\" in a pod")
 	fs.StringVar(&opts.configClusterID, "config-cluster-id", defaultConfigClusterID, "name of the config cluster in logs and errors")
 	fs.BoolVar(&opts.remoteSecrets, "remote-secrets", true, "with --config-kubeconfig, add the clusters of Istio's remote secrets (Secrets labelled istio/multiCluster=true in --system-namespace, as istioctl create-remote-secret writes them) while they exist")
-	fs.StringVar(&opts.systemNamespace, "system-namespace", kube.DefaultSystemNamespace, "the config cluster's namespace of Istio's remote secrets")
+	fs.StringVar(&opts.systemNamespace, "system-namespace", kube.DefaultSystemNamespace, "the config cluster's namespace of Istio's remote secrets, and the namespace whose proven identities may read the debug xDS types (istioctl's) on --secure-listen")
 	fs.BoolVar(&opts.writeStatus, "write-status", false, "write on every Istio custom resource Isthmus rejects a status condition (Accepted False, with the reason) and validation message IST0106, cleared when it is accepted again; needs RBAC to patch their status")
 	fs.Var(&opts.watchNamespaces, "watch-namespaces", "`NS,...` to read the config cluster's Istio resources from (default all), for RBAC limited to those namespaces")
 	fs.StringVar(&opts.xdsListen, "xds-listen", ":15010", "`ADDR` of the plaintext ADS gRPC server (state of the world and delta); empty: off")
@@ -148,6 +150,8 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.Var(&opts.maxFileSize, "max-file-size", "`SIZE` of the largest configuration file read (a larger one keeps the objects it had)")
 	fs.Var(&opts.maxDocumentSize, "max-document-size", "`SIZE` of the largest YAML document decoded (a larger one is an error; its file keeps the objects it had)")
 	fs.StringVar(&opts.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime, e.g. 450MiB (0: none); default GOMEMLIMIT, else 90% of the container's memory limit")
+	fs.StringVar(&opts.replicaName, "replica-name", defaultReplicaName(), "name of this replica in proxy-status and in istioctl's ISTIOD column (default $POD_NAME, else the host name)")
+	fs.StringVar(&opts.otelEndpoint, "otel-endpoint", "", "`HOST:PORT` of an OTLP gRPC receiver (plaintext) to send control-plane traces to: a span per push and its phases (empty: no tracing)")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&opts.logFormat, "log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -265,9 +269,19 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	clusters := &clusterClients{}
 	auth := newAuthenticator(issuer, clusters)
 	caAPI := caservice.New(issuer, auth, caservice.Options{MaxTTL: opts.certTTL, Logger: logger})
+	tracer, stopTracing, err := startTracing(opts.otelEndpoint, opts.replicaName, logger)
+	if err != nil {
+		closeListener(xdsLis)
+		closeListener(secureLis)
+		monLis.Close()
+		hook.close()
+		return err
+	}
+	defer stopTracing()
 	srv = server.New(server.Options{Debounce: opts.debounce, DebounceMax: opts.debounceMax, Logger: logger,
 		Secrets: secrets, TLS: tlsConfig, Authenticator: reasonedAuthenticator{auth},
-		TLSServices: []func(grpc.ServiceRegistrar){caAPI.Register}, InsecureIdentities: opts.insecureIdentities})
+		TLSServices: []func(grpc.ServiceRegistrar){caAPI.Register}, InsecureIdentities: opts.insecureIdentities,
+		Name: opts.replicaName, Version: isthmusVersion(), SystemNamespace: opts.systemNamespace, Tracer: tracer})
 	srv.RegisterMetrics(caAPI)
 	go issuer.Run(ctx)
 	if dir := caDirOf(opts); dir != "" {

@@ -46,6 +46,7 @@ type sentResponse struct {
 type request struct {
 	node        *corev3.Node
 	typeURL     string
+	names       []string
 	nonce       string
 	errorDetail *rpcstatus.Status
 }
@@ -68,12 +69,12 @@ func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) { c.s.onClosed(
 
 func (c callbacks) OnStreamRequest(id int64, r *discoveryv3.DiscoveryRequest) error {
 	trimErrorDetail(r.ErrorDetail)
-	return c.s.onRequest(streamKey{false, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), r.GetErrorDetail()})
+	return c.s.onRequest(streamKey{false, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResourceNames(), r.GetResponseNonce(), r.GetErrorDetail()})
 }
 
 func (c callbacks) OnStreamDeltaRequest(id int64, r *discoveryv3.DeltaDiscoveryRequest) error {
 	trimErrorDetail(r.ErrorDetail)
-	return c.s.onRequest(streamKey{true, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), r.GetErrorDetail()})
+	return c.s.onRequest(streamKey{true, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResourceNamesSubscribe(), r.GetResponseNonce(), r.GetErrorDetail()})
 }
 
 // trimErrorDetail cuts a rejection's message to maxLoggedMessage and drops
@@ -117,7 +118,8 @@ func (s *Server) onOpen(ctx context.Context, key streamKey) error {
 	return nil
 }
 
-// onRequest attaches the stream to its proxy on its first request, then
+// onRequest attaches the stream to its proxy on its first request (but for
+// a request of a debug type, which attaches nothing: see authorizeDebug), then
 // reads the request as an acknowledgement or a rejection of the last
 // response of its type. An error ends the stream: a node the codec refused
 // (see checkNode) or that does not parse ends it with InvalidArgument.
@@ -128,6 +130,9 @@ func (s *Server) onRequest(key streamKey, req request) error {
 	}
 	if l := refusedNodeLimit(req.node); l != nil {
 		return s.refuseNode(st, l.reason, l.refusal())
+	}
+	if isDebugType(req.typeURL) {
+		return s.authorizeDebug(st, req)
 	}
 	if st.proxy == nil {
 		if err := s.attachStream(st, req.node); err != nil {
@@ -204,8 +209,13 @@ func dropMetadata(node *corev3.Node) {
 }
 
 func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {
-	if st := s.streamState(key); st != nil {
-		st.sent[typeURL] = sent
+	st := s.streamState(key)
+	if st == nil {
+		return
+	}
+	st.sent[typeURL] = sent
+	if st.proxy != nil && !isDebugType(typeURL) {
+		st.proxy.markSent(typeURL, sent.version)
 	}
 }
 

@@ -61,8 +61,33 @@
 //   - Resource objects returned by translation are shared, never copied or
 //     modified: proxies that are given the same object share it.
 //   - Handler serves /metrics (isthmus_* metrics, own registry), /healthz,
-//     /readyz, /debug/proxies and /debug/config_dump?proxy=ID; the dump
-//     names secrets but never shows their content.
+//     /readyz, /debug/proxies, /debug/config_dump?proxy=ID and
+//     /debug/envoy_config_dump?proxy=ID (the same in the shape of Envoy's
+//     admin ConfigDump); the dumps name secrets but never show their
+//     content. /debug/proxies states each type of each proxy SYNCED (the
+//     version served is acknowledged), NOT SENT, STALE or NACKED (its last
+//     response was rejected, until a version is acknowledged again), with
+//     the proxy's cluster and the replica's Options.Name.
+//   - The debug types istioctl asks istiod for are answered on the ADS
+//     ports (state of the world only), once per request, from the state at
+//     that moment: istio.io/debug/syncz (a CSDS ClientConfig per connected
+//     proxy, named POD.NAMESPACE as istiod names proxies) and
+//     istio.io/debug/config_dump (one proxy's dump, named by its node id,
+//     POD.NAMESPACE or a part of its node id; empty when it is not
+//     connected to this replica). Their
+//     responses carry a control plane identifier naming the replica. A
+//     stream that asks only debug types attaches no proxy. Through Serve
+//     any caller may ask; through ServeTLS only a proven identity of
+//     Options.SystemNamespace, or of the proxy's namespace for its config
+//     dump (others end with Unauthenticated or PermissionDenied, counted in
+//     isthmus_xds_auth_failures_total).
+//   - With Options.Tracer, each push is a trace: a root span from its
+//     first Update to the last acknowledgement of what it set (or ackWait,
+//     or the next push), with children for the debounce, indexing,
+//     translation (views built and kept), preparation, the responses of
+//     each type written to the streams, and the acknowledgements. Phases
+//     run on many workers are one span from the first start to the last
+//     end, with the runs and busy time as attributes.
 //   - Serve takes plaintext connections, ServeTLS (Options.TLS) TLS ones.
 //     A stream through ServeTLS is authenticated (Options.Authenticator)
 //     before its first response; without a valid credential it ends with

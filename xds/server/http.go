@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
-	"sort"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -17,10 +15,11 @@ import (
 //	/metrics                     Prometheus metrics
 //	/healthz                     200 while the process runs
 //	/readyz                      200 once a snapshot is pushed and gRPC serves, until Drain; else 503
-//	/debug/proxies               connected proxies and their versions per type (JSON)
-//	/debug/config_dump?proxy=ID  the resources served to one proxy (JSON)
-//	/debug/explain?proxy=ID      where each of them comes from, and with
-//	    &host=H&port=N&path=P    where such a request would go (JSON)
+//	/debug/proxies                     connected proxies and their sync state per type (JSON, []ProxyStatus)
+//	/debug/config_dump?proxy=ID        the resources served to one proxy (JSON)
+//	/debug/envoy_config_dump?proxy=ID  the same in the shape of Envoy's /config_dump (admin.v3.ConfigDump)
+//	/debug/explain?proxy=ID            where each of them comes from, and with
+//	    &host=H&port=N&path=P          where such a request would go (JSON)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
@@ -31,6 +30,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /debug/proxies", s.serveProxies)
 	mux.HandleFunc("GET /debug/config_dump", s.serveConfigDump)
 	mux.HandleFunc("GET /debug/explain", s.serveExplain)
+	mux.HandleFunc("GET /debug/envoy_config_dump", s.serveEnvoyConfigDump)
 	registerProfiling(mux)
 	return mux
 }
@@ -48,59 +48,6 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// ProxyStatus is one entry of /debug/proxies.
-type ProxyStatus struct {
-	ID          string                `json:"id"`
-	Type        string                `json:"type"`
-	Namespace   string                `json:"namespace"`
-	IPs         []string              `json:"ips,omitempty"`
-	Streams     int                   `json:"streams"`
-	ConnectedAt time.Time             `json:"connectedAt"`
-	Types       map[string]TypeStatus `json:"types"`
-}
-
-// TypeStatus is what one proxy is served, and has acknowledged, of one type.
-type TypeStatus struct {
-	// Served is the version the server serves the proxy now.
-	Served string `json:"served,omitempty"`
-	// Acked is the last version the proxy acknowledged.
-	Acked string `json:"acked,omitempty"`
-	// Rejected is the proxy's message if it rejected the latest response.
-	Rejected string `json:"rejected,omitempty"`
-}
-
-func (s *Server) serveProxies(w http.ResponseWriter, _ *http.Request) {
-	proxies := s.connectedProxies()
-	out := make([]ProxyStatus, 0, len(proxies))
-	for _, ps := range proxies {
-		out = append(out, s.proxyStatus(ps))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) proxyStatus(ps *proxyState) ProxyStatus {
-	s.mu.Lock()
-	streams := ps.streams
-	s.mu.Unlock()
-	st := ProxyStatus{
-		ID: ps.proxy.ID, Type: string(ps.proxy.Type), Namespace: ps.proxy.Namespace,
-		IPs: ps.proxy.IPAddresses, Streams: streams, ConnectedAt: ps.connectedAt,
-		Types: map[string]TypeStatus{},
-	}
-	served := ps.servedResources()
-	ps.statusMu.Lock()
-	defer ps.statusMu.Unlock()
-	for _, t := range servedTypes {
-		ts := TypeStatus{Acked: ps.acked[t], Rejected: ps.nacked[t]}
-		if served != nil {
-			ts.Served = served.versions[t]
-		}
-		st.Types[typeLabel(t)] = ts
-	}
-	return st
-}
-
 // configDump is the body of /debug/config_dump. Secrets are listed by name
 // only: their keys never leave the server this way.
 type configDump struct {
@@ -114,22 +61,30 @@ type configDump struct {
 }
 
 func (s *Server) serveConfigDump(w http.ResponseWriter, r *http.Request) {
+	if served, ok := s.servedFor(w, r); ok {
+		writeJSON(w, http.StatusOK, newConfigDump(r.URL.Query().Get("proxy"), served))
+	}
+}
+
+// servedFor returns what the proxy of the request's ?proxy= is served, or
+// answers why there is nothing to show.
+func (s *Server) servedFor(w http.ResponseWriter, r *http.Request) (*proxyResources, bool) {
 	id := r.URL.Query().Get("proxy")
 	if id == "" {
 		writeText(w, http.StatusBadRequest, "missing ?proxy=NODE_ID\n")
-		return
+		return nil, false
 	}
 	ps := s.proxyByID(id)
 	if ps == nil {
 		writeText(w, http.StatusNotFound, "proxy "+id+" is not connected\n")
-		return
+		return nil, false
 	}
 	served := ps.servedResources()
 	if served == nil {
 		writeText(w, http.StatusNotFound, "proxy "+id+" has no resources yet\n")
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, newConfigDump(id, served))
+	return served, true
 }
 
 func newConfigDump(id string, served *proxyResources) configDump {

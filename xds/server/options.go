@@ -3,8 +3,10 @@ package server
 import (
 	"crypto/tls"
 	"log/slog"
+	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	"github.com/isthmus-mesh/isthmus/debounce"
@@ -17,6 +19,9 @@ const (
 	DefaultDebounce    = 100 * time.Millisecond
 	DefaultDebounceMax = time.Second
 )
+
+// DefaultSystemNamespace is the default Options.SystemNamespace.
+const DefaultSystemNamespace = "istio-system"
 
 // stopTimeout bounds how long Stop waits for gRPC streams to end before
 // closing their connections.
@@ -56,12 +61,30 @@ type Options struct {
 	// claim to proxies that proved none (those connecting through Serve):
 	// for development only. Without it they get no private key.
 	InsecureIdentities bool
+	// Name names this replica in /debug/proxies and in the control plane
+	// identifier of its responses (istioctl's ISTIOD column); the host
+	// name when empty.
+	Name string
+	// Version is the Isthmus version reported with Name.
+	Version string
+	// SystemNamespace is the namespace whose proven identities may read
+	// the debug xDS types on ServeTLS (see debugxds.go); "istio-system"
+	// when empty.
+	SystemNamespace string
+	// Tracer receives the spans of pushes; none are made when nil.
+	Tracer trace.Tracer
 }
 
 func (o Options) withDefaults() Options {
 	o.Debounce, o.DebounceMax = debounce.Defaults(o.Debounce, o.DebounceMax, DefaultDebounce, DefaultDebounceMax)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Name == "" {
+		o.Name, _ = os.Hostname()
+	}
+	if o.SystemNamespace == "" {
+		o.SystemNamespace = DefaultSystemNamespace
 	}
 	return o
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type proxyState struct {
 	// statusMu guards what the proxy has acknowledged; it is separate from mu
 	// so acknowledgements never wait for a translation.
 	statusMu sync.Mutex
+	sent     map[string]string     // type URL → last version sent on a stream
 	acked    map[string]string     // type URL → last version acknowledged
 	pending  map[string]pendingAck // type URL → version set and not yet acknowledged
 	nacked   map[string]string     // type URL → last rejection message
@@ -33,12 +35,14 @@ type proxyState struct {
 type pendingAck struct {
 	version string
 	setAt   time.Time
+	trace   *pushTrace // of the push that set it; nil outside a traced push
 }
 
 func newProxyState(p *model.Proxy) *proxyState {
 	return &proxyState{
 		proxy:       p,
 		connectedAt: time.Now(),
+		sent:        map[string]string{},
 		acked:       map[string]string{},
 		pending:     map[string]pendingAck{},
 		nacked:      map[string]string{},
@@ -65,7 +69,7 @@ func (s *Server) attach(p *model.Proxy, proven *certs.Identity) *proxyState {
 	s.mu.Unlock()
 	s.log.Info("proxy connected", "proxy", clipID(p.ID), "namespace", clip(p.Namespace, maxLoggedID))
 	if tr != nil {
-		s.onWorker(func() { s.refresh(ps, tr, gen) })
+		s.onWorker(func() { s.refresh(ps, tr, gen, nil) })
 	}
 	return ps
 }
@@ -82,6 +86,7 @@ func (s *Server) detach(ps *proxyState) {
 	}
 	delete(s.proxies, ps.proxy.ID)
 	s.metrics.connected.Set(float64(len(s.proxies)))
+	ps.settlePending()
 	ps.mu.Lock()
 	ps.closed = true
 	s.cache.clear(ps.proxy.ID)
@@ -116,11 +121,13 @@ func (ps *proxyState) servedResources() *proxyResources {
 
 // markSet records that versions were set for the proxy, to time their
 // acknowledgement.
-func (ps *proxyState) markSet(types []string, r *proxyResources, at time.Time) {
+func (ps *proxyState) markSet(types []string, r *proxyResources, at time.Time, pt *pushTrace) {
 	ps.statusMu.Lock()
 	defer ps.statusMu.Unlock()
 	for _, t := range types {
-		ps.pending[t] = pendingAck{version: r.versions[t], setAt: at}
+		ps.pending[t].trace.superseded()
+		ps.pending[t] = pendingAck{version: r.versions[t], setAt: at, trace: pt}
+		pt.expectAck()
 	}
 }
 
@@ -136,7 +143,9 @@ func (ps *proxyState) markAcked(typeURL, version string) (time.Duration, bool) {
 		return 0, false
 	}
 	delete(ps.pending, typeURL)
-	return time.Since(p.setAt), true
+	now := time.Now()
+	p.trace.acked(now, p.setAt)
+	return now.Sub(p.setAt), true
 }
 
 // markNacked records the proxy's rejection of a typeURL response.
@@ -144,4 +153,26 @@ func (ps *proxyState) markNacked(typeURL, message string) {
 	ps.statusMu.Lock()
 	defer ps.statusMu.Unlock()
 	ps.nacked[typeURL] = message
+}
+
+// markSent records that version of typeURL was sent to the proxy.
+// A version a traced push set counts in the push's send span.
+func (ps *proxyState) markSent(typeURL, version string) {
+	ps.statusMu.Lock()
+	defer ps.statusMu.Unlock()
+	ps.sent[typeURL] = version
+	if p, ok := ps.pending[typeURL]; ok && p.version == version {
+		p.trace.record(spanSend+strings.ToUpper(typeLabel(typeURL)), p.setAt, time.Now())
+	}
+}
+
+// settlePending gives up the acknowledgements a proxy that left owes: its
+// pushes' traces do not wait for them.
+func (ps *proxyState) settlePending() {
+	ps.statusMu.Lock()
+	defer ps.statusMu.Unlock()
+	for t, p := range ps.pending {
+		p.trace.superseded()
+		delete(ps.pending, t)
+	}
 }

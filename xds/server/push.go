@@ -8,6 +8,7 @@ import (
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/isthmus-mesh/isthmus/debounce"
 	"github.com/isthmus-mesh/isthmus/xds/model"
@@ -25,6 +26,7 @@ func (s *Server) debounceLoop() {
 // push translates snap for every connected proxy and sets the results.
 func (s *Server) push(snap *model.Snapshot) {
 	start := time.Now()
+	pt := s.startPushTrace(start)
 	idx, err := newIndexSafely(snap)
 	if err != nil {
 		s.log.Error("snapshot not pushed: index failed; proxies keep their resources",
@@ -37,13 +39,14 @@ func (s *Server) push(snap *model.Snapshot) {
 	prev := s.translator
 	s.mu.Unlock()
 	kept := tr.inheritFrom(prev)
+	pt.since(spanIndex, start)
 	s.mu.Lock()
 	s.translator = tr
 	s.gen++
 	gen := s.gen
 	s.mu.Unlock()
 	proxies := s.connectedProxies()
-	s.refreshAll(proxies, tr, gen)
+	s.refreshAll(proxies, tr, gen, pt)
 	s.retainSecrets(s.connectedProxies())
 	s.prep.rotate()
 	s.metrics.pushDuration.Observe(time.Since(start).Seconds())
@@ -53,6 +56,8 @@ func (s *Server) push(snap *model.Snapshot) {
 	}
 	s.metrics.snapshotVersion.Set(float64(snap.Version))
 	s.pushed.Store(true)
+	pt.pushed(attribute.Int64("snapshot.version", int64(snap.Version)), attribute.Int("proxies", len(proxies)),
+		attrViewsBuilt.Int(max(tr.views()-kept, 0)), attrViewsKept.Int(kept))
 	s.log.Debug("pushed snapshot", "snapshot", snap.Version, "duration", time.Since(start), "proxies", len(proxies),
 		"views", tr.views(), "kept", kept)
 }
@@ -83,17 +88,18 @@ func (s *Server) retainSecrets(proxies []*proxyState) {
 	r.Retain(list)
 }
 
-// refresh translates ps with tr (generation gen) and serves the result.
+// refresh translates ps with tr (generation gen) and serves the result,
+// recording its phases in pt (nil outside a traced push).
 // An older generation than the proxy's last is ignored. On any failure the
 // proxy keeps what it is served.
-func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
+func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64, pt *pushTrace) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	if ps.closed || gen <= ps.gen {
 		return
 	}
 	ps.gen = gen
-	next, err := s.build(tr, ps)
+	next, err := s.build(tr, ps, pt)
 	if err != nil {
 		s.refreshFailed(ps, tr.idx, err)
 		return
@@ -102,6 +108,9 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 		return
 	}
 	changed := changedTypes(ps.served, next)
+	// Marked before the cache sends them, so that a fast acknowledgement
+	// finds the versions it acknowledges waiting.
+	ps.markSet(changed, next, time.Now(), pt)
 	// Unchanged resources are set too (nothing is sent for them), so that
 	// the previous translation is not kept alive.
 	if err := s.cache.set(s.ctx, ps.proxy.ID, next); err != nil {
@@ -109,7 +118,6 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 		return
 	}
 	ps.served = next
-	ps.markSet(changed, next, time.Now())
 	if missing := next.missingCredentials(); len(missing) > 0 && slices.Contains(changed, resource.ListenerType) {
 		s.log.Warn("gateway credentials not found; listeners using them wait for them", "proxy", clipID(ps.proxy.ID),
 			"secrets", missing)
@@ -121,8 +129,10 @@ func (s *Server) refresh(ps *proxyState, tr *snapshotTranslator, gen uint64) {
 
 // build translates ps's proxy and prepares the result for the cache,
 // reusing what it is served now (ps.served) where unchanged.
-func (s *Server) build(tr *snapshotTranslator, ps *proxyState) (*proxyResources, error) {
+func (s *Server) build(tr *snapshotTranslator, ps *proxyState, pt *pushTrace) (*proxyResources, error) {
+	started := time.Now()
 	res, err := translateSafely(tr, ps.proxy)
+	pt.since(spanTranslate, started)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +141,7 @@ func (s *Server) build(tr *snapshotTranslator, ps *proxyState) (*proxyResources,
 		return nil, err
 	}
 	return tr.prepare(preparedKey{res, key}, func() (*proxyResources, error) {
+		defer pt.since(spanPrepare, time.Now())
 		rt, err := tr.resourceTypes(res, func() (*resourceTypes, error) {
 			return prepareResourceTypes(res, ps.served, s.prep, tr.validates())
 		})

@@ -44,6 +44,7 @@ type Server struct {
 	// latest is the most recent snapshot given to Update; updated wakes the
 	// debounce loop.
 	latest   atomic.Pointer[model.Snapshot]
+	debounce debounceState // the Updates the next push carries, for its trace
 	updated  chan struct{}
 	loopDone chan struct{}
 
@@ -62,9 +63,10 @@ type Server struct {
 	// work hands translations to the workers (see startWorkers).
 	work chan func()
 
-	pushed   atomic.Bool // a snapshot has been pushed
-	serving  atomic.Bool // Serve is accepting connections
-	draining atomic.Bool // Drain has begun
+	trace    atomic.Pointer[pushTrace] // of the last push, with Options.Tracer
+	pushed   atomic.Bool               // a snapshot has been pushed
+	serving  atomic.Bool               // Serve is accepting connections
+	draining atomic.Bool               // Drain has begun
 	stopOnce sync.Once
 }
 
@@ -89,7 +91,7 @@ func New(opts Options) *Server {
 		streamsGone: make(chan struct{}, 1),
 		work:        make(chan func()),
 	}
-	xds := serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
+	xds := serverv3.NewServer(ctx, debugCache{s.cache, s}, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
 	s.grpc = newGRPCServer(xds)
 	s.grpcTLS = newTLSServer(xds, opts.TLS)
 	if s.grpcTLS != nil {
@@ -170,6 +172,7 @@ func (s *Server) Update(snap *model.Snapshot) {
 		return
 	}
 	s.latest.Store(snap)
+	s.debounce.noteUpdate()
 	debounce.Signal(s.updated)
 }
 

@@ -179,6 +179,15 @@ func TestNACKIsCountedByType(t *testing.T) {
 	if !strings.Contains(body, "malformed IP address: 10.1.0.9") {
 		t.Errorf("/debug/proxies does not show the rejection:\n%s", body)
 	}
+	var proxies []ProxyStatus
+	if err := json.Unmarshal([]byte(body), &proxies); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range proxies {
+		if eds, cds := p.Types["eds"], p.Types["cds"]; eds.State != StateNacked || cds.State != StateSynced {
+			t.Errorf("%s: EDS %s, CDS %s; want NACKED and SYNCED", p.ID, eds.State, cds.State)
+		}
+	}
 }
 
 // A rejection of a type the server does not serve is counted as "other":

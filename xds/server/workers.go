@@ -41,12 +41,12 @@ func (s *Server) onWorker(f func()) {
 }
 
 // refreshAll refreshes proxies on the workers and waits for them all.
-func (s *Server) refreshAll(proxies []*proxyState, tr *snapshotTranslator, gen uint64) {
+func (s *Server) refreshAll(proxies []*proxyState, tr *snapshotTranslator, gen uint64, pt *pushTrace) {
 	var wg sync.WaitGroup
 	for _, ps := range proxies {
 		wg.Add(1)
 		select {
-		case s.work <- func() { s.refresh(ps, tr, gen); wg.Done() }:
+		case s.work <- func() { s.refresh(ps, tr, gen, pt); wg.Done() }:
 		case <-s.ctx.Done():
 			wg.Done()
 		}

@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/isthmus-mesh/isthmus/xds/translate"
@@ -77,16 +79,57 @@ func methodOr(m string) string {
 	return m
 }
 
-// routeConfigFor is the route configuration of port: Istio names a
-// sidecar's outbound HTTP route configuration by its port.
+// routeConfigFor is the route configuration of port: the one the HTTP
+// connection manager of the proxy's listener on port names (a listener on
+// every address first, then one bound to an address, as a Sidecar's
+// egress bind makes), else the one named by the port, as Istio names a
+// sidecar's outbound HTTP route configuration.
 func routeConfigFor(res *translate.Resources, port uint32) *routev3.RouteConfiguration {
 	name := strconv.FormatUint(uint64(port), 10)
+	if rds := rdsOfPort(res.Listeners, port); rds != "" {
+		name = rds
+	}
 	for _, rc := range res.Routes {
 		if rc.GetName() == name {
 			return rc
 		}
 	}
 	return nil
+}
+
+// rdsOfPort is the route configuration a listener on port names, one on
+// every address first; "" for none.
+func rdsOfPort(listeners []*listenerv3.Listener, port uint32) string {
+	var bound string
+	for _, l := range listeners {
+		addr := l.GetAddress().GetSocketAddress()
+		if addr.GetPortValue() != port {
+			continue
+		}
+		rds := rdsOf(l)
+		switch {
+		case rds == "":
+		case addr.GetAddress() == "0.0.0.0" || addr.GetAddress() == "::":
+			return rds
+		case bound == "":
+			bound = rds
+		}
+	}
+	return bound
+}
+
+// rdsOf is the route configuration the first HTTP connection manager of l
+// takes over RDS.
+func rdsOf(l *listenerv3.Listener) string {
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			var hcm hcmv3.HttpConnectionManager
+			if f.GetTypedConfig().UnmarshalTo(&hcm) == nil && hcm.GetRds() != nil {
+				return hcm.GetRds().GetRouteConfigName()
+			}
+		}
+	}
+	return ""
 }
 
 // virtualHostFor picks the virtual host for authority with Envoy's
