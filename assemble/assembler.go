@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/isthmus-mesh/isthmus/debounce"
@@ -36,6 +37,9 @@ type Assembler struct {
 	// last published without.
 	syncWaitOver bool
 	missing      []string
+	// firstChange: unix nanoseconds of the first change signalled since
+	// the last publication (Snapshot.ChangedAt); 0 for none.
+	firstChange atomic.Int64
 }
 
 // New returns an Assembler with settings.
@@ -132,22 +136,24 @@ func (a *Assembler) Run(ctx context.Context, sink Sink, opts RunOptions) {
 		defer timer.Stop()
 	}
 	for _, s := range a.sources {
-		go forward(ctx, s.Changes(), changes)
+		go a.forward(ctx, s.Changes(), changes)
 	}
 	for _, r := range a.registries {
-		go forward(ctx, r.Changes(), changes)
+		go a.forward(ctx, r.Changes(), changes)
 	}
 	debounce.Signal(changes)
 	debounce.Loop(ctx, changes, opts.Quiet, opts.MaxWait, func() { a.publish(sink) })
 }
 
-// forward signals to every value from from until ctx ends.
-func forward(ctx context.Context, from <-chan struct{}, to chan struct{}) {
+// forward signals to every value from from until ctx ends, noting when
+// the first change since the last publication came.
+func (a *Assembler) forward(ctx context.Context, from <-chan struct{}, to chan struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-from:
+			a.firstChange.CompareAndSwap(0, time.Now().UnixNano())
 			debounce.Signal(to)
 		}
 	}
@@ -165,6 +171,9 @@ func (a *Assembler) publish(sink Sink) {
 		return
 	}
 	snap, problems := a.Assemble()
+	if first := a.firstChange.Swap(0); first != 0 {
+		snap.ChangedAt = time.Unix(0, first)
+	}
 	sink.SetConfigErrors(len(problems))
 	sink.Update(snap)
 	a.logger.Info("snapshot published", "version", snap.Version, "objects", snap.Config.Len(), "services", len(snap.Catalog.Services()))

@@ -445,7 +445,7 @@ func (m *opMesh) debugRequest(t *testing.T, typeURL string, names ...string) *di
 // phases as children, sends and acknowledgements included.
 func (m *opMesh) testTraces(t *testing.T) {
 	writeConfig(t, m.dir, "details.yaml", serviceEntry("details", 19101))
-	want := []string{"debounce", "index", "translate", "prepare", "send CDS", "send EDS", "ack"}
+	want := []string{"assemble", "debounce", "index", "translate", "prepare", "send CDS", "send EDS", "ack"}
 	eventually(t, func() string {
 		for _, tree := range m.receiver.pushes() {
 			if missing := tree.missing(want); len(missing) == 0 {

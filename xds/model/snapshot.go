@@ -1,6 +1,8 @@
 package model
 
 import (
+	"time"
+
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/isthmus-mesh/isthmus/certs"
@@ -22,6 +24,10 @@ type Snapshot struct {
 	// TrustDomain is the SPIFFE trust domain of the mesh's identities;
 	// certs.DefaultTrustDomain when empty.
 	TrustDomain string
+	// ChangedAt is when the first change behind this snapshot reached
+	// Isthmus (a configuration source or registry signalled it), for the
+	// push traces; zero when unknown.
+	ChangedAt time.Time
 }
 
 // MeshTrustDomain is the snapshot's trust domain, or the default.

@@ -172,7 +172,7 @@ func (s *Server) Update(snap *model.Snapshot) {
 		return
 	}
 	s.latest.Store(snap)
-	s.debounce.noteUpdate()
+	s.debounce.noteUpdate(snap.ChangedAt)
 	debounce.Signal(s.updated)
 }
 

@@ -11,11 +11,13 @@ import (
 )
 
 // Span names of a push (Options.Tracer). The root span runs from the first
-// Update the push carries to the last acknowledgement of what it set (or
-// ackWait, or the next push); its children are laid out where the work
-// happened, across the workers:
+// configuration change the push carries (Snapshot.ChangedAt: a source or
+// registry signalled it), else its first Update, to the last
+// acknowledgement of what it set (or ackWait, or the next push); its
+// children are laid out where the work happened, across the workers:
 //
 //	isthmus.push       snapshot version, proxies, views built and kept
+//	  assemble         from the change to the snapshot's Update (the assembler's quiet period and build)
 //	  debounce         from the first Update to the push; updates coalesced
 //	  index            indexing the snapshot and taking over what it cannot change
 //	  translate        translating the proxies (first start to last end); views built/kept
@@ -24,6 +26,7 @@ import (
 //	  ack              until the proxies acknowledged every version set
 const (
 	spanPush      = "isthmus.push"
+	spanAssemble  = "assemble"
 	spanDebounce  = "debounce"
 	spanIndex     = "index"
 	spanTranslate = "translate"
@@ -62,33 +65,50 @@ type pushTrace struct {
 }
 
 // debounceState counts the Updates since the last push began, for the
-// debounce span.
+// debounce span, and keeps the earliest change behind them, for the
+// assemble span.
 type debounceState struct {
 	first   atomic.Int64 // unix nanoseconds of the first Update; 0 for none
+	change  atomic.Int64 // unix nanoseconds of the earliest Snapshot.ChangedAt; 0 for none
 	updates atomic.Int64
 }
 
-func (d *debounceState) noteUpdate() {
+// noteUpdate counts an Update of a snapshot changed at changedAt (zero:
+// unknown).
+func (d *debounceState) noteUpdate(changedAt time.Time) {
 	d.first.CompareAndSwap(0, time.Now().UnixNano())
+	if !changedAt.IsZero() {
+		at := changedAt.UnixNano()
+		for {
+			cur := d.change.Load()
+			if (cur != 0 && cur <= at) || d.change.CompareAndSwap(cur, at) {
+				break
+			}
+		}
+	}
 	d.updates.Add(1)
 }
 
-// take returns the time of the first Update and how many came, and
-// starts counting anew.
-func (d *debounceState) take() (time.Time, int64) {
-	first := d.first.Swap(0)
-	n := d.updates.Swap(0)
-	if first == 0 {
-		return time.Now(), n
+// take returns the time of the first Update, of the earliest change (zero
+// for none) and how many Updates came, and starts counting anew.
+func (d *debounceState) take() (first, change time.Time, updates int64) {
+	f, c := d.first.Swap(0), d.change.Swap(0)
+	updates = d.updates.Swap(0)
+	first = time.Now()
+	if f != 0 {
+		first = time.Unix(0, f)
 	}
-	return time.Unix(0, first), n
+	if c != 0 {
+		change = time.Unix(0, c)
+	}
+	return first, change, updates
 }
 
 // startPushTrace begins the trace of a push starting now; nil without a
 // tracer. The previous push's trace, if still waiting for
 // acknowledgements, ends.
 func (s *Server) startPushTrace(now time.Time) *pushTrace {
-	first, updates := s.debounce.take()
+	first, change, updates := s.debounce.take()
 	if s.opts.Tracer == nil {
 		return nil
 	}
@@ -96,6 +116,10 @@ func (s *Server) startPushTrace(now time.Time) *pushTrace {
 		prev.finish()
 	}
 	pt := &pushTrace{tracer: s.opts.Tracer, start: first, updates: updates, phases: map[string]*phase{}}
+	if !change.IsZero() && change.Before(first) {
+		pt.start = change
+		pt.record(spanAssemble, change, first)
+	}
 	pt.record(spanDebounce, first, now)
 	s.trace.Store(pt)
 	return pt
