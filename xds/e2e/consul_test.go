@@ -4,26 +4,34 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/isthmus-mesh/isthmus/deploy/consulagent"
+	"github.com/isthmus-mesh/isthmus/deploy/kubeharness"
 	"github.com/isthmus-mesh/isthmus/deploy/localmesh"
 	"github.com/isthmus-mesh/isthmus/discovery/statefile"
 )
 
 // The Consul scenario: service web registered in a real Consul agent, four
 // instances on port consulPort (v1a, v1b, v1c tagged version=v1, v2
-// tagged version=v2), and a file service ratings, both reached through one
+// tagged version=v2), a file service ratings and a Kubernetes service
+// details (namespace default of a real API server), all reached through one
 // sidecar of namespace default.
 const (
 	consulHost  = "web.service.consul"
 	consulPort  = 9080
 	ratingsHost = "ratings.default.svc.cluster.local"
+	detailsHost = "details.default.svc.cluster.local"
 	// edsLeaveWithin is how soon an instance deregistered or failing its
 	// check must leave Envoy's endpoints.
 	edsLeaveWithin = time.Second
@@ -36,13 +44,15 @@ type consulMesh struct {
 	isthmus   *localmesh.Isthmus
 	instances map[string]*localmesh.Upstream // by instance ID
 	ratings   *localmesh.Upstream
+	details   *localmesh.Upstream // the Kubernetes service's pod
 	proxy     *proxy
 }
 
 // TestConsulServices: a Consul service's tags drive an 80/20 VirtualService
 // split observed on real requests; an instance deregistered, or failing its
 // TTL check, leaves Envoy's EDS within edsLeaveWithin; a file service is
-// reached through the same sidecar; with Consul stopped the endpoints are
+// reached through the same sidecar, and so is a Kubernetes service; with
+// Consul stopped the endpoints are
 // kept, across a restart of Isthmus too, and traffic still flows.
 func TestConsulServices(t *testing.T) {
 	t.Parallel()
@@ -60,6 +70,7 @@ func TestConsulServices(t *testing.T) {
 	if r := getConsul(t, m, ratingsHost); r.Upstream != "ratings" {
 		t.Errorf("the file service from the same sidecar: reply %d from %q, want ratings", r.Status, r.Upstream)
 	}
+	waitConsul(t, m, detailsHost, func(r localmesh.Reply) bool { return r.Upstream == "details" })
 
 	if err := m.client.Agent().ServiceDeregister("web-v1b"); err != nil {
 		t.Fatal(err)
@@ -107,6 +118,9 @@ func startConsulMesh(t *testing.T) *consulMesh {
 		m.register(t, id, u, version)
 	}
 	m.ratings = startLoopbackUpstream(t, "ratings")
+	kube := kubeharness.StartT(t, kubeharness.Options{Name: "consul-kube"})
+	m.details = startKubeUpstream(t, "details")
+	declareKubeService(t, kube, "details", m.details)
 	clientIP, err := localmesh.RandomLoopbackIP(consulPort)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +133,7 @@ func startConsulMesh(t *testing.T) *consulMesh {
 	defer cancel()
 	logDir := t.TempDir()
 	m.isthmus, err = localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: bin, ConfigDir: dir, LogDir: logDir,
-		ExtraArgs: []string{"--consul", m.consul.Addr}})
+		ExtraArgs: []string{"--consul", m.consul.Addr, "--kubeconfig", "kube=" + kube.Kubeconfig}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +159,48 @@ func startLoopbackUpstream(t *testing.T, name string) *localmesh.Upstream {
 	}
 	t.Cleanup(func() { u.Close() })
 	return u
+}
+
+// startKubeUpstream starts a pod of name at an address of the loopback
+// interface outside 127.0.0.0/8, which API servers refuse in
+// EndpointSlices.
+func startKubeUpstream(t *testing.T, name string) *localmesh.Upstream {
+	t.Helper()
+	ip := fmt.Sprintf("10.79.%d.%d", os.Getpid()%250, 10+int(kubeMeshes.Add(1)))
+	remove, err := localmesh.AddLoopbackAddress(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := remove(); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := localmesh.StartUpstream(name, net.JoinHostPort(ip, strconv.Itoa(kubeTargetPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	return u
+}
+
+// declareKubeService creates in namespace default, as the controllers
+// would, Service name on port consulPort and the EndpointSlice listing pod.
+func declareKubeService(t *testing.T, c *kubeharness.Cluster, name string, pod *localmesh.Upstream) {
+	t.Helper()
+	ctx := t.Context()
+	must(t, "service", create(ctx, c.Client.CoreV1().Services("default").Create, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{
+			Name: "http", Port: consulPort, TargetPort: intstr.FromInt32(kubeTargetPort), Protocol: corev1.ProtocolTCP}}},
+	}))
+	must(t, "endpoint slice", create(ctx, c.Client.DiscoveryV1().EndpointSlices("default").Create, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(kubeTargetPort)), Protocol: ptr(corev1.ProtocolTCP)}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{pod.IP()},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}},
+	}))
 }
 
 // register adds instance id of web at u, tagged version=version, with a
