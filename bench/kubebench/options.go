@@ -12,11 +12,24 @@ import (
 
 // Options configure a run. DefaultOptions is a quick run; the issue's
 // size is PodsPerCluster 2500, Proxies 1000, Churn 50, Duration 60s.
+// How sidecars connect (Options.Auth).
+const (
+	AuthPlaintext = "plaintext"
+	AuthCerts     = "certs"
+	AuthTokens    = "tokens"
+)
+
 type Options struct {
 	// IsthmusBin is the isthmus binary to run (see localmesh.BuildIsthmus).
 	IsthmusBin string
 	// IsthmusArgs are appended to `isthmus serve`'s command line.
 	IsthmusArgs []string
+	// Auth is how the sidecars connect: AuthPlaintext (the plaintext port,
+	// identities unproven), AuthCerts (the secure port, each with a client
+	// certificate of its identity) or AuthTokens (the secure port, each
+	// with its service account's token, which Isthmus reviews with the
+	// TokenReview API of its cluster).
+	Auth string
 	// WorkDir holds the clusters' scratch directories and Isthmus's log
 	// and state; it must exist.
 	WorkDir string

@@ -1,6 +1,7 @@
 package kubebench
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -21,6 +22,7 @@ type Report struct {
 	PodsPerCluster int          `json:"podsPerCluster"`
 	Proxies        int          `json:"proxies"`
 	Delta          bool         `json:"delta"`
+	Auth           string       `json:"auth"`
 	Setup          Setup        `json:"setup"`
 	Churn          PhaseReport  `json:"endpointChurn"`
 	// VirtualServices is nil when no edit was asked for.
@@ -52,6 +54,13 @@ type PhaseReport struct {
 	KubeCPUSeconds float64                `json:"kubeCPUSeconds"`
 }
 
+// authWords say how the sidecars connected (Options.Auth).
+var authWords = map[string]string{
+	AuthPlaintext: "plaintext port, identities unproven",
+	AuthCerts:     "secure port, a client certificate each",
+	AuthTokens:    "secure port, a service-account token each, reviewed by TokenReview",
+}
+
 // WriteMarkdown writes the report: a header, the table of the issue's
 // figures, then the sidecars' own report (xdsload's tables).
 func (r *Report) WriteMarkdown(w io.Writer) error {
@@ -63,8 +72,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	m := r.Mesh
 	fmt.Fprintf(&b, "Clusters aws (%s, the config cluster) and gcp (%s), real kube-apiserver and etcd each; %d pods per cluster: "+
 		"%d services in %d namespaces with %d pods each, the same services in both clusters, an 80/20 VirtualService per service "+
-		"and a Sidecar per namespace as custom resources in aws. %d simulated sidecars over %s xDS, spread over the namespaces and both clusters.\n\n",
-		serviceCIDRs[0], serviceCIDRs[1], r.PodsPerCluster, m.Services, m.Namespaces, m.EndpointsPerService, r.Proxies, protocol)
+		"and a Sidecar per namespace as custom resources in aws. %d simulated sidecars over %s xDS (%s), spread over the namespaces and both clusters.\n\n",
+		serviceCIDRs[0], serviceCIDRs[1], r.PodsPerCluster, m.Services, m.Namespaces, m.EndpointsPerService, r.Proxies, protocol, authWords[cmp.Or(r.Auth, AuthPlaintext)])
 	fmt.Fprintf(&b, "Setup: API servers started in %s, populated in %s, isthmus ready in %s.\n\n",
 		fmtDuration(r.Setup.Clusters), fmtDuration(r.Setup.Populate), fmtDuration(r.Setup.Isthmus))
 	b.WriteString("| phase | writes | asked/s | made/s | API write p50 / p99 | sidecar updates seen | missed | p50 | p90 | p99 | max | Isthmus CPU s | Isthmus cores | Isthmus peak RSS | etcd + API servers CPU s |\n")

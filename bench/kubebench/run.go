@@ -1,14 +1,18 @@
 package kubebench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -70,6 +74,7 @@ func (b *bench) newReport() *Report {
 		PodsPerCluster: b.spec.Services * b.spec.EndpointsPerService,
 		Proxies:        b.opts.Proxies,
 		Delta:          b.opts.Delta,
+		Auth:           cmp.Or(b.opts.Auth, AuthPlaintext),
 		Churn:          PhaseReport{},
 	}
 }
@@ -182,8 +187,11 @@ func (b *bench) startIsthmus(ctx context.Context) error {
 	args := append([]string{
 		"--config-kubeconfig", aws.Kubeconfig,
 		"--kubeconfig", "aws=" + aws.Kubeconfig, "--kubeconfig", "gcp=" + gcp.Kubeconfig,
-		"--ephemeral-ca", "--state-dir", filepath.Join(b.opts.WorkDir, "isthmus-state"), "--log-level", "warn",
+		"--ca-dir", b.caDir(), "--state-dir", filepath.Join(b.opts.WorkDir, "isthmus-state"), "--log-level", "warn",
 	}, b.opts.IsthmusArgs...)
+	if b.opts.Auth == AuthPlaintext || b.opts.Auth == "" {
+		args = append(args, "--insecure-identities")
+	}
 	is, err := localmesh.StartIsthmus(ctx, localmesh.IsthmusOptions{Bin: b.opts.IsthmusBin, LogDir: b.opts.WorkDir, ExtraArgs: args})
 	if err != nil {
 		return err
@@ -191,6 +199,24 @@ func (b *bench) startIsthmus(ctx context.Context) error {
 	b.isthmus = is
 	b.report.IsthmusLog = is.LogPath()
 	return nil
+}
+
+// caDir is Isthmus's mesh CA, which the sidecars' TLS trusts (and, with
+// AuthCerts, issues their certificates).
+func (b *bench) caDir() string { return filepath.Join(b.opts.WorkDir, "isthmus-ca") }
+
+// serviceAccountToken asks the API server of id's cluster for a token of
+// id's service account, for Istio's CA audience, as the kubelet projects
+// one into istio-agent's pod.
+func (b *bench) serviceAccountToken(ctx context.Context, id *xdsload.Identity) (string, error) {
+	c := b.clusters[slices.Index(clusterNames[:], id.ClusterID)]
+	expiry := int64(3600)
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"istio-ca"}, ExpirationSeconds: &expiry}}
+	tok, err := c.client.CoreV1().ServiceAccounts(id.Namespace).CreateToken(ctx, id.Service.ServiceAccount(), req, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return tok.Status.Token, nil
 }
 
 // kubePIDs are the processes of both clusters (etcd, kube-apiserver).
@@ -211,6 +237,12 @@ func (b *bench) kubePIDs() []int {
 func (b *bench) loadOptions() xdsload.Options {
 	opts := xdsload.DefaultOptions()
 	opts.Target, opts.Delta, opts.Proxies = b.isthmus.XDSAddr, b.opts.Delta, b.opts.Proxies
+	if b.opts.Auth == AuthCerts || b.opts.Auth == AuthTokens {
+		opts.Target, opts.TLSCADir = b.isthmus.SecureAddr, b.caDir()
+	}
+	if b.opts.Auth == AuthTokens {
+		opts.Tokens = b.serviceAccountToken
+	}
 	opts.Mesh = b.spec
 	opts.Identities = func(k int) *xdsload.Identity { return ProxyIdentity(b.spec, k) }
 	opts.ConnectRate = b.opts.ConnectRate

@@ -1,6 +1,7 @@
 package xdsload
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,13 @@ type Options struct {
 	TLSCADir      string
 	TLSServerName string
 	TrustDomain   string
+	// Tokens, with TLSCADir, has each proxy prove its identity with a
+	// Kubernetes service-account token instead of a client certificate,
+	// as istio-agent does: "authorization: Bearer TOKEN" on its stream,
+	// the token of its namespace and SERVICE_ACCOUNT in the cluster of its
+	// CLUSTER_ID (isthmus serve reviews it there). Called once per
+	// identity.
+	Tokens TokenSource
 	// PerProxy adds each proxy's figures to the report.
 	PerProxy bool
 	// Progress receives progress output (nil for none); Terminal redraws
@@ -79,6 +87,9 @@ type Options struct {
 	Terminal bool
 	Logger   *slog.Logger
 }
+
+// TokenSource gives the service-account token of identity id.
+type TokenSource func(ctx context.Context, id *Identity) (string, error)
 
 // DefaultOptions is a small run: 20 proxies over the default mesh.
 func DefaultOptions() Options {

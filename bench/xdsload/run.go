@@ -2,6 +2,7 @@ package xdsload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -97,7 +99,7 @@ func (r *runner) connect(ctx context.Context) error {
 	if err := r.startMetrics(ctx); err != nil {
 		return err
 	}
-	if err := r.createProxies(); err != nil {
+	if err := r.createProxies(ctx); err != nil {
 		return err
 	}
 	r.mesh = newMeshState(r.opts.Mesh, r.opts.ConfigDir)
@@ -226,13 +228,31 @@ func (r *runner) keepProfile(path string, err error) {
 	r.profMu.Unlock()
 }
 
+// proxyCredentials are how proxy id connects: in plaintext, over TLS with
+// a client certificate of its identity (ctls), or over TLS with its
+// service-account token (toks).
+func (r *runner) proxyCredentials(ctx context.Context, id *Identity, ctls *clientTLS, toks *tokens) (credentials.TransportCredentials, []grpc.DialOption, error) {
+	switch {
+	case toks != nil:
+		tok, err := toks.of(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ctls.serverOnly(), []grpc.DialOption{grpc.WithPerRPCCredentials(tok)}, nil
+	case ctls != nil:
+		creds, err := ctls.credentials(id)
+		return creds, nil, err
+	}
+	return insecure.NewCredentials(), nil, nil
+}
+
 // envoyWindowSize is Envoy's default initial HTTP/2 stream and connection
 // window (http2_protocol_options), which its gRPC clients use.
 const envoyWindowSize = 256 << 20
 
 // createProxies makes one gRPC client connection per simulated sidecar, as
 // each Envoy has its own.
-func (r *runner) createProxies() error {
+func (r *runner) createProxies(ctx context.Context) error {
 	var ctls *clientTLS
 	if r.opts.TLSCADir != "" {
 		var err error
@@ -241,16 +261,21 @@ func (r *runner) createProxies() error {
 		}
 		defer func() { r.report.TLS = ctls.report() }()
 	}
+	var toks *tokens
+	if r.opts.Tokens != nil {
+		if ctls == nil {
+			return errors.New("tokens need TLS (TLSCADir)")
+		}
+		toks = &tokens{source: r.opts.Tokens, byID: map[string]bearerToken{}}
+		ctls.tokens = toks
+	}
 	for k := 0; k < r.opts.Proxies; k++ {
 		id := r.identity(k)
-		creds := insecure.NewCredentials()
-		if ctls != nil {
-			var err error
-			if creds, err = ctls.credentials(id); err != nil {
-				return err
-			}
+		creds, callCreds, err := r.proxyCredentials(ctx, id, ctls, toks)
+		if err != nil {
+			return err
 		}
-		conn, err := grpc.NewClient("passthrough:///"+r.opts.Target,
+		conn, err := grpc.NewClient("passthrough:///"+r.opts.Target, append(callCreds,
 			grpc.WithTransportCredentials(creds),
 			// An idle stream holds no write buffer: thousands of them do not
 			// keep 32 KiB each.
@@ -265,7 +290,7 @@ func (r *runner) createProxies() error {
 			// pings that Envoy never sends.
 			grpc.WithInitialWindowSize(envoyWindowSize),
 			grpc.WithInitialConnWindowSize(envoyWindowSize),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))...)
 		if err != nil {
 			return fmt.Errorf("client for %s: %w", r.opts.Target, err)
 		}

@@ -1,6 +1,7 @@
 package xdsload
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -30,6 +31,11 @@ type TLSReport struct {
 	// IssueSeconds is the wall time the load generator spent issuing them
 	// (before the connect storm, not in its figures).
 	IssueSeconds float64 `json:"issueSeconds"`
+	// Tokens is the number of distinct service-account tokens the fleet
+	// presented instead (Options.Tokens), TokenSeconds the wall time spent
+	// getting them.
+	Tokens       int     `json:"tokens,omitempty"`
+	TokenSeconds float64 `json:"tokenSeconds,omitempty"`
 }
 
 // clientTLS issues, from the mesh CA in a directory in Istio's cacerts
@@ -42,6 +48,7 @@ type clientTLS struct {
 	trust      string
 	creds      map[certs.Identity]credentials.TransportCredentials
 	issuing    time.Duration
+	tokens     *tokens // the proxies' tokens instead of certificates; nil for none
 }
 
 func newClientTLS(dir, trustDomain, serverName string) (*clientTLS, error) {
@@ -90,6 +97,49 @@ func (c *clientTLS) credentials(id *Identity) (credentials.TransportCredentials,
 	return cr, nil
 }
 
+// serverOnly are TLS credentials that verify the server against the mesh
+// roots and present no certificate: a proxy that proves its identity with
+// a token.
+func (c *clientTLS) serverOnly() credentials.TransportCredentials {
+	return credentials.NewTLS(&tls.Config{RootCAs: c.roots, ServerName: c.serverName, MinVersion: tls.VersionTLS12})
+}
+
+// bearerToken sends a service-account token with every call, as
+// istio-agent does.
+type bearerToken string
+
+func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return true }
+
+// tokens fetches each identity's token once.
+type tokens struct {
+	source TokenSource
+	byID   map[string]bearerToken
+	took   time.Duration
+}
+
+func (t *tokens) of(ctx context.Context, id *Identity) (bearerToken, error) {
+	key := id.ClusterID + "/" + id.Namespace + "/" + id.Service.ServiceAccount()
+	if tok, ok := t.byID[key]; ok {
+		return tok, nil
+	}
+	start := time.Now()
+	tok, err := t.source(ctx, id)
+	t.took += time.Since(start)
+	if err != nil {
+		return "", fmt.Errorf("token of %s: %w", key, err)
+	}
+	t.byID[key] = bearerToken(tok)
+	return bearerToken(tok), nil
+}
+
 func (c *clientTLS) report() *TLSReport {
-	return &TLSReport{ServerName: c.serverName, Identities: len(c.creds), IssueSeconds: c.issuing.Seconds()}
+	r := &TLSReport{ServerName: c.serverName, Identities: len(c.creds), IssueSeconds: c.issuing.Seconds()}
+	if c.tokens != nil {
+		r.Tokens, r.TokenSeconds = len(c.tokens.byID), c.tokens.took.Seconds()
+	}
+	return r
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/isthmus-mesh/isthmus/bench/kubebench"
@@ -120,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (kubebench.Options, cli, error)
 	fs.IntVar(&opts.Namespaces, "namespaces", opts.Namespaces, "namespaces (0: one per 10 services)")
 	fs.IntVar(&opts.Proxies, "proxies", opts.Proxies, "simulated sidecars (the issue's size: 1000)")
 	fs.BoolVar(&c.sotw, "sotw", false, "state-of-the-world xDS instead of delta")
+	fs.StringVar(&opts.Auth, "auth", kubebench.AuthPlaintext, "how the sidecars connect: plaintext (identities unproven), certs (the secure port, client certificates) or tokens (the secure port, service-account tokens reviewed by TokenReview)")
 	fs.Float64Var(&opts.ConnectRate, "connect-rate", opts.ConnectRate, "sidecars connecting per second (0: all at once)")
 	fs.Float64Var(&opts.Churn, "churn", opts.Churn, "EndpointSlice changes per second, over both clusters")
 	fs.DurationVar(&opts.Duration, "duration", opts.Duration, "how long the churn lasts")
@@ -145,6 +147,9 @@ func parseFlags(args []string, stderr io.Writer) (kubebench.Options, cli, error)
 		return opts, c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	opts.Delta = !c.sotw
+	if !slices.Contains([]string{kubebench.AuthPlaintext, kubebench.AuthCerts, kubebench.AuthTokens}, opts.Auth) {
+		return opts, c, fmt.Errorf("--auth %q: want plaintext, certs or tokens", opts.Auth)
+	}
 	opts.KubeQPS = float32(*kubeQPS)
 	opts.IsthmusArgs = strings.Fields(c.isthmusArgs)
 	opts.Progress = stderr
