@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -82,6 +83,17 @@ type TokenAuthenticator struct {
 	clients ClusterClients
 	opts    TokenOptions
 	cache   *reviewCache
+
+	mu       sync.Mutex
+	inflight map[reviewKey]*pendingReview // reviews under way, which callers of the same token wait for
+}
+
+// pendingReview is one TokenReview under way; done is closed once id and
+// err are set.
+type pendingReview struct {
+	done chan struct{}
+	id   certs.Identity
+	err  error
 }
 
 // NewTokenAuthenticator returns an authenticator reviewing tokens with the
@@ -89,7 +101,7 @@ type TokenAuthenticator struct {
 func NewTokenAuthenticator(clients ClusterClients, opts TokenOptions) *TokenAuthenticator {
 	opts = opts.withDefaults()
 	opts.Audiences = slices.Clone(opts.Audiences)
-	return &TokenAuthenticator{clients: clients, opts: opts, cache: newReviewCache(opts.CacheSize)}
+	return &TokenAuthenticator{clients: clients, opts: opts, cache: newReviewCache(opts.CacheSize), inflight: map[reviewKey]*pendingReview{}}
 }
 
 // Authenticate returns the service account identity of the call's bearer
@@ -112,14 +124,42 @@ func (a *TokenAuthenticator) Authenticate(ctx context.Context, clusterID string)
 	if id, ok := a.cache.get(key, now); ok {
 		return id, nil
 	}
-	id, err := a.review(ctx, client, clusterID, token)
-	if err != nil {
-		return certs.Identity{}, err
+	return a.reviewOnce(ctx, key, c, now, func(ctx context.Context) (certs.Identity, error) {
+		return a.review(ctx, client, clusterID, token)
+	})
+}
+
+// reviewOnce runs review for a token not in the cache, once for every
+// caller presenting it meanwhile (a fleet reconnecting presents each token
+// many times at once), and caches a positive answer. The review is not
+// cancelled with the caller that started it; a caller stops waiting when
+// its own context ends.
+func (a *TokenAuthenticator) reviewOnce(ctx context.Context, key reviewKey, c claims, now time.Time, review func(context.Context) (certs.Identity, error)) (certs.Identity, error) {
+	a.mu.Lock()
+	p, waiting := a.inflight[key]
+	if !waiting {
+		p = &pendingReview{done: make(chan struct{})}
+		a.inflight[key] = p
 	}
-	if until, ok := a.cacheUntil(c, now); ok {
-		a.cache.put(key, id, until)
+	a.mu.Unlock()
+	if !waiting {
+		p.id, p.err = review(context.WithoutCancel(ctx))
+		if p.err == nil {
+			if until, ok := a.cacheUntil(c, now); ok {
+				a.cache.put(key, p.id, until)
+			}
+		}
+		a.mu.Lock()
+		delete(a.inflight, key)
+		a.mu.Unlock()
+		close(p.done)
 	}
-	return id, nil
+	select {
+	case <-p.done:
+		return p.id, p.err
+	case <-ctx.Done():
+		return refuse(ReasonTokenReviewFailed, fmt.Errorf("waiting for the TokenReview: %w", ctx.Err()))
+	}
 }
 
 // bearerToken reads "authorization: Bearer TOKEN" from the call's metadata.

@@ -26,6 +26,7 @@ type fakeAPIServer struct {
 	noAud   bool // answer without status.audiences, as an audience-unaware server
 	reviews int
 	last    authenticationv1.TokenReviewSpec
+	gate    chan struct{} // when set, reviews wait for it to close
 }
 
 func newFakeAPIServer() (*fakeAPIServer, kubernetes.Interface) {
@@ -37,8 +38,14 @@ func newFakeAPIServer() (*fakeAPIServer, kubernetes.Interface) {
 
 func (f *fakeAPIServer) react(action k8stesting.Action) (bool, runtime.Object, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.reviews++
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	review := action.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
 	f.last = review.Spec
 	if f.down {
@@ -121,6 +128,37 @@ func TestTokenAuthenticatorReviewsOnceThenCaches(t *testing.T) {
 	}
 	if got := api.last.Audiences; len(got) != 1 || got[0] != DefaultAudience {
 		t.Errorf("TokenReview audiences = %q, want [%q]", got, DefaultAudience)
+	}
+}
+
+// A fleet reconnecting presents each token many times at once: the callers
+// of one token wait for one review.
+func TestTokenAuthenticatorReviewsATokenOnceForConcurrentCallers(t *testing.T) {
+	api, client := newFakeAPIServer()
+	auth := NewTokenAuthenticator(oneCluster(client), TokenOptions{})
+	token := api.serviceAccountToken(t, "shop", "reviews", time.Now().Add(time.Hour))
+	gate := make(chan struct{})
+	api.set(func(f *fakeAPIServer) { f.gate = gate })
+	const callers = 20
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			id, err := auth.Authenticate(bearer(token), "Kubernetes")
+			if err == nil && id != reviews {
+				err = fmt.Errorf("identity %v, want %v", id, reviews)
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the callers reach the review under way
+	close(gate)
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := api.count(); n != 1 {
+		t.Errorf("%d TokenReviews for %d concurrent callers of one token, want 1", n, callers)
 	}
 }
 

@@ -115,7 +115,7 @@ func (s *ClusterSet) ordered() []*member {
 // until Remove or ctx ends. It returns at once; Status tells when the
 // cluster is listed. A clusterID the set has already is an error.
 func (s *ClusterSet) Add(ctx context.Context, clusterID string, cfg *rest.Config) error {
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := NewClient(cfg)
 	if err != nil {
 		return fmt.Errorf("cluster %s: client for %s: %w", clusterID, cfg.Host, err)
 	}
@@ -165,7 +165,7 @@ var ErrNoCluster = errors.New("no such cluster in the set")
 // takes the member's place, serving the old catalog (stale) until it has
 // listed the cluster. The cluster keeps its place in the merge order.
 func (s *ClusterSet) Replace(ctx context.Context, clusterID string, cfg *rest.Config) error {
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := NewClient(cfg)
 	if err != nil {
 		return fmt.Errorf("cluster %s: client for %s: %w", clusterID, cfg.Host, err)
 	}

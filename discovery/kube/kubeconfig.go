@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -73,4 +74,25 @@ func checkSelfContained(api *clientcmdapi.Config) error {
 		}
 	}
 	return nil
+}
+
+// Client rate of Isthmus's API clients, as istiod's (--kubernetesApiQPS,
+// --kubernetesApiBurst): client-go's default of 5 requests per second
+// would queue the TokenReviews of a reconnecting fleet for minutes.
+const (
+	DefaultQPS   = 80
+	DefaultBurst = 160
+)
+
+// NewClient is a clientset for cfg, at DefaultQPS and DefaultBurst unless
+// cfg sets a rate of its own.
+func NewClient(cfg *rest.Config) (kubernetes.Interface, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS = DefaultQPS
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultBurst
+	}
+	return kubernetes.NewForConfig(cfg)
 }

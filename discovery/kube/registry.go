@@ -106,7 +106,7 @@ func NewFromKubeconfig(path string, opts Options) (*Registry, error) {
 
 // NewForConfig returns a registry for the cluster cfg reaches.
 func NewForConfig(cfg *rest.Config, opts Options) (*Registry, error) {
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kube registry %s: client for %s: %w", opts.ClusterID, cfg.Host, err)
 	}

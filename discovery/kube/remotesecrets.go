@@ -56,7 +56,7 @@ type remoteCluster struct {
 // previous credentials. It returns at once.
 func WatchRemoteSecrets(ctx context.Context, client kubernetes.Interface, namespace string, set *ClusterSet) (*RemoteSecrets, error) {
 	return watchRemoteSecrets(ctx, client, namespace, set, func(cfg *rest.Config) (kubernetes.Interface, error) {
-		return kubernetes.NewForConfig(cfg)
+		return NewClient(cfg)
 	})
 }
 
