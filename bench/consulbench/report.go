@@ -56,12 +56,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.Load != nil && len(r.Load.Scenarios) > 0 {
 		storm := r.Load.Scenarios[0]
 		fmt.Fprintf(&b, "| %s (time to full config) | – | – | – | – | %s | %s | %s | – |\n",
-			storm.Name, seen(storm), xdsload.LatencyCells(storm), costCells(storm))
+			storm.Name, xdsload.SeenCells(storm), xdsload.LatencyCells(storm), xdsload.CostCells(storm))
 	}
 	wr := r.Writes
 	fmt.Fprintf(&b, "| %s | %d (%d failed) | %g | %.1f | %s / %s | %s | %s | %s | %.2f |\n",
 		r.Churn.Name, wr.Made, wr.Failed, wr.Requested, wr.Achieved, xdsload.FormatMs(wr.Write.P50), xdsload.FormatMs(wr.Write.P99),
-		seen(r.Churn), xdsload.LatencyCells(r.Churn), costCells(r.Churn), r.ConsulCPUSeconds)
+		xdsload.SeenCells(r.Churn), xdsload.LatencyCells(r.Churn), xdsload.CostCells(r.Churn), r.ConsulCPUSeconds)
 	b.WriteString("\nLatencies run from the Consul registration returning to the sidecar's ACK of the first EDS response " +
 		"showing the moved instance, for every sidecar (each holds every service).\n")
 	if r.Load != nil && r.Load.ControlPlane != nil {
@@ -83,24 +83,6 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		return err
 	}
 	return r.Load.WriteMarkdown(w)
-}
-
-// seen is "observed/affected | missed".
-func seen(s xdsload.ScenarioResult) string {
-	return fmt.Sprintf("%d/%d | %d", s.Observed, s.Affected, s.Missed)
-}
-
-// costCells are Isthmus's CPU seconds, the cores that makes over the
-// phase, and its peak RSS during it.
-func costCells(s xdsload.ScenarioResult) string {
-	if s.CPUSeconds == nil || s.PeakRSSBytes == nil {
-		return "– | – | –"
-	}
-	cores := "–"
-	if s.Duration > 0 {
-		cores = fmt.Sprintf("%.2f", *s.CPUSeconds/s.Duration.Seconds())
-	}
-	return fmt.Sprintf("%.2f | %s | %s", *s.CPUSeconds, cores, xdsload.FormatBytes(*s.PeakRSSBytes))
 }
 
 // consulMeter reads the agent's CPU seconds between laps.

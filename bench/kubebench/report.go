@@ -81,7 +81,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.Load != nil && len(r.Load.Scenarios) > 0 {
 		storm := r.Load.Scenarios[0]
 		fmt.Fprintf(&b, "| %s (time to full config) | – | – | – | – | %s | %s | %s | %s |\n",
-			storm.Name, seen(storm), xdsload.LatencyCells(storm), costCells(storm), fmtCPU(r.Setup.ConnectKubeCPUSeconds))
+			storm.Name, xdsload.SeenCells(storm), xdsload.LatencyCells(storm), xdsload.CostCells(storm), fmtCPU(r.Setup.ConnectKubeCPUSeconds))
 	}
 	for _, p := range []*PhaseReport{&r.Churn, r.VirtualServices} {
 		if p == nil {
@@ -94,7 +94,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %g | %.1f | %s / %s | %s | %s | %s | %s |\n",
 			p.Result.Name, writes, wr.Requested, wr.Achieved, xdsload.FormatMs(wr.Write.P50), xdsload.FormatMs(wr.Write.P99),
-			seen(p.Result), xdsload.LatencyCells(p.Result), costCells(p.Result), fmtCPU(p.KubeCPUSeconds))
+			xdsload.SeenCells(p.Result), xdsload.LatencyCells(p.Result), xdsload.CostCells(p.Result), fmtCPU(p.KubeCPUSeconds))
 	}
 	b.WriteString("\nLatencies run from the API write returning to the sidecar's ACK of the first response showing the change " +
 		"(EDS for the churn, RDS for the VirtualService edits), for every sidecar that holds the service.\n")
@@ -131,24 +131,6 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// seen is "observed/affected | missed".
-func seen(s xdsload.ScenarioResult) string {
-	return fmt.Sprintf("%d/%d | %d", s.Observed, s.Affected, s.Missed)
-}
-
-// costCells are Isthmus's CPU seconds, the cores that makes over the
-// phase, and its peak RSS during the phase.
-func costCells(s xdsload.ScenarioResult) string {
-	if s.CPUSeconds == nil || s.PeakRSSBytes == nil {
-		return "– | – | –"
-	}
-	cores := "–"
-	if s.Duration > 0 {
-		cores = fmt.Sprintf("%.2f", *s.CPUSeconds/s.Duration.Seconds())
-	}
-	return fmt.Sprintf("%.2f | %s | %s", *s.CPUSeconds, cores, xdsload.FormatBytes(*s.PeakRSSBytes))
 }
 
 func fmtCPU(v float64) string { return fmt.Sprintf("%.2f", v) }

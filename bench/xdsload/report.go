@@ -152,6 +152,25 @@ func LatencyCells(s ScenarioResult) string {
 	return strings.Join([]string{FormatMs(l.P50), FormatMs(l.P90), FormatMs(l.P99), FormatMs(l.Max)}, " | ")
 }
 
+// SeenCells are the Markdown cells observed/affected | missed of s.
+func SeenCells(s ScenarioResult) string {
+	return fmt.Sprintf("%d/%d | %d", s.Observed, s.Affected, s.Missed)
+}
+
+// CostCells are the Markdown cells of the control plane's CPU seconds, the
+// cores that makes over the scenario, and its peak RSS during it; dashes
+// when they were not measured.
+func CostCells(s ScenarioResult) string {
+	if s.CPUSeconds == nil || s.PeakRSSBytes == nil {
+		return "– | – | –"
+	}
+	cores := "–"
+	if s.Duration > 0 {
+		cores = fmt.Sprintf("%.2f", *s.CPUSeconds/s.Duration.Seconds())
+	}
+	return fmt.Sprintf("%.2f | %s | %s", *s.CPUSeconds, cores, FormatBytes(*s.PeakRSSBytes))
+}
+
 func fmtChanges(n int) string {
 	if n == 0 {
 		return "–"
