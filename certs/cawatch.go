@@ -30,8 +30,12 @@ func ReloadCA(dir, trustDomain string) (*CA, error) {
 // (ReloadCA: a partial copy, a key that does not match, an expired
 // certificate, another trust domain) is logged and ignored: the current CA
 // keeps signing, and the next change is tried again.
+//
+// The first check compares the directory with the CA in use, not with the
+// directory as it was when FollowCADir began: a change between loading the
+// CA and following the directory is not missed.
 func (i *Issuer) FollowCADir(ctx context.Context, dir string, interval time.Duration) {
-	last := caDirSignature(dir)
+	var last [sha256.Size]byte
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -46,6 +50,9 @@ func (i *Issuer) FollowCADir(ctx context.Context, dir string, interval time.Dura
 		}
 		last = sig
 		ca, err := ReloadCA(dir, i.trustDomain)
+		if err == nil && sameCA(ca, i.CA()) {
+			continue
+		}
 		if err == nil {
 			err = i.Rotate(ca)
 		}

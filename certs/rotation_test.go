@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -245,11 +246,21 @@ func TestFollowCADirRotatesToReplacedSecretAndIgnoresBrokenOne(t *testing.T) {
 	}
 	var logs lockedBuffer
 	rot := newRotations()
-	// Both roots stay trusted for RootTrustDelay: long enough for the
-	// polling below to see it on a loaded machine.
-	iss := NewIssuer(loaded, IssuerOptions{TTL: time.Hour, OnRotate: rot.record,
+	// Whether ROOTCA ever carried both roots is recorded as the issuer
+	// tells of each change, not polled: a loaded machine may not poll
+	// within RootTrustDelay.
+	var issuer atomic.Pointer[Issuer]
+	var sawBoth atomic.Bool
+	onRotate := func(ids []Identity) {
+		rot.record(ids)
+		if i := issuer.Load(); i != nil && bytes.Count(i.RootsPEM(), []byte("BEGIN CERTIFICATE")) == 2 {
+			sawBoth.Store(true)
+		}
+	}
+	iss := NewIssuer(loaded, IssuerOptions{TTL: time.Hour, OnRotate: onRotate,
 		RootTrustDelay: 2 * time.Second, RootGrace: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	issuer.Store(iss)
 	oldChain, _ := trustedCA(t, iss, testID)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -261,7 +272,12 @@ func TestFollowCADirRotatesToReplacedSecretAndIgnoresBrokenOne(t *testing.T) {
 	defer cancel()
 
 	vol.update(cacertsOf(t, newCA))
-	eventually(t, "both roots in ROOTCA", func() bool { return rootCount(t, iss.RootsPEM()) == 2 })
+	defer func() {
+		if t.Failed() {
+			t.Logf("issuer log:\n%s", logs.String())
+		}
+	}()
+	eventually(t, "both roots in ROOTCA", sawBoth.Load)
 	eventually(t, "certificates from the new CA", func() bool {
 		chain, _ := trustedCA(t, iss, testID)
 		return verifies(t, chain, newCA.RootsPEM())
@@ -327,4 +343,22 @@ func TestServingTLSFollowsRotation(t *testing.T) {
 	if leaf, _ := served(); !chainsTo(leaf, newCA) {
 		t.Fatal("serving certificate not from the new CA after the switch")
 	}
+}
+
+// A CA directory that changes between loading its CA and following it is
+// not missed: the first check compares with the CA in use.
+func TestFollowCADirSeesAChangeBeforeItStarts(t *testing.T) {
+	oldCA, newCA := mustSelfSignedCA(t), mustSelfSignedCA(t)
+	vol := newSecretVolume(t, cacertsOf(t, oldCA))
+	loaded, err := ReloadCA(vol.dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := NewIssuer(loaded, IssuerOptions{TTL: time.Hour, RootTrustDelay: time.Hour})
+	vol.update(cacertsOf(t, newCA))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); iss.FollowCADir(ctx, vol.dir, 10*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "the new root in ROOTCA", func() bool { return bytes.Contains(iss.RootsPEM(), newCA.RootsPEM()) })
 }
