@@ -16,6 +16,9 @@ type Options struct {
 	Out io.Writer
 	// Logger receives the harness's progress (default: discard).
 	Logger *slog.Logger
+	// HoldOnFailure keeps the clusters this long after a failure, before
+	// tearing them down, to look at them (their kubeconfigs are printed).
+	HoldOnFailure time.Duration
 }
 
 // Run brings the two clouds up, installs Isthmus, deploys and exercises
@@ -31,6 +34,9 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	d := &demo{opts: opts, report: &Report{}, began: time.Now()}
 	defer func() { err = errors.Join(err, d.tearDown()) }()
 	err = d.run(ctx)
+	if err != nil && opts.HoldOnFailure > 0 {
+		d.hold(ctx, err)
+	}
 	return d.report, err
 }
 
@@ -42,6 +48,12 @@ type demo struct {
 	dir    string
 	clouds map[string]*cloud
 	unlink func() error
+	pods   pods
+}
+
+// printf prints one observation line.
+func (d *demo) printf(format string, args ...any) {
+	fmt.Fprintf(d.opts.Out, "   "+format+"\n", args...)
 }
 
 // step runs one stage, timing it and printing its name.
@@ -78,6 +90,11 @@ func (d *demo) run(ctx context.Context) error {
 		{"helm install isthmus into aws (2 replicas, gcp remote) and wait for Ready pods", func() error {
 			return installIsthmus(ctx, d.dir, d.clouds[AWS], d.clouds[GCP])
 		}},
+		{"label namespaces istio-injection=enabled and deploy frontend, client, service-b (aws and gcp)", func() error { return d.deployMesh(ctx) }},
+		{"apply the mesh configuration (STRICT mTLS, service-auth, 80/20 split, cross-cluster Gateway)", func() error { return d.configure(ctx) }},
+		{"the 80/20 split across clouds", func() error { return d.observeSplit(ctx) }},
+		{"the AuthorizationPolicy and the caller's identity", func() error { return d.observeAuthz(ctx) }},
+		{"failover: delete aws's service-b pod under traffic", func() error { return d.observeFailover(ctx) }},
 	}
 	for _, s := range steps {
 		if err := d.step(s.name, s.f); err != nil {
@@ -87,6 +104,20 @@ func (d *demo) run(ctx context.Context) error {
 	d.report.Memory = measureMemory(d.clouds)
 	fmt.Fprintln(d.opts.Out, d.report.Memory)
 	return nil
+}
+
+// hold prints the failure and the kubeconfigs, then waits
+// Options.HoldOnFailure.
+func (d *demo) hold(ctx context.Context, err error) {
+	fmt.Fprintf(d.opts.Out, "== failed: %v\n   holding the clusters for %s:", err, d.opts.HoldOnFailure)
+	for name, c := range d.clouds {
+		fmt.Fprintf(d.opts.Out, " %s KUBECONFIG=%s", name, c.Kubeconfig)
+	}
+	fmt.Fprintln(d.opts.Out)
+	select {
+	case <-ctx.Done():
+	case <-time.After(d.opts.HoldOnFailure):
+	}
 }
 
 // tearDown closes the clusters and removes the scratch directory.

@@ -16,6 +16,37 @@ type Report struct {
 	Steps  []Step
 	Memory Memory
 	Total  time.Duration // from Run's start to the end of the tear-down
+
+	// Injected counts the workload pods that came up with a sidecar.
+	Injected int
+	// Split is the answers to the 80/20 VirtualService by cloud, and the
+	// calls that failed.
+	Split         map[string]int
+	SplitFailures int
+	// Authz are the AuthorizationPolicy's checks.
+	Authz []AuthzResult
+	// ClientCert is the X-Forwarded-Client-Cert service-b saw from the
+	// frontend.
+	ClientCert string
+	// Failover is the traffic while aws's service-b pod was deleted.
+	Failover Outcome
+}
+
+// AuthzResult is one call to service-b: from which app, which path, the
+// status got and the status the policy should give.
+type AuthzResult struct {
+	From, Path   string
+	Status, Want int
+}
+
+// Outcome is continuous traffic through an event: the calls, their
+// answers by cloud, the failures, and the answers by cloud of calls made
+// after it settled.
+type Outcome struct {
+	Calls    int
+	ByCloud  map[string]int
+	Failures []string
+	After    map[string]int
 }
 
 // Step is one stage of the run and how long it took.

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,10 +15,12 @@ import (
 )
 
 func main() {
+	hold := flag.Duration("hold-on-failure", 0, "keep the clusters this long after a failure, to look at them")
+	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if _, err := demok8s.Run(ctx, demok8s.Options{Out: os.Stdout, Logger: logger}); err != nil {
+	if _, err := demok8s.Run(ctx, demok8s.Options{Out: os.Stdout, Logger: logger, HoldOnFailure: *hold}); err != nil {
 		fmt.Fprintln(os.Stderr, "demo-k8s:", err)
 		os.Exit(1)
 	}
