@@ -16,9 +16,11 @@ type Options struct {
 	Out io.Writer
 	// Logger receives the harness's progress (default: discard).
 	Logger *slog.Logger
-	// HoldOnFailure keeps the clusters this long after a failure, before
-	// tearing them down, to look at them (their kubeconfigs are printed).
-	HoldOnFailure time.Duration
+	// Hold keeps the clusters this long after a failure (after every run
+	// with HoldAlways) before tearing them down, to look at them (their
+	// kubeconfigs are printed).
+	Hold       time.Duration
+	HoldAlways bool
 }
 
 // Run brings the two clouds up, installs Isthmus, deploys and exercises
@@ -34,7 +36,7 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	d := &demo{opts: opts, report: &Report{}, began: time.Now()}
 	defer func() { err = errors.Join(err, d.tearDown()) }()
 	err = d.run(ctx)
-	if err != nil && opts.HoldOnFailure > 0 {
+	if (err != nil || opts.HoldAlways) && opts.Hold > 0 {
 		d.hold(ctx, err)
 	}
 	return d.report, err
@@ -95,6 +97,7 @@ func (d *demo) run(ctx context.Context) error {
 		{"the 80/20 split across clouds", func() error { return d.observeSplit(ctx) }},
 		{"the AuthorizationPolicy and the caller's identity", func() error { return d.observeAuthz(ctx) }},
 		{"failover: delete aws's service-b pod under traffic", func() error { return d.observeFailover(ctx) }},
+		{"replicas: delete the Isthmus pod holding the frontend's proxy under traffic", func() error { return d.observeReplicas(ctx) }},
 	}
 	for _, s := range steps {
 		if err := d.step(s.name, s.f); err != nil {
@@ -107,16 +110,16 @@ func (d *demo) run(ctx context.Context) error {
 }
 
 // hold prints the failure and the kubeconfigs, then waits
-// Options.HoldOnFailure.
+// Options.Hold.
 func (d *demo) hold(ctx context.Context, err error) {
-	fmt.Fprintf(d.opts.Out, "== failed: %v\n   holding the clusters for %s:", err, d.opts.HoldOnFailure)
+	fmt.Fprintf(d.opts.Out, "== result: %v\n   holding the clusters for %s:", err, d.opts.Hold)
 	for name, c := range d.clouds {
 		fmt.Fprintf(d.opts.Out, " %s KUBECONFIG=%s", name, c.Kubeconfig)
 	}
 	fmt.Fprintln(d.opts.Out)
 	select {
 	case <-ctx.Done():
-	case <-time.After(d.opts.HoldOnFailure):
+	case <-time.After(d.opts.Hold):
 	}
 }
 

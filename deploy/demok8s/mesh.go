@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // pods are the demo's driver pods, which the host makes call others.
@@ -112,8 +113,25 @@ func (d *demo) configure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = waitStatus(ctx, d.pods.frontend, serviceBURL("/api/v1/ready"), 200, 2*time.Minute)
-	return err
+	if _, err = waitStatus(ctx, d.pods.frontend, serviceBURL("/api/v1/ready"), 200, 2*time.Minute); err != nil {
+		return err
+	}
+	return waitEnvoyRoutes(ctx, d.pods.frontend, "|"+GCP+"|"+ServiceBHost, true)
+}
+
+// waitEnvoyRoutes waits until the route configuration of a driver pod's
+// Envoy (its admin on 127.0.0.1:15000) holds text, or no longer does.
+func waitEnvoyRoutes(ctx context.Context, from corev1.Pod, text string, present bool) error {
+	var last callResult
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var err error
+		last, err = callFrom(ctx, from, "http://127.0.0.1:15000/config_dump?resource=dynamic_route_configs")
+		return err == nil && last.Status == 200 && strings.Contains(last.Body, text) == present, nil
+	})
+	if err != nil {
+		return fmt.Errorf("Envoy of pod %s: routes holding %q: %v, want %v: %w", from.Name, text, !present, present, err)
+	}
+	return nil
 }
 
 // splitCalls is how many calls measure the 80/20 split.
@@ -164,6 +182,9 @@ func (d *demo) observeAuthz(ctx context.Context) error {
 func (d *demo) observeFailover(ctx context.Context) error {
 	aws := d.clouds[AWS]
 	if err := deleteSplit(ctx, aws); err != nil {
+		return err
+	}
+	if err := waitEnvoyRoutes(ctx, d.pods.frontend, "|"+GCP+"|"+ServiceBHost, false); err != nil {
 		return err
 	}
 	if err := d.waitBothClouds(ctx); err != nil {

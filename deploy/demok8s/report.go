@@ -30,6 +30,22 @@ type Report struct {
 	ClientCert string
 	// Failover is the traffic while aws's service-b pod was deleted.
 	Failover Outcome
+	// ReplicaKill is the traffic while an Isthmus replica was deleted.
+	ReplicaKill ReplicaOutcome
+	// ProxiesAccounted is, at each check, how many proxies both replicas'
+	// /debug/proxies listed together (each exactly once, every one).
+	ProxiesAccounted []int
+}
+
+// ReplicaOutcome is an Isthmus replica's deletion under traffic: which
+// replica held the frontend's proxy and which it moved to, whether its
+// acknowledged versions there are the same, and whether its Envoy's
+// update counters stayed the same (it got nothing it already had).
+type ReplicaOutcome struct {
+	Outcome
+	Killed, MovedTo   string
+	SameVersions      bool
+	EnvoyCountersSame bool
 }
 
 // AuthzResult is one call to service-b: from which app, which path, the

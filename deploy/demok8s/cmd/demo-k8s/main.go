@@ -15,12 +15,13 @@ import (
 )
 
 func main() {
-	hold := flag.Duration("hold-on-failure", 0, "keep the clusters this long after a failure, to look at them")
+	hold := flag.Duration("hold", 0, "keep the clusters this long after a failure, to look at them")
+	holdAlways := flag.Bool("hold-always", false, "with --hold, keep the clusters after a success too")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if _, err := demok8s.Run(ctx, demok8s.Options{Out: os.Stdout, Logger: logger, HoldOnFailure: *hold}); err != nil {
+	if _, err := demok8s.Run(ctx, demok8s.Options{Out: os.Stdout, Logger: logger, Hold: *hold, HoldAlways: *holdAlways}); err != nil {
 		fmt.Fprintln(os.Stderr, "demo-k8s:", err)
 		os.Exit(1)
 	}
