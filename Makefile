@@ -33,7 +33,7 @@ APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:i
 
 export ENVOY_BIN
 
-.PHONY: all tools debian-packages kube-bins consul-bin build image chart test vet fmt-check demo demo-k8s run bench fuzz clean
+.PHONY: all tools debian-packages kube-bins consul-bin build image chart test vet fmt-check demo demo-k8s demo-k8s-test run bench fuzz clean
 
 all: build
 
@@ -119,6 +119,11 @@ demo: tools
 ##           down. Needs root.
 demo-k8s: tools kube-bins
 	$(GO) run ./deploy/demok8s/cmd/demo-k8s
+
+## demo-k8s-test: the same demo as a test that checks what it prints
+##                (deploy/demok8s, build tag demok8s; not part of make test).
+demo-k8s-test: tools kube-bins
+	$(GO) test -tags demok8s -run '^TestTwoCloudsDemo$$' -count=1 -timeout 15m -v ./deploy/demok8s
 
 ## run: serve the bundled example mesh (deploy/examples) with Isthmus, on
 ##      loopback; the plaintext port serves identities unproven

@@ -106,6 +106,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.report.Memory = measureMemory(d.clouds)
 	fmt.Fprintln(d.opts.Out, d.report.Memory)
+	fmt.Fprintln(d.opts.Out, d.report.StepTimes())
 	return nil
 }
 

@@ -17,12 +17,33 @@
 //     replicas sharing the chart's generated CA Secret, image pull policy
 //     Never, isthmus-mode injection with the sidecar image, gcp as a remote
 //     cluster whose token holds only the reads Isthmus needs and token
-//     reviews. Run returns once both replicas are Ready (the chart's
-//     /readyz probe, through the real kubelet).
-//   - Run prints each step as it starts, then the memory of every process
-//     and pod of both clouds, then the total time; it always tears
-//     everything down (kubeharness closes processes by PID, network
-//     namespaces, cgroups) and returns the Report with what it measured.
+//     reviews; both replicas become Ready (the chart's /readyz probe,
+//     through the real kubelet) before anything else is deployed.
+//   - The mesh namespaces (frontend, client, backend) are labelled
+//     istio-injection=enabled in both clusters; gcp reaches Isthmus as a
+//     remote cluster reaches istiod: a selectorless Service isthmus in its
+//     istio-system whose EndpointSlice names the aws Isthmus pods (kept up
+//     to date by the demo), and a copy of aws's injection webhook calling
+//     /inject/cluster/gcp. The demo app runs as frontend (service account
+//     frontend-service), client, and service-b in both clusters, each
+//     injected by its cluster's webhook; without cluster DNS, pods map
+//     Isthmus's and service-b's names with hostAliases. The frontend and
+//     client are drivers: their app port is left out of the capture, so
+//     the host asks them to call service-b through their sidecars.
+//   - mesh.yaml (the seeds' configuration) is applied to aws. Run then
+//     observes: 1,000 calls split across the clouds' subsets; the
+//     AuthorizationPolicy's 200 and 403s; the X-Forwarded-Client-Cert
+//     service-b saw; with the split removed, aws's service-b deleted
+//     under continuous traffic; the Isthmus replica holding the
+//     frontend's proxy deleted under continuous traffic, where the proxy
+//     went, which versions it holds there, and whether both replicas'
+//     /debug/proxies together list every proxy exactly once.
+//   - Run prints each step as it starts and what it observed, then the
+//     memory of every process and pod of both clouds and each step's
+//     time, then the total; it always tears everything down (kubeharness
+//     closes processes by PID, network namespaces, cgroups) and returns
+//     the Report with what it measured. A failed observation is in the
+//     Report; Run fails only when a step cannot be carried out.
 //   - It needs what deploy/kubeharness's nodes need (root, `make tools`,
 //     `make kube-bins`) and Envoy (deploy/envoybin).
 package demok8s

@@ -135,7 +135,7 @@ func waitEnvoyRoutes(ctx context.Context, from corev1.Pod, text string, present 
 }
 
 // splitCalls is how many calls measure the 80/20 split.
-const splitCalls = 200
+const splitCalls = 1000
 
 // observeSplit sends splitCalls from the frontend to service-b and counts
 // the answers by cloud.

@@ -179,13 +179,14 @@ func (d *demo) observeReplicas(ctx context.Context) error {
 	d.report.ReplicaKill = ReplicaOutcome{
 		Outcome: Outcome{Calls: t.total(), ByCloud: byCloud, Failures: failures},
 		Killed:  victim, MovedTo: moved.replica[frontend],
-		SameVersions:      maps.Equal(before.versions[frontend], moved.versions[frontend]),
-		EnvoyCountersSame: maps.Equal(countersBefore, countersAfter),
+		Same:        sameTypes(before.versions[frontend], moved.versions[frontend], true),
+		Changed:     sameTypes(before.versions[frontend], moved.versions[frontend], false),
+		EnvoyBefore: countersBefore, EnvoyAfter: countersAfter,
 	}
 	r := d.report.ReplicaKill
 	d.printf("deleted Isthmus pod %s (it held the frontend's proxy) under traffic: %d calls, %d failed %v", victim, r.Calls, len(failures), failures)
-	d.printf("the frontend's proxy reconnected to %s: acked versions the same there: %v (%v → %v); its Envoy's update counters %v → %v",
-		r.MovedTo, r.SameVersions, before.versions[frontend], moved.versions[frontend], countersBefore, countersAfter)
+	d.printf("the frontend's proxy reconnected to %s: the same versions there for %v, other versions for %v (%v → %v); its Envoy's accepted updates %v → %v",
+		r.MovedTo, r.Same, r.Changed, before.versions[frontend], moved.versions[frontend], countersBefore, countersAfter)
 	_, err = d.checkAccounting(ctx, "after the replacement replica is Ready")
 	return err
 }
@@ -251,4 +252,17 @@ func ackedAgain(before, now map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// sameTypes are the types whose versions are equal (same) or differ
+// (!same) between a and b, sorted.
+func sameTypes(a, b map[string]string, same bool) []string {
+	var out []string
+	for t, v := range a {
+		if (v == b[t]) == same {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

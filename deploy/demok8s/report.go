@@ -38,14 +38,15 @@ type Report struct {
 }
 
 // ReplicaOutcome is an Isthmus replica's deletion under traffic: which
-// replica held the frontend's proxy and which it moved to, whether its
-// acknowledged versions there are the same, and whether its Envoy's
-// update counters stayed the same (it got nothing it already had).
+// replica held the frontend's proxy and which it moved to, the xDS types
+// whose acknowledged versions (content hashes) are the same on both and
+// those that differ, and the frontend Envoy's accepted-update counters
+// before and after.
 type ReplicaOutcome struct {
 	Outcome
-	Killed, MovedTo   string
-	SameVersions      bool
-	EnvoyCountersSame bool
+	Killed, MovedTo         string
+	Same, Changed           []string
+	EnvoyBefore, EnvoyAfter map[string]string
 }
 
 // AuthzResult is one call to service-b: from which app, which path, the
@@ -63,6 +64,15 @@ type Outcome struct {
 	ByCloud  map[string]int
 	Failures []string
 	After    map[string]int
+}
+
+// StepTimes is each step's duration, in order, on one line.
+func (r *Report) StepTimes() string {
+	var parts []string
+	for i, s := range r.Steps {
+		parts = append(parts, fmt.Sprintf("%d: %s", i+1, s.Took.Round(100*time.Millisecond)))
+	}
+	return "steps took " + strings.Join(parts, ", ")
 }
 
 // Step is one stage of the run and how long it took.
