@@ -21,61 +21,94 @@ type pods struct {
 // each injected by the real webhook of its cluster, and waits until they
 // are Ready.
 func (d *demo) deployMesh(ctx context.Context) error {
-	aws, gcp := d.clouds[AWS], d.clouds[GCP]
-	for _, c := range []*cloud{aws, gcp} {
-		if err := createNamespaces(ctx, c); err != nil {
-			return err
-		}
-	}
-	gcpIsthmus, err := exposeIsthmusToRemote(ctx, aws, gcp)
+	addrs, err := prepareClouds(ctx, d.clouds[AWS], d.clouds[GCP])
 	if err != nil {
 		return err
 	}
-	awsIsthmus, err := serviceIP(ctx, aws, SystemNamespace, Release)
-	if err != nil {
-		return err
-	}
-	awsServiceB, err := createService(ctx, aws, BackendNamespace, ServiceB)
-	if err != nil {
-		return err
-	}
-	if _, err := createService(ctx, gcp, BackendNamespace, ServiceB); err != nil {
-		return err
-	}
-	for _, ns := range meshNamespaces {
-		if err := copyRootCert(ctx, aws, gcp, ns); err != nil {
-			return err
-		}
-	}
-	awsHosts := map[string]string{DiscoveryHost: awsIsthmus, ServiceBHost: awsServiceB}
-	placed := []struct {
-		c *cloud
-		w workload
-	}{
-		{aws, workload{namespace: FrontendNamespace, app: FrontendApp, account: FrontendAccount, driver: true, hosts: awsHosts}},
-		{aws, workload{namespace: ClientNamespace, app: ClientApp, account: ClientApp, driver: true, hosts: awsHosts}},
-		{aws, workload{namespace: BackendNamespace, app: ServiceB, account: ServiceB, hosts: map[string]string{DiscoveryHost: awsIsthmus}}},
-		{gcp, workload{namespace: BackendNamespace, app: ServiceB, account: ServiceB, hosts: map[string]string{DiscoveryHost: gcpIsthmus}}},
-	}
+	placed := d.placement(addrs)
 	for _, p := range placed {
 		if err := deploy(ctx, p.c, p.w); err != nil {
 			return err
 		}
 	}
 	for _, p := range placed {
-		ready, err := waitReady(ctx, p.c, p.w.namespace, "app="+p.w.app)
-		if err != nil {
+		if err := d.waitPlaced(ctx, p); err != nil {
 			return err
 		}
-		if err := d.noteInjected(p.c, ready[0]); err != nil {
-			return err
+	}
+	return nil
+}
+
+// addresses are the ClusterIPs the workloads dial, by cloud: Isthmus (in
+// gcp, the Service naming aws's Isthmus pods) and, in aws, service-b.
+type addresses struct {
+	awsIsthmus, gcpIsthmus, awsServiceB string
+}
+
+// prepareClouds makes the namespaces, Services and root certificates the
+// workloads need in both clouds.
+func prepareClouds(ctx context.Context, aws, gcp *cloud) (addresses, error) {
+	var a addresses
+	var err error
+	for _, c := range []*cloud{aws, gcp} {
+		if err = createNamespaces(ctx, c); err != nil {
+			return a, err
 		}
-		switch p.w.app {
-		case FrontendApp:
-			d.pods.frontend = ready[0]
-		case ClientApp:
-			d.pods.client = ready[0]
+	}
+	if a.gcpIsthmus, err = exposeIsthmusToRemote(ctx, aws, gcp); err != nil {
+		return a, err
+	}
+	if a.awsIsthmus, err = serviceIP(ctx, aws, SystemNamespace, Release); err != nil {
+		return a, err
+	}
+	if a.awsServiceB, err = createService(ctx, aws, BackendNamespace, ServiceB); err != nil {
+		return a, err
+	}
+	if _, err = createService(ctx, gcp, BackendNamespace, ServiceB); err != nil {
+		return a, err
+	}
+	for _, ns := range meshNamespaces {
+		if err = copyRootCert(ctx, aws, gcp, ns); err != nil {
+			return a, err
 		}
+	}
+	return a, nil
+}
+
+// placed is a workload and the cloud it runs in.
+type placed struct {
+	c *cloud
+	w workload
+}
+
+// placement is the demo's workloads: the frontend and client (drivers)
+// and service-b in aws, service-b in gcp.
+func (d *demo) placement(a addresses) []placed {
+	aws, gcp := d.clouds[AWS], d.clouds[GCP]
+	awsHosts := map[string]string{DiscoveryHost: a.awsIsthmus, ServiceBHost: a.awsServiceB}
+	return []placed{
+		{aws, workload{namespace: FrontendNamespace, app: FrontendApp, account: FrontendAccount, driver: true, hosts: awsHosts}},
+		{aws, workload{namespace: ClientNamespace, app: ClientApp, account: ClientApp, driver: true, hosts: awsHosts}},
+		{aws, workload{namespace: BackendNamespace, app: ServiceB, account: ServiceB, hosts: map[string]string{DiscoveryHost: a.awsIsthmus}}},
+		{gcp, workload{namespace: BackendNamespace, app: ServiceB, account: ServiceB, hosts: map[string]string{DiscoveryHost: a.gcpIsthmus}}},
+	}
+}
+
+// waitPlaced waits until a workload's pod is Ready with its sidecar, and
+// keeps the drivers' pods.
+func (d *demo) waitPlaced(ctx context.Context, p placed) error {
+	ready, err := waitReady(ctx, p.c, p.w.namespace, "app="+p.w.app)
+	if err != nil {
+		return err
+	}
+	if err := d.noteInjected(p.c, ready[0]); err != nil {
+		return err
+	}
+	switch p.w.app {
+	case FrontendApp:
+		d.pods.frontend = ready[0]
+	case ClientApp:
+		d.pods.client = ready[0]
 	}
 	return nil
 }

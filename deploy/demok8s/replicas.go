@@ -139,7 +139,6 @@ func envoyCounters(ctx context.Context, from corev1.Pod) (map[string]string, err
 // replica and gets no new configuration, and once the replacement replica
 // is Ready the replicas again account for every proxy.
 func (d *demo) observeReplicas(ctx context.Context) error {
-	aws, gcp := d.clouds[AWS], d.clouds[GCP]
 	before, err := d.checkAccounting(ctx, "before")
 	if err != nil {
 		return err
@@ -152,43 +151,47 @@ func (d *demo) observeReplicas(ctx context.Context) error {
 	}
 	tr := startTraffic(ctx, d.pods.frontend, serviceBURL("/api/v1/items"), 50*time.Millisecond)
 	time.Sleep(2 * time.Second)
-	if err := aws.Client.CoreV1().Pods(SystemNamespace).Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
-		tr.finish()
-		return fmt.Errorf("delete Isthmus pod %s: %w", victim, err)
-	}
-	moved, err := d.waitMoved(ctx, frontend, victim, before.versions[frontend])
-	if err != nil {
-		tr.finish()
-		return err
-	}
-	countersAfter, err := envoyCounters(ctx, d.pods.frontend)
-	if err != nil {
-		tr.finish()
-		return err
-	}
-	if err := waitIsthmusReady(ctx, aws); err != nil {
-		tr.finish()
-		return err
-	}
-	if err := syncRemoteEndpoints(ctx, aws, gcp); err != nil {
-		tr.finish()
-		return err
-	}
+	moved, countersAfter, err := d.replaceReplica(ctx, victim, frontend, before.versions[frontend])
 	t := tr.finish()
+	if err != nil {
+		return err
+	}
 	byCloud, failures := t.counts()
-	d.report.ReplicaKill = ReplicaOutcome{
+	r := ReplicaOutcome{
 		Outcome: Outcome{Calls: t.total(), ByCloud: byCloud, Failures: failures},
 		Killed:  victim, MovedTo: moved.replica[frontend],
 		Same:        sameTypes(before.versions[frontend], moved.versions[frontend], true),
 		Changed:     sameTypes(before.versions[frontend], moved.versions[frontend], false),
 		EnvoyBefore: countersBefore, EnvoyAfter: countersAfter,
 	}
-	r := d.report.ReplicaKill
+	d.report.ReplicaKill = r
 	d.printf("deleted Isthmus pod %s (it held the frontend's proxy) under traffic: %d calls, %d failed %v", victim, r.Calls, len(failures), failures)
 	d.printf("the frontend's proxy reconnected to %s: the same versions there for %v, other versions for %v (%v → %v); its Envoy's accepted updates %v → %v",
 		r.MovedTo, r.Same, r.Changed, before.versions[frontend], moved.versions[frontend], countersBefore, countersAfter)
 	_, err = d.checkAccounting(ctx, "after the replacement replica is Ready")
 	return err
+}
+
+// replaceReplica deletes the Isthmus pod victim, waits until proxy (which
+// it held) is on another replica, reads the frontend Envoy's counters,
+// then waits for the replacement pod and gives gcp its address.
+func (d *demo) replaceReplica(ctx context.Context, victim, proxy string, versions map[string]string) (accounting, map[string]string, error) {
+	aws, gcp := d.clouds[AWS], d.clouds[GCP]
+	if err := aws.Client.CoreV1().Pods(SystemNamespace).Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
+		return accounting{}, nil, fmt.Errorf("delete Isthmus pod %s: %w", victim, err)
+	}
+	moved, err := d.waitMoved(ctx, proxy, victim, versions)
+	if err != nil {
+		return moved, nil, err
+	}
+	counters, err := envoyCounters(ctx, d.pods.frontend)
+	if err != nil {
+		return moved, nil, err
+	}
+	if err := waitIsthmusReady(ctx, aws); err != nil {
+		return moved, nil, err
+	}
+	return moved, counters, syncRemoteEndpoints(ctx, aws, gcp)
 }
 
 // waitMoved waits until proxy is listed by a replica other than gone,
