@@ -58,12 +58,12 @@ func startClouds(ctx context.Context, log *slog.Logger, imageTars []string) (map
 	return clouds, errors.Join(errs...)
 }
 
-// joinPodNetworks makes the two clusters' pods one network: it links the
-// nodes (kubeharness.LinkNodes) and routes each node's pod range over the
-// link, and it lets the aws node reach the gcp apiserver (as a cloud's
+// joinPodNetworks links the nodes (kubeharness.LinkNodes: each reaches the
+// other's address), with podRoutes makes the two clusters' pods one
+// network by routing each node's pod range over the link, and lets the aws node reach the gcp apiserver (as a cloud's
 // public API endpoint is reachable), through the host. It returns the
 // link's removal.
-func joinPodNetworks(aws, gcp *cloud) (func() error, error) {
+func joinPodNetworks(aws, gcp *cloud, podRoutes bool) (func() error, error) {
 	unlink, err := kubeharness.LinkNodes(aws.node(), gcp.node())
 	if err != nil {
 		return nil, err
@@ -73,10 +73,11 @@ func joinPodNetworks(aws, gcp *cloud) (func() error, error) {
 	if err != nil {
 		return unlink, err
 	}
-	routes := [][]string{
-		{"-n", a.NetNS, "route", "add", g.PodCIDR.String(), "via", g.IP.String()},
-		{"-n", g.NetNS, "route", "add", a.PodCIDR.String(), "via", a.IP.String()},
-		{"-n", a.NetNS, "route", "add", apiserver + "/32", "via", a.HostIP.String()},
+	routes := [][]string{{"-n", a.NetNS, "route", "add", apiserver + "/32", "via", a.HostIP.String()}}
+	if podRoutes {
+		routes = append(routes,
+			[]string{"-n", a.NetNS, "route", "add", g.PodCIDR.String(), "via", g.IP.String()},
+			[]string{"-n", g.NetNS, "route", "add", a.PodCIDR.String(), "via", a.IP.String()})
 	}
 	for _, args := range routes {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {

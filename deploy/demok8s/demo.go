@@ -16,6 +16,9 @@ type Options struct {
 	Out io.Writer
 	// Logger receives the harness's progress (default: discard).
 	Logger *slog.Logger
+	// TwoNetworks declares the clouds two networks joined only through
+	// east-west gateways, instead of joining their pod networks into one.
+	TwoNetworks bool
 	// Hold keeps the clusters this long after a failure (after every run
 	// with HoldAlways) before tearing them down, to look at them (their
 	// kubeconfigs are printed).
@@ -85,12 +88,12 @@ func (d *demo) run(ctx context.Context) error {
 			d.clouds, err = startClouds(ctx, d.opts.Logger, im.all())
 			return err
 		}},
-		{"join the two pod networks (one network)", func() (err error) {
-			d.unlink, err = joinPodNetworks(d.clouds[AWS], d.clouds[GCP])
+		{d.joinStepName(), func() (err error) {
+			d.unlink, err = joinPodNetworks(d.clouds[AWS], d.clouds[GCP], !d.opts.TwoNetworks)
 			return err
 		}},
 		{"helm install isthmus into aws (2 replicas, gcp remote) and wait for Ready pods", func() error {
-			return installIsthmus(ctx, d.dir, d.clouds[AWS], d.clouds[GCP])
+			return installIsthmus(ctx, d.dir, d.clouds[AWS], d.clouds[GCP], d.networkOf(AWS))
 		}},
 		{"label namespaces istio-injection=enabled and deploy frontend, client, service-b (aws and gcp)", func() error { return d.deployMesh(ctx) }},
 		{"apply the mesh configuration (STRICT mTLS, service-auth, 80/20 split, cross-cluster Gateway)", func() error { return d.configure(ctx) }},
@@ -108,6 +111,13 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Fprintln(d.opts.Out, d.report.Memory)
 	fmt.Fprintln(d.opts.Out, d.report.StepTimes())
 	return nil
+}
+
+func (d *demo) joinStepName() string {
+	if d.opts.TwoNetworks {
+		return "link the nodes: two networks, node addresses only (east-west gateways)"
+	}
+	return "join the two pod networks (one network)"
 }
 
 // hold prints the failure and the kubeconfigs, then waits

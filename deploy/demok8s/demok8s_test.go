@@ -19,8 +19,25 @@ import (
 // proxy. It needs root and the node prerequisites (see doc.go); it is
 // built with -tags demok8s (`make demo-k8s-test`).
 func TestTwoCloudsDemo(t *testing.T) {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rep, err := Run(t.Context(), Options{Out: testWriter{t}, Logger: logger})
+	checkDemo(t, Options{})
+}
+
+// TestTwoNetworksDemo is the demo with two networks joined only through
+// east-west gateways (`make demo-k8s-test-two-networks`): the same checks,
+// and a gateway Ready in each network. Its failover check fails in some
+// runs (every call 503 after aws's service-b pod is deleted).
+func TestTwoNetworksDemo(t *testing.T) {
+	rep := checkDemo(t, Options{TwoNetworks: true})
+	if rep.Gateways != 2 {
+		t.Errorf("%d east-west gateways Ready, want one per network", rep.Gateways)
+	}
+}
+
+// checkDemo runs the demo with opts and checks its report.
+func checkDemo(t *testing.T, opts Options) *Report {
+	opts.Out = testWriter{t}
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rep, err := Run(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +56,7 @@ func TestTwoCloudsDemo(t *testing.T) {
 	checkFailover(t, rep.Failover)
 	checkReplicaKill(t, rep)
 	t.Logf("cost: %s; total %s", rep.Memory, rep.Total)
+	return rep
 }
 
 // checkSplit: every call answered, gcp's share near 20% (1,000 calls: 4

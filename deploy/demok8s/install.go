@@ -44,8 +44,8 @@ var remoteReader = []rbacv1.PolicyRule{
 
 // chartValues are the demo's values: two replicas, the images the nodes
 // hold, isthmus-mode injection and gcp as a remote cluster.
-func chartValues(remoteServer, remoteToken string, remoteCA []byte) map[string]any {
-	return map[string]any{
+func chartValues(remoteServer, remoteToken string, remoteCA []byte, network string) map[string]any {
+	v := map[string]any{
 		"replicaCount":    Replicas,
 		"image":           map[string]any{"repository": IsthmusImageRepo, "tag": IsthmusImageTag, "pullPolicy": "Never"},
 		"clusterId":       AWS,
@@ -61,12 +61,17 @@ func chartValues(remoteServer, remoteToken string, remoteCA []byte) map[string]a
 			"certificateAuthorityData": base64.StdEncoding.EncodeToString(remoteCA),
 		}},
 	}
+	if network != "" { // the remote network reaches Isthmus at the aws node's address
+		v["service"] = map[string]any{"type": "NodePort"}
+		v["extraArgs"] = []any{"--inject-network=" + network}
+	}
+	return v
 }
 
 // installIsthmus stages the chart, installs it into aws with Helm's SDK
 // and waits until every replica is Ready. gcp is given as a remote cluster
 // with a token holding only remoteReader.
-func installIsthmus(ctx context.Context, dir string, aws, gcp *cloud) error {
+func installIsthmus(ctx context.Context, dir string, aws, gcp *cloud, network string) error {
 	ctx, cancel := context.WithTimeout(ctx, installTimeout)
 	defer cancel()
 	reader, err := gcp.CreateUser(ctx, "isthmus-remote", remoteReader...)
@@ -88,7 +93,7 @@ func installIsthmus(ctx context.Context, dir string, aws, gcp *cloud) error {
 	install := action.NewInstall(cfg)
 	install.ReleaseName, install.Namespace, install.CreateNamespace = Release, SystemNamespace, true
 	install.ServerSideApply, install.WaitStrategy, install.Timeout = true, helmkube.HookOnlyStrategy, installTimeout
-	values := chartValues(gcp.Server, reader.Token, gcp.Config().TLSClientConfig.CAData)
+	values := chartValues(gcp.Server, reader.Token, gcp.Config().TLSClientConfig.CAData, network)
 	if _, err := install.RunWithContext(ctx, ch, values); err != nil {
 		return fmt.Errorf("helm install %s: %w", Release, err)
 	}

@@ -21,9 +21,14 @@ type pods struct {
 // each injected by the real webhook of its cluster, and waits until they
 // are Ready.
 func (d *demo) deployMesh(ctx context.Context) error {
-	addrs, err := prepareClouds(ctx, d.clouds[AWS], d.clouds[GCP])
+	addrs, err := d.prepareClouds(ctx)
 	if err != nil {
 		return err
+	}
+	if d.opts.TwoNetworks {
+		if err := d.deployGateways(ctx, addrs); err != nil {
+			return err
+		}
 	}
 	placed := d.placement(addrs)
 	for _, p := range placed {
@@ -47,15 +52,16 @@ type addresses struct {
 
 // prepareClouds makes the namespaces, Services and root certificates the
 // workloads need in both clouds.
-func prepareClouds(ctx context.Context, aws, gcp *cloud) (addresses, error) {
+func (d *demo) prepareClouds(ctx context.Context) (addresses, error) {
+	aws, gcp := d.clouds[AWS], d.clouds[GCP]
 	var a addresses
 	var err error
 	for _, c := range []*cloud{aws, gcp} {
-		if err = createNamespaces(ctx, c); err != nil {
+		if err = createNamespaces(ctx, c, d.networkOf(c.Name)); err != nil {
 			return a, err
 		}
 	}
-	if a.gcpIsthmus, err = exposeIsthmusToRemote(ctx, aws, gcp); err != nil {
+	if a.gcpIsthmus, err = exposeIsthmusToRemote(ctx, aws, gcp, d.networkOf(GCP)); err != nil {
 		return a, err
 	}
 	if a.awsIsthmus, err = serviceIP(ctx, aws, SystemNamespace, Release); err != nil {
@@ -67,12 +73,32 @@ func prepareClouds(ctx context.Context, aws, gcp *cloud) (addresses, error) {
 	if _, err = createService(ctx, gcp, BackendNamespace, ServiceB); err != nil {
 		return a, err
 	}
-	for _, ns := range meshNamespaces {
+	for _, ns := range append(meshNamespaces, SystemNamespace) {
 		if err = copyRootCert(ctx, aws, gcp, ns); err != nil {
 			return a, err
 		}
 	}
 	return a, nil
+}
+
+// deployGateways runs each cloud's east-west gateway and waits until
+// both are Ready.
+func (d *demo) deployGateways(ctx context.Context, a addresses) error {
+	isthmus := map[string]string{AWS: a.awsIsthmus, GCP: a.gcpIsthmus}
+	for _, c := range d.clouds {
+		if err := deployEastWest(ctx, c, d.networkOf(c.Name), isthmus[c.Name]); err != nil {
+			return err
+		}
+	}
+	for _, c := range d.clouds {
+		pods, err := waitReady(ctx, c, SystemNamespace, "app="+EastWestName)
+		if err != nil {
+			return err
+		}
+		d.report.Gateways++
+		d.printf("%s: east-west gateway %s Ready, network %s, at %s:%d", c.Name, pods[0].Name, d.networkOf(c.Name), c.node().IP, EastWestPort)
+	}
+	return nil
 }
 
 // placed is a workload and the cloud it runs in.

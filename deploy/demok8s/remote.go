@@ -42,9 +42,11 @@ func isthmusPodIPs(ctx context.Context, aws *cloud) ([]string, error) {
 // exposeIsthmusToRemote makes Isthmus reachable from gcp as istiod is
 // from a remote cluster: a Service isthmus in gcp's istio-system without
 // selector, whose EndpointSlice holds the aws Isthmus pods' addresses (one
-// network), and gcp's injection webhook, a copy of aws's calling
-// /inject/cluster/gcp. It returns the Service's ClusterIP in gcp.
-func exposeIsthmusToRemote(ctx context.Context, aws, gcp *cloud) (string, error) {
+// network) or the aws node's address and Isthmus's node ports (two
+// networks: gcpNetwork is not empty), and gcp's injection webhook, a copy
+// of aws's calling /inject/cluster/gcp (/net/gcpNetwork). It returns the
+// Service's ClusterIP in gcp.
+func exposeIsthmusToRemote(ctx context.Context, aws, gcp *cloud, gcpNetwork string) (string, error) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}
 	if _, err := gcp.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("gcp namespace %s: %w", SystemNamespace, err)
@@ -57,21 +59,32 @@ func exposeIsthmusToRemote(ctx context.Context, aws, gcp *cloud) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("gcp Service %s: %w", Release, err)
 	}
-	if err := syncRemoteEndpoints(ctx, aws, gcp); err != nil {
+	if err := syncRemoteEndpoints(ctx, aws, gcp, gcpNetwork != ""); err != nil {
 		return "", err
 	}
-	if err := copyInjector(ctx, aws, gcp); err != nil {
+	if err := copyInjector(ctx, aws, gcp, gcpNetwork); err != nil {
 		return "", err
 	}
 	return created.Spec.ClusterIP, nil
 }
 
-// syncRemoteEndpoints writes the aws Isthmus pods' addresses into gcp's
-// EndpointSlice of Service isthmus.
-func syncRemoteEndpoints(ctx context.Context, aws, gcp *cloud) error {
+// syncRemoteEndpoints writes the aws Isthmus pods' addresses (viaNode:
+// the aws node's, with the Service's node ports) into gcp's EndpointSlice
+// of Service isthmus.
+func syncRemoteEndpoints(ctx context.Context, aws, gcp *cloud, viaNode bool) error {
 	ips, err := isthmusPodIPs(ctx, aws)
 	if err != nil {
 		return err
+	}
+	ports := map[string]int32{}
+	for _, p := range remotePorts {
+		ports[p.Name] = p.Port
+	}
+	if viaNode {
+		ips = []string{aws.node().IP.String()}
+		if ports, err = nodePorts(ctx, aws); err != nil {
+			return err
+		}
 	}
 	slice := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
@@ -84,7 +97,7 @@ func syncRemoteEndpoints(ctx context.Context, aws, gcp *cloud) error {
 		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: new(true)}})
 	}
 	for _, p := range remotePorts {
-		slice.Ports = append(slice.Ports, discoveryv1.EndpointPort{Name: new(p.Name), Port: new(p.Port), Protocol: new(corev1.ProtocolTCP)})
+		slice.Ports = append(slice.Ports, discoveryv1.EndpointPort{Name: new(p.Name), Port: new(ports[p.Name]), Protocol: new(corev1.ProtocolTCP)})
 	}
 	slices := gcp.Client.DiscoveryV1().EndpointSlices(SystemNamespace)
 	existing, err := slices.Get(ctx, slice.Name, metav1.GetOptions{})
@@ -103,7 +116,7 @@ func syncRemoteEndpoints(ctx context.Context, aws, gcp *cloud) error {
 
 // copyInjector copies aws's injection webhook configuration, once Isthmus
 // has patched its caBundle, into gcp with the path /inject/cluster/gcp.
-func copyInjector(ctx context.Context, aws, gcp *cloud) error {
+func copyInjector(ctx context.Context, aws, gcp *cloud, gcpNetwork string) error {
 	var src *admissionregistrationv1.MutatingWebhookConfiguration
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		list, err := aws.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
@@ -121,6 +134,9 @@ func copyInjector(ctx context.Context, aws, gcp *cloud) error {
 		Webhooks:   src.Webhooks,
 	}
 	path := inject.Path + "/cluster/" + GCP
+	if gcpNetwork != "" {
+		path += "/net/" + gcpNetwork
+	}
 	for i := range dst.Webhooks {
 		if s := dst.Webhooks[i].ClientConfig.Service; s != nil {
 			s.Path = &path
@@ -130,4 +146,17 @@ func copyInjector(ctx context.Context, aws, gcp *cloud) error {
 		return fmt.Errorf("gcp injection webhook: %w", err)
 	}
 	return nil
+}
+
+// nodePorts are the node ports of aws's Isthmus Service, by port name.
+func nodePorts(ctx context.Context, aws *cloud) (map[string]int32, error) {
+	svc, err := aws.Client.CoreV1().Services(SystemNamespace).Get(ctx, Release, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("aws Service %s: %w", Release, err)
+	}
+	out := map[string]int32{}
+	for _, p := range svc.Spec.Ports {
+		out[p.Name] = p.NodePort
+	}
+	return out, nil
 }

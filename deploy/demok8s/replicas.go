@@ -54,12 +54,13 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// meshProxies are the "POD.NAMESPACE" of every running pod with a sidecar
-// in both clouds: the proxies Isthmus must know.
+// meshProxies are the "POD.NAMESPACE" of every running pod with Isthmus's
+// proxy (sidecars and east-west gateways) in both clouds: the proxies
+// Isthmus must know.
 func meshProxies(ctx context.Context, clouds map[string]*cloud) ([]string, error) {
 	var out []string
 	for _, c := range clouds {
-		for _, ns := range meshNamespaces {
+		for _, ns := range append(meshNamespaces, SystemNamespace) { // with the east-west gateways
 			list, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return nil, fmt.Errorf("cluster %s: pods of %s: %w", c.Name, ns, err)
@@ -191,7 +192,7 @@ func (d *demo) replaceReplica(ctx context.Context, victim, proxy string, version
 	if err := waitIsthmusReady(ctx, aws); err != nil {
 		return moved, nil, err
 	}
-	return moved, counters, syncRemoteEndpoints(ctx, aws, gcp)
+	return moved, counters, syncRemoteEndpoints(ctx, aws, gcp, d.opts.TwoNetworks)
 }
 
 // waitMoved waits until proxy is listed by a replica other than gone,

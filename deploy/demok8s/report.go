@@ -17,8 +17,9 @@ type Report struct {
 	Memory Memory
 	Total  time.Duration // from Run's start to the end of the tear-down
 
-	// Injected counts the workload pods that came up with a sidecar.
-	Injected int
+	// Injected counts the workload pods that came up with a sidecar;
+	// Gateways the east-west gateways that became Ready.
+	Injected, Gateways int
 	// Split is the answers to the 80/20 VirtualService by cloud, and the
 	// calls that failed.
 	Split         map[string]int

@@ -14,6 +14,7 @@ import (
 
 	"github.com/isthmus-mesh/isthmus/deploy/iptables"
 	"github.com/isthmus-mesh/isthmus/deploy/nodeimages"
+	"github.com/isthmus-mesh/isthmus/discovery/kube"
 	"github.com/isthmus-mesh/isthmus/inject"
 	"github.com/isthmus-mesh/isthmus/inject/rootcert"
 )
@@ -53,10 +54,14 @@ type workload struct {
 var meshNamespaces = []string{FrontendNamespace, ClientNamespace, BackendNamespace}
 
 // createNamespaces creates the mesh namespaces in c, labelled for
-// injection.
-func createNamespaces(ctx context.Context, c *cloud) error {
+// injection and, unless empty, with their network.
+func createNamespaces(ctx context.Context, c *cloud, network string) error {
 	for _, name := range meshNamespaces {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{inject.LabelInjection: "enabled"}}}
+		labels := map[string]string{inject.LabelInjection: "enabled"}
+		if network != "" {
+			labels[kube.NetworkLabel] = network
+		}
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 		if _, err := c.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("cluster %s: namespace %s: %w", c.Name, name, err)
 		}
