@@ -7,6 +7,8 @@
 #               ones included (the node tests need root: network namespaces,
 #               cgroups, mounts).
 #   make demo   runs the bundled example mesh through a real Envoy.
+#   make demo-k8s  runs the two-cloud demo: two real Kubernetes clusters on
+#               this machine, Isthmus installed with Helm (needs root).
 #   make run    serves the bundled example mesh on the default ports.
 #   make image  writes the container image to bin/isthmus-image.tar.
 #   make chart  writes the Helm chart, Istio's CRDs included, to bin/.
@@ -31,7 +33,7 @@ APT_NEEDS     := python3:python3 pip3:python3-pip ip:iproute2 iptables-restore:i
 
 export ENVOY_BIN
 
-.PHONY: all tools debian-packages kube-bins consul-bin build image chart test vet fmt-check demo run bench fuzz clean
+.PHONY: all tools debian-packages kube-bins consul-bin build image chart test vet fmt-check demo demo-k8s demo-k8s-test demo-k8s-test-two-networks run bench fuzz clean
 
 all: build
 
@@ -109,6 +111,24 @@ fmt-check:
 ## demo: start the bundled example mesh with one Envoy, send traffic, print the split.
 demo: tools
 	$(GO) run ./deploy/demo
+
+## demo-k8s: the two-cloud demo (deploy/demok8s): clusters "aws" and "gcp"
+##           with a node each, Isthmus installed into aws with its Helm
+##           chart (gcp a remote cluster), injected workloads, real requests;
+##           prints what it observed and its cost, then tears everything
+##           down. Needs root.
+demo-k8s: tools kube-bins
+	$(GO) run ./deploy/demok8s/cmd/demo-k8s
+
+## demo-k8s-test: the same demo as a test that checks what it prints
+##                (deploy/demok8s, build tag demok8s; not part of make test).
+demo-k8s-test: tools kube-bins
+	$(GO) test -tags demok8s -run '^TestTwoCloudsDemo$$' -count=1 -timeout 15m -v ./deploy/demok8s
+
+## demo-k8s-test-two-networks: the demo with two networks joined only
+##                through east-west gateways (its failover is flaky).
+demo-k8s-test-two-networks: tools kube-bins
+	$(GO) test -tags demok8s -run '^TestTwoNetworksDemo$$' -count=1 -timeout 15m -v ./deploy/demok8s
 
 ## run: serve the bundled example mesh (deploy/examples) with Isthmus, on
 ##      loopback; the plaintext port serves identities unproven

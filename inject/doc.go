@@ -38,7 +38,10 @@
 //     annotations, initContainers, containers, volumes).
 //   - Handler serves admission.k8s.io/v1 AdmissionReviews at Path
 //     ("/inject", as istiod) with webhook.AdmissionHandler's request
-//     checks. It fails open: a pod it cannot decode, whose namespace it
+//     checks, and at /inject/cluster/ID and /inject/cluster/ID/net/NET
+//     (istiod's paths for remote clusters' webhooks), which inject with
+//     that cluster ID (and network) instead of Config's; namespaces are
+//     still looked up through Options.Namespaces. It fails open: a pod it cannot decode, whose namespace it
 //     cannot read, or whose annotation it cannot parse is admitted
 //     unchanged with a warning. Pair it with failurePolicy Ignore, so that
 //     pods are created while Isthmus is down.

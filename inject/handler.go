@@ -19,6 +19,14 @@ import (
 // Path is where the API server posts pods to inject, as istiod's.
 const Path = "/inject"
 
+// ClusterPath and ClusterNetworkPath are Path for pods of another
+// cluster, as istiod's remote clusters call it: their pods get that
+// cluster's ID (and network) instead of Config's.
+const (
+	ClusterPath        = Path + "/cluster/{cluster}"
+	ClusterNetworkPath = ClusterPath + "/net/{network}"
+)
+
 // Namespaces tells a namespace's labels.
 type Namespaces interface {
 	Labels(ctx context.Context, name string) (map[string]string, error)
@@ -49,7 +57,8 @@ type Options struct {
 	Logger     *slog.Logger // default slog.Default()
 }
 
-// Handler serves Path (any other path is 404). It fails open: a pod it
+// Handler serves Path, ClusterPath and ClusterNetworkPath (any other path
+// is 404). It fails open: a pod it
 // cannot read, in a namespace it cannot look up, or with an annotation it
 // cannot parse is admitted unchanged, with a warning and a log line.
 func Handler(opts Options) (http.Handler, error) {
@@ -59,10 +68,22 @@ func Handler(opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	inj := &injector{opts: opts}
 	mux := http.NewServeMux()
-	mux.Handle(Path, webhook.AdmissionHandler(inj.review, webhook.Options{Logger: opts.Logger}))
+	mux.Handle(Path, opts.admission())
+	remote := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o := opts
+		o.Config.ClusterID, o.Config.Network = r.PathValue("cluster"), cmpOr(r.PathValue("network"), opts.Config.Network)
+		o.admission().ServeHTTP(w, r)
+	})
+	mux.Handle(ClusterPath, remote)
+	mux.Handle(ClusterNetworkPath, remote)
 	return mux, nil
+}
+
+// admission is the admission handler injecting with o.
+func (o Options) admission() http.Handler {
+	inj := &injector{opts: o}
+	return webhook.AdmissionHandler(inj.review, webhook.Options{Logger: o.Logger})
 }
 
 type injector struct{ opts Options }

@@ -87,3 +87,34 @@ func postReview(t *testing.T, url, namespace, kind, object string) *admissionv1.
 	}
 	return out.Response
 }
+
+// A remote cluster's webhook posts to /inject/cluster/ID[/net/NET], as to
+// istiod: its pods' agent, bootstrap and node metadata name that cluster
+// (whose API server reviews their tokens) and network; /inject keeps
+// Config's.
+func TestHandlerClusterPaths(t *testing.T) {
+	h, err := Handler(Options{
+		Config:     Config{Mode: ModeIsthmus, ClusterID: "aws", Network: "aws-net"},
+		Namespaces: namespaceMap{"mesh": {LabelInjection: "enabled"}},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	pod := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},"spec":{"containers":[{"name":"web","image":"web"}]}}`
+	cases := []struct{ path, want, wantNetwork string }{
+		{Path, "aws", "aws-net"},
+		{Path + "/cluster/gcp", "gcp", "aws-net"},
+		{Path + "/cluster/gcp/net/gcp-net", "gcp", "gcp-net"},
+	}
+	for _, c := range cases {
+		patch := string(postReview(t, srv.URL+c.path, "mesh", "Pod", pod).Patch)
+		for _, want := range []string{"--cluster-id=" + c.want, "CLUSTER_ID=" + c.want, "NETWORK=" + c.wantNetwork} {
+			if !strings.Contains(patch, want) {
+				t.Errorf("POST %s: the patch has no %q: %s", c.path, want, patch)
+			}
+		}
+	}
+}

@@ -65,8 +65,9 @@ func injectConfig(opts serveOptions, trustDomain string) inject.Config {
 	}
 }
 
-// webhookHandler serves /validate, and /inject when there is a config
-// cluster to read namespaces from.
+// webhookHandler serves /validate, and /inject (with remote clusters'
+// /inject/cluster/ID[/net/NET]) when there is a config cluster to read
+// namespaces from.
 func webhookHandler(opts serveOptions, trustDomain string, logger *slog.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle(webhook.Path, webhook.Handler(webhook.Options{Logger: logger}))
@@ -84,6 +85,7 @@ func webhookHandler(opts serveOptions, trustDomain string, logger *slog.Logger) 
 		return nil, fmt.Errorf("injection webhook: %w", err)
 	}
 	mux.Handle(inject.Path, injector)
+	mux.Handle(inject.Path+"/", injector) // remote clusters' /inject/cluster/ID[/net/NET]
 	return mux, nil
 }
 
