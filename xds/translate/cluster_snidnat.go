@@ -1,12 +1,14 @@
 package translate
 
 import (
+	"net"
 	"strconv"
 	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
@@ -18,11 +20,14 @@ import (
 // "outbound_.PORT_.SUBSET_.HOST" that keeps its endpoints and load
 // balancing but originates no TLS (the client's mTLS passes through to the
 // endpoint's sidecar). Only gateways with an AUTO_PASSTHROUGH server get
-// them.
+// them. They keep only the endpoints of the gateway's own network: an
+// endpoint reached through another network's gateway would send the
+// connection on to that gateway, which may send it back.
 func sniDNATClusters(idx *Index, p *model.Proxy, clusters []*clusterv3.Cluster, loads []*endpointv3.ClusterLoadAssignment) ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment) {
 	if p.Type != model.RouterProxy || !hasAutoPassthrough(idx, p) {
 		return nil, nil
 	}
+	remote := otherNetworksGateways(idx, p.Network)
 	loadOf := make(map[string]*endpointv3.ClusterLoadAssignment, len(loads))
 	for _, l := range loads {
 		loadOf[l.GetClusterName()] = l
@@ -38,10 +43,53 @@ func sniDNATClusters(idx *Index, p *model.Proxy, clusters []*clusterv3.Cluster, 
 		if l := loadOf[c.GetName()]; l != nil {
 			copied := proto.Clone(l).(*endpointv3.ClusterLoadAssignment)
 			copied.ClusterName = sni
+			dropEndpointsAt(copied, remote)
 			outL = append(outL, copied)
 		}
 	}
 	return outC, outL
+}
+
+// otherNetworksGateways are the "ADDRESS:PORT" of the east-west gateways
+// of every network but network.
+func otherNetworksGateways(idx *Index, network string) map[string]bool {
+	out := map[string]bool{}
+	for _, gw := range idx.allNetworkGateways() {
+		if gw.Network != network {
+			out[net.JoinHostPort(gw.Address, strconv.FormatUint(uint64(gw.Port), 10))] = true
+		}
+	}
+	return out
+}
+
+// dropEndpointsAt removes from cla the endpoints at one of addrs
+// ("ADDRESS:PORT"), and the localities left empty.
+func dropEndpointsAt(cla *endpointv3.ClusterLoadAssignment, addrs map[string]bool) {
+	if len(addrs) == 0 {
+		return
+	}
+	localities := cla.Endpoints[:0]
+	for _, group := range cla.Endpoints {
+		kept := group.LbEndpoints[:0]
+		weight := uint32(0)
+		for _, lb := range group.LbEndpoints {
+			sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
+			if addrs[net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))] {
+				continue
+			}
+			kept = append(kept, lb)
+			weight += lb.GetLoadBalancingWeight().GetValue()
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		group.LbEndpoints = kept
+		if group.LoadBalancingWeight != nil {
+			group.LoadBalancingWeight = wrapperspb.UInt32(weight)
+		}
+		localities = append(localities, group)
+	}
+	cla.Endpoints = localities
 }
 
 func sniDNATCluster(c *clusterv3.Cluster, sni string) *clusterv3.Cluster {

@@ -46,6 +46,12 @@ func (idx *Index) networkGateways(network string) []discovery.NetworkGateway {
 	return idx.Snapshot.Catalog.NetworkGateways(network)
 }
 
+// allNetworkGateways are the east-west gateways of every network.
+func (idx *Index) allNetworkGateways() []discovery.NetworkGateway {
+	idx.reads.readNetworks()
+	return idx.Snapshot.Catalog.Gateways()
+}
+
 // TrustDomain is the mesh's SPIFFE trust domain.
 func (idx *Index) TrustDomain() string {
 	idx.reads.readMesh()
