@@ -9,9 +9,10 @@
 //   - Run builds the Isthmus image (as `make image`), the sidecar image and
 //     the demo app (deploy/nodeimages) and imports them into both nodes
 //     before their kubelets start; nothing is pulled.
-//   - By default the clouds' pod networks are joined into one: the nodes
-//     are linked (kubeharness.LinkNodes) and each routes the other's pod
-//     range over the link. With Options.TwoNetworks they are two
+//   - Without Options.TwoNetworks the clouds' pod networks are joined into
+//     one: the nodes are linked (kubeharness.LinkNodes) and each routes the
+//     other's pod range over the link. With it (the command's default,
+//     and the test `make test` runs) they are two
 //     networks, aws-network and gcp-network (namespace label
 //     topology.istio.io/network; the injected NETWORK): the linked nodes
 //     reach each other's address only, never pods or ClusterIPs, and each

@@ -15,7 +15,7 @@ import (
 )
 
 func main() {
-	twoNetworks := flag.Bool("two-networks", false, "declare the clouds two networks joined only through east-west gateways (failover is flaky there)")
+	twoNetworks := flag.Bool("two-networks", true, "declare the clouds two networks joined only through east-west gateways (false: one network, the pod ranges routed to each other)")
 	hold := flag.Duration("hold", 0, "keep the clusters this long after a failure, to look at them")
 	holdAlways := flag.Bool("hold-always", false, "with --hold, keep the clusters after a success too")
 	flag.Parse()
