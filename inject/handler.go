@@ -54,7 +54,12 @@ func (c ClientNamespaces) Labels(ctx context.Context, name string) (map[string]s
 type Options struct {
 	Config     Config
 	Namespaces Namespaces
-	Logger     *slog.Logger // default slog.Default()
+	// ClusterNamespaces, when set, gives the namespaces of a remote
+	// cluster by its id: a pod created there (ClusterPath) is decided by
+	// its own cluster's namespace labels, as that cluster's users label
+	// them; Namespaces serves a cluster it does not know.
+	ClusterNamespaces func(clusterID string) (Namespaces, bool)
+	Logger            *slog.Logger // default slog.Default()
 }
 
 // Handler serves Path, ClusterPath and ClusterNetworkPath (any other path
@@ -73,6 +78,11 @@ func Handler(opts Options) (http.Handler, error) {
 	remote := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o := opts
 		o.Config.ClusterID, o.Config.Network = r.PathValue("cluster"), cmpOr(r.PathValue("network"), opts.Config.Network)
+		if opts.ClusterNamespaces != nil {
+			if ns, ok := opts.ClusterNamespaces(o.Config.ClusterID); ok {
+				o.Namespaces = ns
+			}
+		}
 		o.admission().ServeHTTP(w, r)
 	})
 	mux.Handle(ClusterPath, remote)

@@ -92,6 +92,32 @@ func postReview(t *testing.T, url, namespace, kind, object string) *admissionv1.
 // istiod: its pods' agent, bootstrap and node metadata name that cluster
 // (whose API server reviews their tokens) and network; /inject keeps
 // Config's.
+// A remote cluster's pod is decided by its own cluster's namespace labels.
+func TestHandlerReadsARemoteClustersNamespaces(t *testing.T) {
+	h, err := Handler(Options{
+		Config:     Config{Mode: ModeIsthmus, ClusterID: "aws"},
+		Namespaces: namespaceMap{"shop": {}},
+		ClusterNamespaces: func(id string) (Namespaces, bool) {
+			return namespaceMap{"shop": {LabelInjection: "enabled"}}, id == "gcp"
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	pod := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},"spec":{"containers":[{"name":"web","image":"web"}]}}`
+	if patch := postReview(t, srv.URL+Path+"/cluster/gcp", "shop", "Pod", pod).Patch; !strings.Contains(string(patch), "CLUSTER_ID=gcp") {
+		t.Errorf("a pod of gcp's labelled namespace is not injected: %s", patch)
+	}
+	for _, path := range []string{Path, Path + "/cluster/azure"} {
+		if patch := postReview(t, srv.URL+path, "shop", "Pod", pod).Patch; len(patch) != 0 {
+			t.Errorf("POST %s: a pod of the config cluster's unlabelled namespace is injected: %s", path, patch)
+		}
+	}
+}
+
 func TestHandlerClusterPaths(t *testing.T) {
 	h, err := Handler(Options{
 		Config:     Config{Mode: ModeIsthmus, ClusterID: "aws", Network: "aws-net"},

@@ -68,7 +68,10 @@ func injectConfig(opts serveOptions, trustDomain string) inject.Config {
 // webhookHandler serves /validate, and /inject (with remote clusters'
 // /inject/cluster/ID[/net/NET]) when there is a config cluster to read
 // namespaces from.
-func webhookHandler(opts serveOptions, trustDomain string, logger *slog.Logger) (http.Handler, error) {
+//
+// A remote cluster's pods are decided by that cluster's namespaces, read
+// through clusters (nil: the config cluster's).
+func webhookHandler(opts serveOptions, trustDomain string, clusters *clusterClients, logger *slog.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle(webhook.Path, webhook.Handler(webhook.Options{Logger: logger}))
 	if opts.configKubeconfig == "" {
@@ -80,7 +83,7 @@ func webhookHandler(opts serveOptions, trustDomain string, logger *slog.Logger) 
 		return nil, err
 	}
 	injector, err := inject.Handler(inject.Options{Config: injectConfig(opts, trustDomain),
-		Namespaces: inject.ClientNamespaces{Client: client}, Logger: logger})
+		Namespaces: inject.ClientNamespaces{Client: client}, ClusterNamespaces: clusters.namespaces, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("injection webhook: %w", err)
 	}

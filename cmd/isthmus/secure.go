@@ -14,6 +14,7 @@ import (
 	"github.com/isthmus-mesh/isthmus/certs"
 	"github.com/isthmus-mesh/isthmus/certs/authn"
 	"github.com/isthmus-mesh/isthmus/discovery/kube"
+	"github.com/isthmus-mesh/isthmus/inject"
 )
 
 // defaultSecureDNSNames are the DNS SANs of the secure port's certificate:
@@ -111,6 +112,19 @@ func (c *clusterClients) lookup(id string) (kubernetes.Interface, bool) {
 		return reg.Client(), true
 	}
 	return nil, false
+}
+
+// namespaces are the namespaces of cluster id, for injecting its pods; not
+// known before the cluster set is made, nor for a cluster it lacks.
+func (c *clusterClients) namespaces(id string) (inject.Namespaces, bool) {
+	if c == nil || id == "" {
+		return nil, false
+	}
+	client, ok := c.lookup(id)
+	if !ok {
+		return nil, false
+	}
+	return inject.ClientNamespaces{Client: client}, true
 }
 
 // minCertTTL is the shortest --cert-ttl: certificates renewed every few

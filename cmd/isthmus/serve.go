@@ -250,7 +250,8 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 		monLis.Close()
 		return err
 	}
-	hook, err := openWebhook(opts, issuer, logger)
+	clusters := &clusterClients{}
+	hook, err := openWebhook(opts, issuer, clusters, logger)
 	if err != nil {
 		closeListener(xdsLis)
 		closeListener(secureLis)
@@ -266,7 +267,6 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	}
 	warnInsecureIdentities(opts, logger)
 	secrets := server.IssuerSecrets(issuer, ca.TrustDomain())
-	clusters := &clusterClients{}
 	auth := newAuthenticator(issuer, clusters)
 	caAPI := caservice.New(issuer, auth, caservice.Options{MaxTTL: opts.certTTL, Logger: logger})
 	tracer, stopTracing, err := startTracing(opts.otelEndpoint, opts.replicaName, logger)

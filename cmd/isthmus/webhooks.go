@@ -25,7 +25,7 @@ type webhookServer struct {
 // openWebhook opens --webhook-listen; nil when it is empty. A port left at
 // its default that is taken is only logged (another Isthmus, or istiod,
 // may hold it); a port given explicitly that cannot be opened is an error.
-func openWebhook(opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) (*webhookServer, error) {
+func openWebhook(opts serveOptions, issuer *certs.Issuer, clusters *clusterClients, logger *slog.Logger) (*webhookServer, error) {
 	if opts.webhookListen == "" {
 		return nil, nil
 	}
@@ -43,7 +43,7 @@ func openWebhook(opts serveOptions, issuer *certs.Issuer, logger *slog.Logger) (
 		lis.Close()
 		return nil, fmt.Errorf("--webhook-listen: %w", err)
 	}
-	handler, err := webhookHandler(opts, issuer.TrustDomain(), logger)
+	handler, err := webhookHandler(opts, issuer.TrustDomain(), clusters, logger)
 	if err != nil {
 		lis.Close()
 		return nil, err

@@ -32,7 +32,7 @@ func TestWebhookServedWithMeshCertificate(t *testing.T) {
 	}
 	issuer := certs.NewIssuer(ca, certs.IssuerOptions{})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hook, err := openWebhook(opts, issuer, logger)
+	hook, err := openWebhook(opts, issuer, nil, logger)
 	if err != nil || hook == nil {
 		t.Fatalf("openWebhook: %v", err)
 	}
@@ -63,15 +63,15 @@ func TestWebhookServedWithMeshCertificate(t *testing.T) {
 	}
 	defer taken.Close()
 	opts.webhookListen = taken.Addr().String()
-	if _, err := openWebhook(opts, issuer, logger); err == nil {
+	if _, err := openWebhook(opts, issuer, nil, logger); err == nil {
 		t.Fatal("explicit taken port: no error")
 	}
 	opts.webhookListenSet = false
-	if w, err := openWebhook(opts, issuer, logger); w != nil || err != nil {
+	if w, err := openWebhook(opts, issuer, nil, logger); w != nil || err != nil {
 		t.Fatalf("default taken port: %v, %v; want off", w, err)
 	}
 	opts.webhookListen = ""
-	if w, err := openWebhook(opts, issuer, logger); w != nil || err != nil {
+	if w, err := openWebhook(opts, issuer, nil, logger); w != nil || err != nil {
 		t.Fatalf("empty --webhook-listen: %v, %v; want off", w, err)
 	}
 }
