@@ -75,23 +75,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 func (b *bench) setup(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.SetupTimeout)
 	defer cancel()
-	steps := []struct {
-		name string
-		took *time.Duration
-		do   func(context.Context) error
-	}{
-		{"start consul", &b.report.Setup.Consul, b.startConsul},
-		{fmt.Sprintf("register %d services × %d instances", b.opts.Services, b.opts.Instances), &b.report.Setup.Register, b.register},
-		{"start isthmus", &b.report.Setup.Isthmus, b.startIsthmus},
+	steps := []xdsload.Step{
+		{Name: "start consul", Took: &b.report.Setup.Consul, Do: b.startConsul},
+		{Name: fmt.Sprintf("register %d services × %d instances", b.opts.Services, b.opts.Instances), Took: &b.report.Setup.Register, Do: b.register},
+		{Name: "start isthmus", Took: &b.report.Setup.Isthmus, Do: b.startIsthmus},
 	}
-	for _, s := range steps {
-		b.progress("%s…", s.name)
-		start := time.Now()
-		if err := s.do(ctx); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		*s.took = time.Since(start)
-		b.progress("%s: %s", s.name, s.took.Round(time.Millisecond))
+	if err := xdsload.RunSteps(ctx, b.progress, steps); err != nil {
+		return err
 	}
 	b.progress("connect %d sidecars…", b.opts.Proxies)
 	fleet, storm, err := xdsload.Connect(ctx, b.loadOptions())

@@ -84,23 +84,13 @@ func (b *bench) newReport() *Report {
 func (b *bench) setup(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.SetupTimeout)
 	defer cancel()
-	steps := []struct {
-		name string
-		took *time.Duration
-		do   func(context.Context) error
-	}{
-		{"start two API servers", &b.report.Setup.Clusters, b.startClusters},
-		{fmt.Sprintf("populate each with %d pods in %d services", b.report.PodsPerCluster, b.spec.Services), &b.report.Setup.Populate, b.populate},
-		{"start isthmus", &b.report.Setup.Isthmus, b.startIsthmus},
+	steps := []xdsload.Step{
+		{Name: "start two API servers", Took: &b.report.Setup.Clusters, Do: b.startClusters},
+		{Name: fmt.Sprintf("populate each with %d pods in %d services", b.report.PodsPerCluster, b.spec.Services), Took: &b.report.Setup.Populate, Do: b.populate},
+		{Name: "start isthmus", Took: &b.report.Setup.Isthmus, Do: b.startIsthmus},
 	}
-	for _, s := range steps {
-		b.progress("%s…", s.name)
-		start := time.Now()
-		if err := s.do(ctx); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		*s.took = time.Since(start)
-		b.progress("%s: %s", s.name, s.took.Round(time.Millisecond))
+	if err := xdsload.RunSteps(ctx, b.progress, steps); err != nil {
+		return err
 	}
 	b.kube = newCPUMeter(b.kubePIDs())
 	b.progress("connect %d sidecars…", b.opts.Proxies)

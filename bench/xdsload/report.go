@@ -1,6 +1,7 @@
 package xdsload
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -150,6 +151,29 @@ func LatencyCells(s ScenarioResult) string {
 	}
 	l := s.Latency
 	return strings.Join([]string{FormatMs(l.P50), FormatMs(l.P90), FormatMs(l.P99), FormatMs(l.Max)}, " | ")
+}
+
+// Step is one timed setup step of a benchmark: Do, its wall time stored
+// into Took.
+type Step struct {
+	Name string
+	Took *time.Duration
+	Do   func(context.Context) error
+}
+
+// RunSteps runs steps in order, telling progress of each start and
+// duration; the first failure ends it, named by its step.
+func RunSteps(ctx context.Context, progress func(format string, args ...any), steps []Step) error {
+	for _, s := range steps {
+		progress("%s…", s.Name)
+		start := time.Now()
+		if err := s.Do(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		*s.Took = time.Since(start)
+		progress("%s: %s", s.Name, s.Took.Round(time.Millisecond))
+	}
+	return nil
 }
 
 // SeenCells are the Markdown cells observed/affected | missed of s.

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"k8s.io/klog/v2"
 
 	"github.com/isthmus-mesh/isthmus/assemble"
@@ -127,11 +125,7 @@ func addCluster(ctx context.Context, set *kube.ClusterSet, k kubeconfig, logger 
 // watchRemoteSecrets adds, changes and removes the clusters of the remote
 // secrets in the config cluster's --system-namespace.
 func watchRemoteSecrets(ctx context.Context, opts serveOptions, set *kube.ClusterSet, logger *slog.Logger) {
-	cfg, err := restConfig(opts.configKubeconfig)
-	var client kubernetes.Interface
-	if err == nil {
-		client, err = kubernetes.NewForConfig(cfg)
-	}
+	client, err := configClient(opts)
 	if err == nil {
 		_, err = kube.WatchRemoteSecrets(ctx, client, opts.systemNamespace, set)
 	}

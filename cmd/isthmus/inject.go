@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/isthmus-mesh/isthmus/certs"
+	"github.com/isthmus-mesh/isthmus/discovery/kube"
 	"github.com/isthmus-mesh/isthmus/inject"
 	"github.com/isthmus-mesh/isthmus/inject/rootcert"
 	"github.com/isthmus-mesh/isthmus/webhook"
@@ -98,7 +99,7 @@ func configClient(opts serveOptions) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--config-kubeconfig: %w", err)
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("--config-kubeconfig %s: %w", opts.configKubeconfig, err)
 	}

@@ -67,7 +67,7 @@ func newCRDSource(opts serveOptions, logger *slog.Logger) (*crd.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--config-kubeconfig: %w", err)
 	}
-	client, err := versioned.NewForConfig(cfg)
+	client, err := versioned.NewForConfig(kube.WithClientRate(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("--config-kubeconfig %s: Istio client for %s: %w", opts.configKubeconfig, cfg.Host, err)
 	}

@@ -84,9 +84,10 @@ const (
 	DefaultBurst = 160
 )
 
-// NewClient is a clientset for cfg, at DefaultQPS and DefaultBurst unless
-// cfg sets a rate of its own.
-func NewClient(cfg *rest.Config) (kubernetes.Interface, error) {
+// WithClientRate is a copy of cfg at DefaultQPS and DefaultBurst unless cfg
+// sets a rate of its own: every client Isthmus makes (clientsets, Istio's
+// typed client) is made from it.
+func WithClientRate(cfg *rest.Config) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.QPS == 0 {
 		cfg.QPS = DefaultQPS
@@ -94,5 +95,10 @@ func NewClient(cfg *rest.Config) (kubernetes.Interface, error) {
 	if cfg.Burst == 0 {
 		cfg.Burst = DefaultBurst
 	}
-	return kubernetes.NewForConfig(cfg)
+	return cfg
+}
+
+// NewClient is a clientset for cfg at the client rate of WithClientRate.
+func NewClient(cfg *rest.Config) (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(WithClientRate(cfg))
 }

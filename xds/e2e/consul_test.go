@@ -58,7 +58,7 @@ func TestConsulServices(t *testing.T) {
 	t.Parallel()
 	m := startConsulMesh(t)
 	p := m.proxy
-	waitConsul(t, m, consulHost, func(r localmesh.Reply) bool { return r.Upstream != "" })
+	waitReply(t, m.proxy, consulHost, "the route", m.isthmus, func(r localmesh.Reply) bool { return r.Upstream != "" })
 	counts, err := p.client.Tally(t.Context(), 300, consulHost, "/", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -67,10 +67,10 @@ func TestConsulServices(t *testing.T) {
 	if v1 < 0.68 || v1 > 0.92 || share(counts, "web-v2") < 0.08 {
 		t.Errorf("replies %v, want about 80%% v1 and 20%% v2", counts)
 	}
-	if r := getConsul(t, m, ratingsHost); r.Upstream != "ratings" {
+	if r := getReply(t, m.proxy, ratingsHost); r.Upstream != "ratings" {
 		t.Errorf("the file service from the same sidecar: reply %d from %q, want ratings", r.Status, r.Upstream)
 	}
-	waitConsul(t, m, detailsHost, func(r localmesh.Reply) bool { return r.Upstream == "details" })
+	waitReply(t, m.proxy, detailsHost, "the route", m.isthmus, func(r localmesh.Reply) bool { return r.Upstream == "details" })
 
 	if err := m.client.Agent().ServiceDeregister("web-v1b"); err != nil {
 		t.Fatal(err)
@@ -318,28 +318,4 @@ func (m *consulMesh) checkOnly(t *testing.T, when string, want ...string) {
 	if total != 100 {
 		t.Errorf("%s: replies %v, want only %v", when, counts, want)
 	}
-}
-
-// waitConsul sends requests for host until ok accepts a reply.
-func waitConsul(t *testing.T, m *consulMesh, host string, ok func(localmesh.Reply) bool) {
-	t.Helper()
-	deadline := time.Now().Add(applyTimeout)
-	var last localmesh.Reply
-	var lastErr error
-	for time.Now().Before(deadline) {
-		if last, lastErr = m.proxy.client.Get(t.Context(), host, "/", nil); lastErr == nil && ok(last) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s not served after %v: last reply %d from %q (%v)\nisthmus log:\n%s", host, applyTimeout, last.Status, last.Upstream, lastErr, m.isthmus.LogTail(30))
-}
-
-func getConsul(t *testing.T, m *consulMesh, host string) localmesh.Reply {
-	t.Helper()
-	r, err := m.proxy.client.Get(t.Context(), host, "/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }

@@ -61,7 +61,7 @@ func TestKubernetesClusters(t *testing.T) {
 	m := startKubeMesh(t, false, reviewsVirtualService(map[string]int32{"v1": 80, "v2": 20}))
 	for _, cluster := range []string{"aws", "gcp"} {
 		p := m.clients[cluster]
-		waitKube(t, m, p, "the 80/20 split", func(r localmesh.Reply) bool { return r.Upstream != "" })
+		waitReply(t, p, kubeHost, "the 80/20 split", m.isthmus, func(r localmesh.Reply) bool { return r.Upstream != "" })
 		counts, err := p.client.Tally(t.Context(), 300, kubeHost, "/", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -75,8 +75,8 @@ func TestKubernetesClusters(t *testing.T) {
 		vs.Spec = *reviewsVirtualService(map[string]int32{"v3": 100}).Spec.DeepCopy()
 	})
 	for _, cluster := range []string{"aws", "gcp"} {
-		took := waitKube(t, m, m.clients[cluster], "v3 in gcp, from aws too", func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3" })
-		if since := time.Since(edited); took && since > crdEditWithin {
+		waitReply(t, m.clients[cluster], kubeHost, "v3 in gcp, from aws too", m.isthmus, func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3" })
+		if since := time.Since(edited); since > crdEditWithin {
 			t.Errorf("%s: the edit took %v to be in effect, want at most %v", cluster, since.Round(time.Millisecond), crdEditWithin)
 		}
 	}
@@ -87,7 +87,7 @@ func TestKubernetesClusters(t *testing.T) {
 	})
 	waitMetric(t, m.isthmus, "isthmus_config_errors", 1)
 	for _, cluster := range []string{"aws", "gcp"} {
-		if r := getKube(t, m.clients[cluster]); r.Upstream != "reviews-v3" {
+		if r := getReply(t, m.clients[cluster], kubeHost); r.Upstream != "reviews-v3" {
 			t.Errorf("%s after an invalid edit: reply from %q, want the last good route to reviews-v3", cluster, r.Upstream)
 		}
 	}
@@ -355,28 +355,27 @@ func applyCRD(t *testing.T, client versioned.Interface, obj any) {
 	}
 }
 
-// waitKube sends requests through p until ok accepts a reply; it reports
-// whether ok held within applyTimeout (failing t otherwise).
-func waitKube(t *testing.T, m *kubeMesh, p *proxy, what string, ok func(localmesh.Reply) bool) bool {
+// waitReply sends requests for host through p until ok accepts a reply,
+// failing with the last reply and isthmus's log after applyTimeout.
+func waitReply(t *testing.T, p *proxy, host, what string, is *localmesh.Isthmus, ok func(localmesh.Reply) bool) {
 	t.Helper()
 	deadline := time.Now().Add(applyTimeout)
 	var last localmesh.Reply
 	var lastErr error
 	for time.Now().Before(deadline) {
-		last, lastErr = p.client.Get(t.Context(), kubeHost, "/", nil)
-		if lastErr == nil && ok(last) {
-			return true
+		if last, lastErr = p.client.Get(t.Context(), host, "/", nil); lastErr == nil && ok(last) {
+			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%s: %s not in effect after %v: last reply %d from %q (%v)\nisthmus log:\n%s",
-		p.name, what, applyTimeout, last.Status, last.Upstream, lastErr, m.isthmus.LogTail(30))
-	return false
+		p.name, what, applyTimeout, last.Status, last.Upstream, lastErr, is.LogTail(30))
 }
 
-func getKube(t *testing.T, p *proxy) localmesh.Reply {
+// getReply sends one request for host through p.
+func getReply(t *testing.T, p *proxy, host string) localmesh.Reply {
 	t.Helper()
-	r, err := p.client.Get(t.Context(), kubeHost, "/", nil)
+	r, err := p.client.Get(t.Context(), host, "/", nil)
 	if err != nil {
 		t.Fatalf("%s: %v", p.name, err)
 	}
@@ -425,11 +424,11 @@ func TestKubernetesRemoteSecretAndOutage(t *testing.T) {
 	t.Parallel()
 	m := startKubeMesh(t, true, reviewsVirtualService(map[string]int32{"v3": 100}))
 	aws := m.clients["aws"]
-	if r := getKube(t, aws); r.Upstream != "" {
+	if r := getReply(t, aws, kubeHost); r.Upstream != "" {
 		t.Fatalf("before the remote secret: reply from %q, want none (v3 is only in gcp)", r.Upstream)
 	}
 	m.writeRemoteSecret(t)
-	waitKube(t, m, aws, "gcp from the remote secret", func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3" })
+	waitReply(t, aws, kubeHost, "gcp from the remote secret", m.isthmus, func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3" })
 
 	m.gcp.Stop()
 	load := keepGetting(t, aws)
@@ -439,7 +438,7 @@ func TestKubernetesRemoteSecretAndOutage(t *testing.T) {
 	if err := m.isthmus.KillAndRestart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitKube(t, m, aws, "gcp's endpoints from state after the restart", func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3" })
+	waitReply(t, aws, kubeHost, "gcp's endpoints from state after the restart", m.isthmus, func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3" })
 	time.Sleep(2 * time.Second)
 	if replies := load.stop(); replies["reviews-v3"] == 0 || len(replies) != 1 {
 		t.Errorf("while gcp's API server was down, across an Isthmus restart: replies %v, want every one from reviews-v3", replies)
@@ -449,13 +448,13 @@ func TestKubernetesRemoteSecretAndOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	moved := m.moveV3(t)
-	waitKube(t, m, aws, "v3 moved in gcp after its return", func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3-moved" })
+	waitReply(t, aws, kubeHost, "v3 moved in gcp after its return", m.isthmus, func(r localmesh.Reply) bool { return r.Upstream == "reviews-v3-moved" })
 	t.Logf("a change made as gcp's API server returned reached Envoy %v after the write", time.Since(moved).Round(time.Millisecond))
 
 	if err := m.aws.Client.CoreV1().Secrets("istio-system").Delete(t.Context(), "istio-remote-secret-gcp", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitKube(t, m, aws, "gcp gone with its secret", func(r localmesh.Reply) bool { return r.Upstream == "" && r.Status == 503 })
+	waitReply(t, aws, kubeHost, "gcp gone with its secret", m.isthmus, func(r localmesh.Reply) bool { return r.Upstream == "" && r.Status == 503 })
 }
 
 // writeRemoteSecret writes, in aws's istio-system, the remote secret of

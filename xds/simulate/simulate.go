@@ -64,7 +64,7 @@ func Route(res *translate.Resources, req Request) (*Result, error) {
 		}
 		if ok {
 			out.Route = r.GetName()
-			out.VirtualService = virtualServiceOf(r)
+			out.VirtualService = translate.VirtualServiceOf(r)
 			setAction(out, r)
 			return out, nil
 		}
@@ -320,17 +320,4 @@ func redirectTarget(r *routev3.RedirectAction) string {
 		return "(same URL, " + r.GetResponseCode().String() + ")"
 	}
 	return host + path
-}
-
-// virtualServiceOf is the NAMESPACE/NAME of the VirtualService a route
-// came from, from its Istio metadata; "" for none.
-func virtualServiceOf(r *routev3.Route) string {
-	path := r.GetMetadata().GetFilterMetadata()["istio"].GetFields()["config"].GetStringValue()
-	parts := strings.Split(path, "/")
-	for i, p := range parts {
-		if p == "namespaces" && i+3 < len(parts) && parts[i+2] == "virtual-service" {
-			return parts[i+1] + "/" + parts[i+3]
-		}
-	}
-	return ""
 }

@@ -211,30 +211,15 @@ func (idx *Index) precedence(u *serviceRoutes, vhost string) ([]ObjectOrigin, st
 	return list, winnerOf(u)
 }
 
-// winnerOf is the VirtualService whose routes u holds, from the routes'
-// Istio metadata; "" for the default route.
+// winnerOf is the VirtualService whose routes u holds; "" for the default
+// route.
 func winnerOf(u *serviceRoutes) string {
 	for _, r := range u.routes {
-		config := r.GetMetadata().GetFilterMetadata()["istio"].GetFields()["config"].GetStringValue()
-		if ns, name, ok := virtualServiceOfPath(config); ok {
-			return ns + "/" + name
+		if vs := VirtualServiceOf(r); vs != "" {
+			return vs
 		}
 	}
 	return ""
-}
-
-// virtualServiceOfPath reads NAMESPACE and NAME from the path configMetadata
-// writes.
-func virtualServiceOfPath(path string) (ns, name string, ok bool) {
-	parts := strings.Split(path, "/")
-	if len(parts) < 2 || parts[len(parts)-2] != "virtual-service" {
-		return "", "", false
-	}
-	i := slices.Index(parts, "namespaces")
-	if i < 0 || i+1 >= len(parts) {
-		return "", "", false
-	}
-	return parts[i+1], parts[len(parts)-1], true
 }
 
 // addService adds svc to o's services unless it is there.

@@ -228,6 +228,20 @@ func perFilterConfig(rule *networking.HTTPRoute) map[string]*anypb.Any {
 
 // configMetadata names the VirtualService a route came from, in the form
 // istio-proxy tooling reads.
+// VirtualServiceOf is the "NAMESPACE/NAME" of the VirtualService a route
+// was translated from, read from the metadata configMetadata writes; ""
+// for a route of no VirtualService (a service's default route).
+func VirtualServiceOf(r *routev3.Route) string {
+	path := r.GetMetadata().GetFilterMetadata()["istio"].GetFields()["config"].GetStringValue()
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if p == "namespaces" && i+3 < len(parts) && parts[i+2] == "virtual-service" {
+			return parts[i+1] + "/" + parts[i+3]
+		}
+	}
+	return ""
+}
+
 func configMetadata(vs *VirtualServiceRef) *corev3.Metadata {
 	path := fmt.Sprintf("/apis/networking.istio.io/v1/namespaces/%s/virtual-service/%s", vs.Object.Namespace, vs.Object.Name)
 	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{

@@ -82,15 +82,10 @@ func buildPortClusters(in portClustersInput) *portClusters {
 
 // proxy is the stand-in proxy the builder sees: the input's fields only.
 func (in portClustersInput) proxy() *model.Proxy {
-	p := &model.Proxy{Type: model.SidecarProxy, Network: in.network, Locality: in.locality}
+	p := &model.Proxy{Type: model.SidecarProxy, Network: in.network, Locality: in.locality,
+		IPAddresses: standInAddresses(in.ipv4, in.ipv6)}
 	if in.router {
 		p.Type = model.RouterProxy
-	}
-	if in.ipv4 {
-		p.IPAddresses = append(p.IPAddresses, viewIPv4)
-	}
-	if in.ipv6 {
-		p.IPAddresses = append(p.IPAddresses, viewIPv6)
 	}
 	return p
 }

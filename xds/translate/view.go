@@ -97,16 +97,24 @@ func (v outboundView) proxy() *model.Proxy {
 		Locality:         v.locality,
 		Network:          v.network,
 	}
-	if v.ipv4 {
-		p.IPAddresses = append(p.IPAddresses, viewIPv4)
-	}
-	if v.ipv6 {
-		p.IPAddresses = append(p.IPAddresses, viewIPv6)
-	}
+	p.IPAddresses = standInAddresses(v.ipv4, v.ipv6)
 	if v.unprivileged {
 		p.Metadata = map[string]any{"UNPRIVILEGED_POD": "true"}
 	}
 	return p
+}
+
+// standInAddresses are addresses of the families given, for a proxy built
+// for a view or an input: only their family means anything.
+func standInAddresses(ipv4, ipv6 bool) []string {
+	var out []string
+	if ipv4 {
+		out = append(out, viewIPv4)
+	}
+	if ipv6 {
+		out = append(out, viewIPv6)
+	}
+	return out
 }
 
 // Labels are encoded as "k1\x00v1\x00k2\x00v2..." in key order.
