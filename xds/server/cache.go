@@ -10,6 +10,8 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/log"
+
+	"github.com/isthmus-mesh/isthmus/debounce"
 )
 
 // resourceCache holds what each proxy is served and answers the xDS streams
@@ -25,6 +27,9 @@ type resourceCache interface {
 	// end ends the streams of the proxy with node id nodeID, with
 	// Unavailable, as soon as each has a watch open.
 	end(nodeID string)
+	// watchDelta has wake signalled whenever the resources of nodeID are
+	// set or its streams are to end, and returns the proxy's state.
+	watchDelta(nodeID string, wake chan struct{}) *nodeState
 }
 
 // preparedCache is the resourceCache of the server: it answers watches with
@@ -36,10 +41,10 @@ type resourceCache interface {
 // version differs from the one the request carries, or when a subscribed
 // resource has not been sent on the stream yet; a rejected version (a
 // request with error_detail) is not sent again until the version changes.
-// Delta watches are answered with the resources whose version differs from
-// what the stream was sent, and the removals. Open watches are answered in
-// ADS order (CDS, EDS, LDS, RDS, SDS) when a proxy's resources are set; a
-// proxy's watches wait until its first resources are set.
+// Open watches are answered in ADS order (CDS, EDS, LDS, RDS, SDS) when a
+// proxy's resources are set; a proxy's watches wait until its first
+// resources are set. Delta streams (deltaStream) keep their own state and
+// read the proxy's resources when set wakes them.
 type preparedCache struct {
 	log *slog.Logger
 
@@ -54,8 +59,8 @@ type nodeState struct {
 	mu     sync.Mutex
 	served *proxyResources // nil until set
 	sotw   map[*sotwWatch]struct{}
-	delta  map[*deltaWatch]struct{}
-	ending bool // its watches are answered with endingResponse (see end)
+	delta  map[chan struct{}]struct{} // wakes the proxy's delta streams
+	ending bool                       // its streams are to end (see end)
 }
 
 // sotwWatch is an open state-of-the-world watch of one stream and type.
@@ -63,13 +68,6 @@ type sotwWatch struct {
 	req *cache.Request
 	sub cache.Subscription
 	out chan cache.Response
-}
-
-// deltaWatch is an open delta watch of one stream and type.
-type deltaWatch struct {
-	req *cache.DeltaRequest
-	sub cache.Subscription
-	out chan cache.DeltaResponse
 }
 
 func newPreparedCache(logger *slog.Logger) *preparedCache {
@@ -82,7 +80,7 @@ func (c *preparedCache) node(nodeID string) *nodeState {
 	defer c.mu.Unlock()
 	n := c.nodes[nodeID]
 	if n == nil {
-		n = &nodeState{sotw: map[*sotwWatch]struct{}{}, delta: map[*deltaWatch]struct{}{}}
+		n = &nodeState{sotw: map[*sotwWatch]struct{}{}, delta: map[chan struct{}]struct{}{}}
 		c.nodes[nodeID] = n
 	}
 	return n
@@ -99,11 +97,7 @@ func (c *preparedCache) set(_ context.Context, nodeID string, r *proxyResources)
 			delete(n.sotw, w)
 		}
 	}
-	for _, w := range sortedByType(n.delta, func(w *deltaWatch) string { return w.req.GetTypeUrl() }) {
-		if typeChanged(prev, r, w.req.GetTypeUrl()) && c.answerDelta(r, w) {
-			delete(n.delta, w)
-		}
-	}
+	n.wakeDelta()
 	return nil
 }
 
@@ -111,13 +105,6 @@ func (c *preparedCache) set(_ context.Context, nodeID string, r *proxyResources)
 // answered.
 func (c *preparedCache) answerSotw(r *proxyResources, w *sotwWatch) bool {
 	resp := sotwResponse(r, w.req, w.sub)
-	return resp != nil && c.sent(trySend(w.out, resp), w.req.GetTypeUrl())
-}
-
-// answerDelta sends w what r owes it, if anything; true when the watch is
-// answered.
-func (c *preparedCache) answerDelta(r *proxyResources, w *deltaWatch) bool {
-	resp := deltaResponse(r, w.req, w.sub)
 	return resp != nil && c.sent(trySend(w.out, resp), w.req.GetTypeUrl())
 }
 
@@ -140,11 +127,37 @@ func (c *preparedCache) end(nodeID string) {
 			delete(n.sotw, w)
 		}
 	}
-	for w := range n.delta {
-		if c.sent(trySend(w.out, endingDelta(w.req)), w.req.GetTypeUrl()) {
-			delete(n.delta, w)
-		}
+	n.wakeDelta()
+}
+
+func (c *preparedCache) watchDelta(nodeID string, wake chan struct{}) *nodeState {
+	n := c.node(nodeID)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.delta[wake] = struct{}{}
+	return n
+}
+
+// unwatchDelta stops waking wake (see watchDelta).
+func (n *nodeState) unwatchDelta(wake chan struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.delta, wake)
+}
+
+// wakeDelta wakes every delta stream of the proxy; n.mu must be held.
+func (n *nodeState) wakeDelta() {
+	for wake := range n.delta {
+		debounce.Signal(wake)
 	}
+}
+
+// current is what the proxy is served (nil before its first resources)
+// and whether its streams are to end.
+func (n *nodeState) current() (*proxyResources, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.served, n.ending
 }
 
 func (c *preparedCache) clear(nodeID string) {
@@ -204,25 +217,9 @@ func (c *preparedCache) CreateWatch(req *cache.Request, sub cache.Subscription, 
 	}, nil
 }
 
-// CreateDeltaWatch answers a delta request at once when the proxy is
-// missing resources or holds removed ones, otherwise opens a watch.
-func (c *preparedCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, out chan cache.DeltaResponse) (func(), error) {
-	n := c.node(req.GetNode().GetId())
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	w := &deltaWatch{req: req, sub: sub, out: out}
-	if n.ending && c.sent(trySend(out, endingDelta(req)), req.GetTypeUrl()) {
-		return func() {}, nil
-	}
-	if n.served != nil && c.answerDelta(n.served, w) {
-		return func() {}, nil
-	}
-	n.delta[w] = struct{}{}
-	return func() {
-		n.mu.Lock()
-		delete(n.delta, w)
-		n.mu.Unlock()
-	}, nil
+// CreateDeltaWatch is not used: delta streams are served by deltaStream.
+func (c *preparedCache) CreateDeltaWatch(*cache.DeltaRequest, cache.Subscription, chan cache.DeltaResponse) (func(), error) {
+	return nil, errors.New("isthmus serves delta xDS from its own streams")
 }
 
 // Fetch is not supported: Isthmus serves xDS over gRPC streams only.

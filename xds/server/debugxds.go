@@ -58,15 +58,6 @@ func (c debugCache) CreateWatch(req *cache.Request, sub cache.Subscription, out 
 	return func() {}, nil
 }
 
-// CreateDeltaWatch opens a watch that is never answered for the debug
-// types, which are served over state of the world only.
-func (c debugCache) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, out chan cache.DeltaResponse) (func(), error) {
-	if isDebugType(req.GetTypeUrl()) {
-		return func() {}, nil
-	}
-	return c.resourceCache.CreateDeltaWatch(req, sub, out)
-}
-
 // debugResponse is the answer to a debug request; its version is the time
 // it was made.
 func (s *Server) debugResponse(req *cache.Request) *discoveryv3.DiscoveryResponse {

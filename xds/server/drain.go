@@ -131,20 +131,6 @@ func (endingResponse) GetDiscoveryResponse() (*discoveryv3.DiscoveryResponse, er
 	return nil, errDraining
 }
 
-// endingDeltaResponse is endingResponse for delta watches; go-control-plane
-// ends the stream with the error itself.
-type endingDeltaResponse struct {
-	*cache.DeltaPassthroughResponse
-}
-
-func (endingDeltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscoveryResponse, error) {
-	return nil, errDrainingStatus
-}
-
 func endingSotw(req *cache.Request) cache.Response {
 	return endingResponse{&cache.PassthroughResponse{Request: req}}
-}
-
-func endingDelta(req *cache.DeltaRequest) cache.DeltaResponse {
-	return endingDeltaResponse{&cache.DeltaPassthroughResponse{DeltaRequest: req}}
 }

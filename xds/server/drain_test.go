@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
@@ -181,8 +182,8 @@ func TestStopCutsADrainShort(t *testing.T) {
 	}
 }
 
-// A watch opened once its proxy's streams are being ended (the request
-// was on its way) is answered with the end at once, on either protocol.
+// A state-of-the-world watch opened once its proxy's streams are being
+// ended (the request was on its way) is answered with the end at once.
 func TestEndedProxyWatchesEndTheirStream(t *testing.T) {
 	c := newPreparedCache(slog.New(slog.DiscardHandler))
 	node := &corev3.Node{Id: sidecarNode(t, "app-1").Id}
@@ -195,11 +196,23 @@ func TestEndedProxyWatchesEndTheirStream(t *testing.T) {
 	if _, err := (<-sotw).GetDiscoveryResponse(); !errors.Is(err, errDraining) {
 		t.Errorf("state-of-the-world watch answered with %v, want %v", err, errDraining)
 	}
-	delta := make(chan cache.DeltaResponse, 1)
-	if _, err := c.CreateDeltaWatch(&cache.DeltaRequest{Node: node, TypeUrl: resource.ClusterType}, stream.NewDeltaSubscription(nil, nil, nil, true), delta); err != nil {
+}
+
+// A delta stream whose proxy's streams are being ended (its request was on
+// its way) ends at its first request.
+func TestEndedProxyDeltaStreamEnds(t *testing.T) {
+	h := startServer(t, meshTranslate)
+	node := sidecarNode(t, "app-1")
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	h.server.cache.end(node.Id)
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(h.dial()).DeltaAggregatedResources(t.Context())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (<-delta).GetDeltaDiscoveryResponse(); !isDrainEnd(err) {
-		t.Errorf("delta watch answered with %v, want Unavailable %q", err, drainingMessage)
+	if err := st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); !isDrainEnd(err) {
+		t.Errorf("delta stream ended with %v, want Unavailable %q", err, drainingMessage)
 	}
 }

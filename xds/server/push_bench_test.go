@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -158,7 +160,9 @@ func connectFleet(b *testing.B, s *Server, m benchMesh, n int, delta bool) fleet
 		}
 		c := newBenchClient(s, node, delta)
 		clients[k] = c
-		s.attach(p, nil)
+		if !delta {
+			s.attach(p, nil) // a delta stream attaches on its first request
+		}
 		c.subscribe(resource.ClusterType, nil)
 		c.subscribe(resource.ListenerType, nil)
 		c.drain()
@@ -205,53 +209,81 @@ func parallel(n int, fn func(int)) {
 type benchClient struct {
 	s        *Server
 	node     *corev3.Node
-	delta    bool
+	delta    *deltaStream // nil for state of the world
+	deltaIO  *memDeltaIO
 	sotw     chan cache.Response
-	deltaCh  chan cache.DeltaResponse
 	subs     map[string]*stream.Subscription
 	names    map[string][]string
 	versions map[string]string
+	nonces   map[string]string // of the last delta response of each type
 	cancels  map[string]func()
 }
 
 func newBenchClient(s *Server, node *corev3.Node, delta bool) *benchClient {
-	return &benchClient{s: s, node: node, delta: delta,
-		sotw: make(chan cache.Response, 16), deltaCh: make(chan cache.DeltaResponse, 16),
+	c := &benchClient{s: s, node: node, sotw: make(chan cache.Response, 16),
 		subs: map[string]*stream.Subscription{}, names: map[string][]string{},
-		versions: map[string]string{}, cancels: map[string]func(){}}
+		versions: map[string]string{}, nonces: map[string]string{}, cancels: map[string]func(){}}
+	if delta {
+		c.deltaIO = &memDeltaIO{ctx: s.ctx}
+		var err error
+		if c.delta, err = s.openDelta(c.deltaIO, ""); err != nil {
+			panic(err)
+		}
+	}
+	return c
 }
 
-// subscribe (re)opens the watch of typeURL for names, nil being wildcard.
+// memDeltaIO is a delta stream without a connection: the bench client
+// hands requests to the deltaStream itself, and reads what it sent here.
+type memDeltaIO struct {
+	ctx  context.Context
+	sent []*discoveryv3.DeltaDiscoveryResponse
+}
+
+func (m *memDeltaIO) Context() context.Context { return m.ctx }
+
+func (m *memDeltaIO) Send(r *discoveryv3.DeltaDiscoveryResponse) error {
+	m.sent = append(m.sent, r)
+	return nil
+}
+
+func (m *memDeltaIO) Recv() (*discoveryv3.DeltaDiscoveryRequest, error) {
+	return nil, errors.New("the bench client hands requests over itself")
+}
+
+// takeSent returns the responses sent since the last call.
+func (m *memDeltaIO) takeSent() []*discoveryv3.DeltaDiscoveryResponse {
+	out := m.sent
+	m.sent = nil
+	return out
+}
+
+// subscribe (re)opens the watch of typeURL for names, nil being wildcard;
+// over delta, it sends the request that acknowledges the last response of
+// the type and changes the subscription to names.
 func (c *benchClient) subscribe(typeURL string, names []string) {
+	old := c.names[typeURL]
+	c.names[typeURL] = names
+	if c.delta != nil {
+		req := &discoveryv3.DeltaDiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResponseNonce: c.nonces[typeURL]}
+		req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe = diffNames(old, names)
+		if err := c.delta.handle(req); err != nil {
+			panic(err)
+		}
+		return
+	}
 	if cancel := c.cancels[typeURL]; cancel != nil {
 		cancel()
 	}
 	sub := c.subs[typeURL]
-	old := c.names[typeURL]
-	c.names[typeURL] = names
-	var cancel func()
-	var err error
-	if c.delta {
-		req := &discoveryv3.DeltaDiscoveryRequest{Node: c.node, TypeUrl: typeURL}
-		if sub == nil {
-			s := stream.NewDeltaSubscription(names, nil, nil, true)
-			sub = &s
-		} else {
-			req.ResponseNonce = "ack"
-			req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe = diffNames(old, names)
-			sub.UpdateResourceSubscriptions(req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe)
-		}
-		cancel, err = c.s.cache.CreateDeltaWatch(req, sub, c.deltaCh)
+	req := &discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names, VersionInfo: c.versions[typeURL]}
+	if sub == nil {
+		s := stream.NewSotwSubscription(names, true)
+		sub = &s
 	} else {
-		req := &discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names, VersionInfo: c.versions[typeURL]}
-		if sub == nil {
-			s := stream.NewSotwSubscription(names, true)
-			sub = &s
-		} else {
-			sub.SetResourceSubscription(names)
-		}
-		cancel, err = c.s.cache.CreateWatch(req, sub, c.sotw)
+		sub.SetResourceSubscription(names)
 	}
+	cancel, err := c.s.cache.CreateWatch(req, sub, c.sotw)
 	if err != nil {
 		panic(err)
 	}
@@ -284,9 +316,11 @@ func diffNames(old, names []string) (added, removed []string) {
 // it and re-arms the watch, subscribing EDS and RDS to the names the proxy
 // is served. It returns the number of responses.
 func (c *benchClient) drain() int64 {
+	if c.delta != nil {
+		return c.drainDelta()
+	}
 	var n int64
 	for {
-		var typeURL, version string
 		select {
 		case resp := <-c.sotw:
 			out, err := resp.GetDiscoveryResponse()
@@ -294,24 +328,41 @@ func (c *benchClient) drain() int64 {
 				panic(err)
 			}
 			mustMarshal(out)
-			typeURL, version = out.TypeUrl, out.VersionInfo
-			c.subs[typeURL].SetReturnedResources(resp.GetReturnedResources())
-		case resp := <-c.deltaCh:
-			out, err := resp.GetDeltaDiscoveryResponse()
-			if err != nil {
-				panic(err)
-			}
-			mustMarshal(out)
-			typeURL, version = out.TypeUrl, out.SystemVersionInfo
-			c.subs[typeURL].SetReturnedResources(resp.GetReturnedResources())
+			c.subs[out.TypeUrl].SetReturnedResources(resp.GetReturnedResources())
+			c.versions[out.TypeUrl] = out.VersionInfo
+			c.cancels[out.TypeUrl] = nil // a watch answers once
+			c.subscribe(out.TypeUrl, c.names[out.TypeUrl])
+			c.followReferences(out.TypeUrl)
+			n++
 		default:
 			return n
 		}
-		n++
-		c.versions[typeURL] = version
-		c.cancels[typeURL] = nil // a watch answers once
-		c.subscribe(typeURL, c.names[typeURL])
-		c.followReferences(typeURL)
+	}
+}
+
+// drainDelta is drain over delta: the stream answers what a change (set,
+// which wakes it) or a request owes, and each response is acknowledged.
+func (c *benchClient) drainDelta() int64 {
+	var n int64
+	for {
+		select {
+		case <-c.delta.wake:
+			if err := c.delta.answerAll(); err != nil {
+				panic(err)
+			}
+		default:
+		}
+		sent := c.deltaIO.takeSent()
+		if len(sent) == 0 {
+			return n
+		}
+		for _, out := range sent {
+			mustMarshal(out)
+			c.versions[out.TypeUrl], c.nonces[out.TypeUrl] = out.SystemVersionInfo, out.Nonce
+			c.subscribe(out.TypeUrl, c.names[out.TypeUrl])
+			c.followReferences(out.TypeUrl)
+			n++
+		}
 	}
 }
 

@@ -95,6 +95,14 @@ func (t *typeResources) anys() []*anypb.Any {
 	return t.anyList
 }
 
+// versionOrEmpty is t's version; "" when the proxy has no such type.
+func (t *typeResources) versionOrEmpty() string {
+	if t == nil {
+		return ""
+	}
+	return t.version
+}
+
 // get returns the resource named name, or nil.
 func (t *typeResources) get(name string) *preparedResource {
 	if t == nil {

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"slices"
-
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -12,10 +10,7 @@ import (
 // proxy's resources served, or nil when the stream is up to date.
 func sotwResponse(served *proxyResources, req *cache.Request, sub cache.Subscription) cache.Response {
 	t := served.types[req.GetTypeUrl()]
-	version := ""
-	if t != nil {
-		version = t.version
-	}
+	version := t.versionOrEmpty()
 	if knownVersion(req, sub) == version && !hasUnsent(t, sub) {
 		return nil
 	}
@@ -78,106 +73,6 @@ func hasUnsent(t *typeResources, sub cache.Subscription) bool {
 		}
 	}
 	return false
-}
-
-// deltaResponse is the delta response owed to a request: the resources
-// whose version differs from what the stream was sent, and those it was
-// sent that are gone. Nil when there is nothing to say, except for the
-// first request of a wildcard subscription, which Envoy needs answered
-// even when empty.
-func deltaResponse(served *proxyResources, req *cache.DeltaRequest, sub cache.Subscription) cache.DeltaResponse {
-	t := served.types[req.GetTypeUrl()]
-	var d deltaDiff
-	if sub.IsWildcard() {
-		d = wildcardDiff(t, sub.ReturnedResources())
-	} else {
-		d = subscribedDiff(t, sub)
-	}
-	if len(d.resources) == 0 && len(d.removed) == 0 && (!sub.IsWildcard() || req.GetResponseNonce() != "") {
-		return nil
-	}
-	version := ""
-	if t != nil {
-		version = t.version
-	}
-	return &cache.DeltaPassthroughResponse{
-		DeltaRequest:   req,
-		NextVersionMap: d.next,
-		DeltaDiscoveryResponse: &discoveryv3.DeltaDiscoveryResponse{
-			SystemVersionInfo: version,
-			Resources:         d.resources,
-			RemovedResources:  d.removed,
-			TypeUrl:           req.GetTypeUrl(),
-		},
-	}
-}
-
-// deltaDiff is what a delta stream is owed and what it will then hold.
-type deltaDiff struct {
-	resources []*discoveryv3.Resource
-	removed   []string
-	next      map[string]string // name → version the stream holds after the response
-}
-
-// wildcardDiff is what a wildcard subscription that holds returned is
-// owed: every resource of t it does not hold at its version, and the
-// removal of those it holds that are gone.
-func wildcardDiff(t *typeResources, returned map[string]string) deltaDiff {
-	list := typeList(t)
-	d := deltaDiff{next: make(map[string]string, len(list))}
-	held := 0
-	for _, r := range list {
-		d.next[r.name] = r.version
-		v, ok := returned[r.name]
-		if ok {
-			held++
-		}
-		if !ok || v != r.version {
-			d.resources = append(d.resources, r.deltaResource())
-		}
-	}
-	if held < len(returned) {
-		d.removed = gone(t, returned)
-	}
-	return d
-}
-
-// subscribedDiff is what a subscription to the names sub subscribes is
-// owed: those of t's resources it does not hold at their version, in name
-// order, and the removal of those it holds that are gone.
-func subscribedDiff(t *typeResources, sub cache.Subscription) deltaDiff {
-	returned, subscribed := sub.ReturnedResources(), sub.SubscribedResources()
-	d := deltaDiff{next: make(map[string]string, len(subscribed))}
-	found := 0
-	for _, r := range typeList(t) {
-		if _, ok := subscribed[r.name]; !ok {
-			continue
-		}
-		found++
-		if v, held := returned[r.name]; !held || v != r.version {
-			d.resources = append(d.resources, r.deltaResource())
-		}
-		d.next[r.name] = r.version
-	}
-	if found < len(subscribed) {
-		d.removed = slices.DeleteFunc(gone(t, returned), func(name string) bool {
-			_, ok := subscribed[name]
-			return !ok
-		})
-	}
-	return d
-}
-
-// gone lists, sorted, the names in returned that t has no resource of.
-func gone(t *typeResources, returned map[string]string) []string {
-	var out []string
-	for name := range returned {
-		if t.get(name) == nil {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // typeList is the resources of t; none when the proxy has no such type.

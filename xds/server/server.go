@@ -54,6 +54,11 @@ type Server struct {
 	translator *snapshotTranslator
 	gen        uint64 // counts pushes; the generation of translator
 
+	// deltaStreams numbers delta streams (see serveDelta); nameSets holds
+	// the names they subscribe to.
+	deltaStreams atomic.Int64
+	nameSets     *nameSets
+
 	streamsMu sync.Mutex
 	streams   map[streamKey]*streamState // open streams
 	// streamsGone is signalled when the last stream of a draining server
@@ -81,6 +86,7 @@ func New(opts Options) *Server {
 		metrics:     newMetrics(),
 		cache:       newPreparedCache(opts.Logger),
 		prep:        newPreparer(),
+		nameSets:    newNameSets(),
 		ctx:         ctx,
 		cancel:      cancel,
 		logsDone:    make(chan struct{}),
@@ -91,7 +97,8 @@ func New(opts Options) *Server {
 		streamsGone: make(chan struct{}, 1),
 		work:        make(chan func()),
 	}
-	xds := serverv3.NewServer(ctx, debugCache{s.cache, s}, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
+	sotwServer := serverv3.NewServer(ctx, debugCache{s.cache, s}, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
+	xds := xdsService{Server: sotwServer, s: s}
 	s.grpc = newGRPCServer(xds)
 	s.grpcTLS = newTLSServer(xds, opts.TLS)
 	if s.grpcTLS != nil {

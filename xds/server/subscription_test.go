@@ -20,29 +20,31 @@ var (
 	detailsRoute = translate.RouteConfigName("", detailsPort)
 )
 
-// openWatches lists the types of the node's open watches.
-func (c *preparedCache) openWatches(nodeID string) (sotw, delta []string) {
+// openWatches lists the types of the node's open state-of-the-world
+// watches.
+func (c *preparedCache) openWatches(nodeID string) []string {
 	n := c.node(nodeID)
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	var out []string
 	for w := range n.sotw {
-		sotw = append(sotw, w.req.GetTypeUrl())
+		out = append(out, w.req.GetTypeUrl())
 	}
-	for w := range n.delta {
-		delta = append(delta, w.req.GetTypeUrl())
-	}
-	return sotw, delta
+	return out
 }
 
-// waitWatch waits until the node has an open watch of typeURL.
-func (h *harness) waitWatch(nodeID, typeURL string, delta bool) {
+// waitRejectionRead waits until the server has read the node's rejection
+// of typeURL: over state of the world, its watch is open again; over
+// delta, the type is NACKED (a delta stream handles a request whole before
+// it answers a change).
+func (h *harness) waitRejectionRead(nodeID, typeURL string, delta bool) {
 	h.t.Helper()
-	eventually(h.t, "an open "+typeLabel(typeURL)+" watch", func() bool {
-		sotw, deltaWatches := h.server.cache.(*preparedCache).openWatches(nodeID)
-		if delta {
-			return slices.Contains(deltaWatches, typeURL)
+	eventually(h.t, "the rejection of "+typeLabel(typeURL)+" read", func() bool {
+		if !delta {
+			return slices.Contains(h.server.cache.(*preparedCache).openWatches(nodeID), typeURL)
 		}
-		return slices.Contains(sotw, typeURL)
+		ps := h.server.proxyByID(nodeID)
+		return ps != nil && h.server.proxyStatus(ps).Types[typeLabel(typeURL)].State == StateNacked
 	})
 }
 
@@ -220,7 +222,7 @@ func TestRejectedVersionIsNotResent(t *testing.T) {
 			eds := next()
 			wantType(t, eds, resource.EndpointType)
 			nack()
-			h.waitWatch(node.Id, resource.EndpointType, delta)
+			h.waitRejectionRead(node.Id, resource.EndpointType, delta)
 
 			h.server.Update(world{version: 3, endpoints: []string{"10.1.0.9"}, timeout: time.Second}.snapshot())
 			wantType(t, next(), resource.RouteType)

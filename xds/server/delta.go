@@ -1,0 +1,233 @@
+package server
+
+import (
+	"context"
+	"strconv"
+
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// xdsService is go-control-plane's server for state of the world, with
+// delta xDS served by the Server's own streams (serveDelta).
+type xdsService struct {
+	serverv3.Server
+	s *Server
+}
+
+func (x xdsService) DeltaAggregatedResources(st discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	return x.s.serveDelta(st, "")
+}
+
+func (x xdsService) DeltaClusters(st clusterservice.ClusterDiscoveryService_DeltaClustersServer) error {
+	return x.s.serveDelta(st, resource.ClusterType)
+}
+
+func (x xdsService) DeltaEndpoints(st endpointservice.EndpointDiscoveryService_DeltaEndpointsServer) error {
+	return x.s.serveDelta(st, resource.EndpointType)
+}
+
+func (x xdsService) DeltaListeners(st listenerservice.ListenerDiscoveryService_DeltaListenersServer) error {
+	return x.s.serveDelta(st, resource.ListenerType)
+}
+
+func (x xdsService) DeltaRoutes(st routeservice.RouteDiscoveryService_DeltaRoutesServer) error {
+	return x.s.serveDelta(st, resource.RouteType)
+}
+
+func (x xdsService) DeltaSecrets(st secretservice.SecretDiscoveryService_DeltaSecretsServer) error {
+	return x.s.serveDelta(st, resource.SecretType)
+}
+
+// deltaIO is a delta xDS stream as gRPC hands it over.
+type deltaIO interface {
+	Context() context.Context
+	Send(*discoveryv3.DeltaDiscoveryResponse) error
+	Recv() (*discoveryv3.DeltaDiscoveryRequest, error)
+}
+
+// deltaStream is one delta xDS stream: ADS (fixedType "") or one type's
+// service. Its state is touched only by the stream's goroutine.
+type deltaStream struct {
+	s         *Server
+	key       streamKey
+	io        deltaIO
+	fixedType string
+	nodeID    string
+	node      *nodeState // the cache's state of its proxy, once attached
+	wake      chan struct{}
+	types     map[string]*deltaType
+	nonce     int64
+}
+
+// serveDelta serves a delta stream until it ends: requests update what it
+// subscribes to and acknowledge responses; each type is answered, in ADS
+// order, when a request waits and the proxy's resources owe it something.
+func (s *Server) serveDelta(io deltaIO, fixedType string) error {
+	d, err := s.openDelta(io, fixedType)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	requests := d.receive()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return nil
+		case req, ok := <-requests:
+			if !ok {
+				return nil
+			}
+			if err := d.handle(req); err != nil {
+				return err
+			}
+		case <-d.wake:
+			if err := d.answerAll(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// openDelta registers a new delta stream.
+func (s *Server) openDelta(io deltaIO, fixedType string) (*deltaStream, error) {
+	key := streamKey{delta: true, id: s.deltaStreams.Add(1)}
+	if err := s.onOpen(io.Context(), key); err != nil {
+		return nil, err
+	}
+	return &deltaStream{s: s, key: key, io: io, fixedType: fixedType, wake: make(chan struct{}, 1), types: map[string]*deltaType{}}, nil
+}
+
+// close forgets the stream.
+func (d *deltaStream) close() {
+	if d.node != nil {
+		d.node.unwatchDelta(d.wake)
+	}
+	d.s.onClosed(d.key)
+}
+
+// receive reads the stream's requests into the returned channel, closed
+// when the stream ends.
+func (d *deltaStream) receive() <-chan *discoveryv3.DeltaDiscoveryRequest {
+	out := make(chan *discoveryv3.DeltaDiscoveryRequest)
+	go func() {
+		defer close(out)
+		for {
+			req, err := d.io.Recv()
+			if err != nil {
+				return
+			}
+			select {
+			case out <- req:
+			case <-d.io.Context().Done():
+				return
+			case <-d.s.ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// handle reads one request: its node (the first names it), the
+// acknowledgement or rejection it carries, and its subscriptions; then
+// answers its type if the proxy's resources owe it something.
+func (d *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
+	if req.GetNode() != nil && d.nodeID == "" {
+		d.nodeID = req.GetNode().GetId()
+	}
+	typeURL := req.GetTypeUrl()
+	if d.fixedType != "" && typeURL == "" {
+		typeURL = d.fixedType
+	}
+	if typeURL == "" {
+		return status.Error(codes.InvalidArgument, "type URL is required for ADS")
+	}
+	trimErrorDetail(req.ErrorDetail)
+	r := request{req.GetNode(), typeURL, req.GetResourceNamesSubscribe(), req.GetResponseNonce(), req.GetErrorDetail()}
+	if err := d.s.onRequest(d.key, r); err != nil {
+		return err
+	}
+	if isDebugType(typeURL) {
+		return nil // never answered over delta
+	}
+	d.attach()
+	t := d.types[typeURL]
+	if t == nil {
+		t = newDeltaType(req, d.s.nameSets)
+		d.types[typeURL] = t
+	} else {
+		t.update(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), d.s.nameSets)
+	}
+	t.open = true
+	return d.answer(typeURL)
+}
+
+// attach registers the stream with its proxy's cache state, to be woken
+// when the proxy's resources change, once its node is known.
+func (d *deltaStream) attach() {
+	if d.node == nil && d.nodeID != "" {
+		d.node = d.s.cache.watchDelta(d.nodeID, d.wake)
+	}
+}
+
+// answerAll answers, in ADS order, each type that waits for a response.
+func (d *deltaStream) answerAll() error {
+	for _, typeURL := range servedTypes {
+		if err := d.answer(typeURL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answer sends typeURL's response if a request waits for one and the
+// proxy's resources owe the stream something (or it is the first answer
+// to a wildcard subscription, which Envoy waits for even when empty). A
+// proxy being ended (Drain) ends the stream instead.
+func (d *deltaStream) answer(typeURL string) error {
+	t := d.types[typeURL]
+	if t == nil || !t.open || d.node == nil {
+		return nil
+	}
+	served, ending := d.node.current()
+	if ending {
+		return errDrainingStatus
+	}
+	if served == nil {
+		return nil
+	}
+	resources := served.types[typeURL]
+	send, removed := t.owed(resources)
+	if len(send) == 0 && len(removed) == 0 && (t.answered || !t.wildcard) {
+		return nil
+	}
+	resp := &discoveryv3.DeltaDiscoveryResponse{
+		SystemVersionInfo: resources.versionOrEmpty(),
+		Resources:         deltaResourcesOf(send),
+		RemovedResources:  removed,
+		TypeUrl:           typeURL,
+	}
+	d.nonce++
+	resp.Nonce = strconv.FormatInt(d.nonce, 10)
+	d.s.onResponse(d.key, typeURL, sentResponse{resp.Nonce, resp.SystemVersionInfo})
+	t.sent(resources)
+	return d.io.Send(resp)
+}
+
+// deltaResourcesOf is list as the Resources of a delta response.
+func deltaResourcesOf(list []*preparedResource) []*discoveryv3.Resource {
+	out := make([]*discoveryv3.Resource, len(list))
+	for i, r := range list {
+		out[i] = r.deltaResource()
+	}
+	return out
+}
