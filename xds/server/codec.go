@@ -206,12 +206,13 @@ func hasExactlyFields(m proto.Message, numbers ...protowire.Number) bool {
 // be left to the proto codec.
 func encodeResponse(m *discoveryv3.DiscoveryResponse) (mem.BufferSlice, bool) {
 	size := sharingEncoder{measuring: true}
-	size.response(m)
+	whole := wholeOf(m.Resources)
+	size.response(m, whole)
 	if size.failed {
 		return nil, false
 	}
 	e := size.writer()
-	e.response(m)
+	e.response(m, whole)
 	return e.finish()
 }
 
@@ -219,13 +220,17 @@ func encodeResponse(m *discoveryv3.DiscoveryResponse) (mem.BufferSlice, bool) {
 // to the proto codec.
 func encodeDeltaResponse(m *discoveryv3.DeltaDiscoveryResponse) (mem.BufferSlice, bool) {
 	size := sharingEncoder{measuring: true}
-	prepared := preparedEncodings(m.Resources)
-	size.deltaResponse(m, prepared)
+	var prepared []*aroundValue
+	whole := wholeOf(m.Resources)
+	if whole == nil {
+		prepared = preparedEncodings(m.Resources)
+	}
+	size.deltaResponse(m, prepared, whole)
 	if size.failed {
 		return nil, false
 	}
 	e := size.writer()
-	e.deltaResponse(m, prepared)
+	e.deltaResponse(m, prepared, whole)
 	return e.finish()
 }
 
@@ -283,15 +288,14 @@ func (e *sharingEncoder) finish() (mem.BufferSlice, bool) {
 	return e.out, true
 }
 
-func (e *sharingEncoder) response(m *discoveryv3.DiscoveryResponse) {
+// response writes m; whole is the encoding of its resources when they
+// have one (see whole.go).
+func (e *sharingEncoder) response(m *discoveryv3.DiscoveryResponse, whole []byte) {
 	e.string(responseVersionInfo, m.VersionInfo)
-	for _, a := range m.Resources {
-		if a == nil {
-			e.failed = true
-			return
-		}
-		e.tagLen(responseResources, anySize(a))
-		e.anyBody(a)
+	if whole != nil {
+		e.share(whole)
+	} else {
+		e.resources(m.Resources)
 	}
 	if m.Canary {
 		e.tag(responseCanary, protowire.VarintType)
@@ -306,20 +310,27 @@ func (e *sharingEncoder) response(m *discoveryv3.DiscoveryResponse) {
 	e.unknown(m)
 }
 
-// deltaResponse writes m; prepared holds the prepared encoding of each of
-// its resources that has one (see preparedEncodings).
-func (e *sharingEncoder) deltaResponse(m *discoveryv3.DeltaDiscoveryResponse, prepared []*aroundValue) {
-	e.string(deltaSystemVersionInfo, m.SystemVersionInfo)
-	for i, r := range m.Resources {
-		switch {
-		case r == nil:
+// resources writes a state-of-the-world response's resources.
+func (e *sharingEncoder) resources(list []*anypb.Any) {
+	for _, a := range list {
+		if a == nil {
 			e.failed = true
 			return
-		case prepared[i] != nil:
-			e.prepared(prepared[i])
-		default:
-			e.resource(r)
 		}
+		e.tagLen(responseResources, anySize(a))
+		e.anyBody(a)
+	}
+}
+
+// deltaResponse writes m; whole is the encoding of its resources when they
+// have one (see whole.go), else prepared holds the prepared encoding of
+// each of them that has one (see preparedEncodings).
+func (e *sharingEncoder) deltaResponse(m *discoveryv3.DeltaDiscoveryResponse, prepared []*aroundValue, whole []byte) {
+	e.string(deltaSystemVersionInfo, m.SystemVersionInfo)
+	if whole != nil {
+		e.share(whole)
+	} else {
+		e.deltaResources(m.Resources, prepared)
 	}
 	e.string(deltaTypeURL, m.TypeUrl)
 	e.string(deltaNonce, m.Nonce)
@@ -334,6 +345,21 @@ func (e *sharingEncoder) deltaResponse(m *discoveryv3.DeltaDiscoveryResponse, pr
 		e.repeatedMessage(deltaResourceErrors, re)
 	}
 	e.unknown(m)
+}
+
+// deltaResources writes a delta response's resources.
+func (e *sharingEncoder) deltaResources(list []*discoveryv3.Resource, prepared []*aroundValue) {
+	for i, r := range list {
+		switch {
+		case r == nil:
+			e.failed = true
+			return
+		case prepared[i] != nil:
+			e.prepared(prepared[i])
+		default:
+			e.resource(r)
+		}
+	}
 }
 
 // resource writes one resource of a delta response.

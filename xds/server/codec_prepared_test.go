@@ -93,3 +93,43 @@ func BenchmarkDeltaResponseEncoding(b *testing.B) {
 		})
 	}
 }
+
+// A type sent whole to a second stream is written from one encoding of all
+// its resources, exactly as the proto codec writes the response, in both
+// protocols; a part of the type is written resource by resource.
+func TestCodecWritesTypesSentWholeAsTheProtoCodec(t *testing.T) {
+	large := bytes.Repeat([]byte{0x0a, 0x01, 'v'}, 1000)
+	tr := &typeResources{version: "v1"}
+	for _, r := range []*preparedResource{
+		{name: "a", version: "1", any: &anypb.Any{TypeUrl: resource.ClusterType, Value: []byte{0x0a, 0x01, 'a'}}},
+		{name: "b", version: "2", any: &anypb.Any{TypeUrl: resource.ClusterType, Value: large}},
+		{name: "c", version: "3", any: &anypb.Any{TypeUrl: resource.ClusterType}},
+	} {
+		tr.list = append(tr.list, r)
+	}
+	for range 2 {
+		tr.deltaResources()
+		tr.anys()
+	}
+	if wholeOf(tr.deltaResources()) == nil || wholeOf(tr.anys()) == nil {
+		t.Fatal("a type sent whole twice has no whole encoding")
+	}
+	if wholeOf(tr.deltaResources()[:2]) != nil {
+		t.Error("a part of a type is written from the whole type's encoding")
+	}
+	delta := &discoveryv3.DeltaDiscoveryResponse{SystemVersionInfo: "v1", TypeUrl: resource.ClusterType, Nonce: "3",
+		Resources: tr.deltaResources(), RemovedResources: []string{"gone"}}
+	wantSameAsProtoCodec(t, delta, &discoveryv3.DeltaDiscoveryResponse{})
+	sotw := &discoveryv3.DiscoveryResponse{VersionInfo: "v1", TypeUrl: resource.ClusterType, Nonce: "4", Resources: tr.anys()}
+	wantSameAsProtoCodec(t, sotw, &discoveryv3.DiscoveryResponse{})
+	part := &discoveryv3.DeltaDiscoveryResponse{TypeUrl: resource.ClusterType, Resources: tr.deltaResources()[1:]}
+	wantSameAsProtoCodec(t, part, &discoveryv3.DeltaDiscoveryResponse{})
+	data, err := newXDSCodec().Marshal(delta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 4 {
+		t.Errorf("a response of a type sent whole is %d buffers, want its own bytes around one shared encoding", len(data))
+	}
+	runtime.KeepAlive(tr)
+}

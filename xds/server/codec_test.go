@@ -237,11 +237,11 @@ func FuzzCodecWritesResponsesAsTheProtoCodec(f *testing.F) {
 		if g.r.IntN(2) == 0 {
 			m := g.sotw()
 			wantSameAsProtoCodec(t, m, &discoveryv3.DiscoveryResponse{})
-			wantMeasuredExactly(t, func(e *sharingEncoder) { e.response(m) })
+			wantMeasuredExactly(t, func(e *sharingEncoder) { e.response(m, nil) })
 		} else {
 			m := g.delta()
 			wantSameAsProtoCodec(t, m, &discoveryv3.DeltaDiscoveryResponse{})
-			wantMeasuredExactly(t, func(e *sharingEncoder) { e.deltaResponse(m, preparedEncodings(m.Resources)) })
+			wantMeasuredExactly(t, func(e *sharingEncoder) { e.deltaResponse(m, preparedEncodings(m.Resources), nil) })
 		}
 	})
 }

@@ -212,7 +212,7 @@ func (d *deltaStream) answer(typeURL string) error {
 	}
 	resp := &discoveryv3.DeltaDiscoveryResponse{
 		SystemVersionInfo: resources.versionOrEmpty(),
-		Resources:         deltaResourcesOf(send),
+		Resources:         deltaResourcesOf(resources, send),
 		RemovedResources:  removed,
 		TypeUrl:           typeURL,
 	}
@@ -223,8 +223,12 @@ func (d *deltaStream) answer(typeURL string) error {
 	return d.io.Send(resp)
 }
 
-// deltaResourcesOf is list as the Resources of a delta response.
-func deltaResourcesOf(list []*preparedResource) []*discoveryv3.Resource {
+// deltaResourcesOf is list, resources of t, as the Resources of a delta
+// response: t's own list when it is every resource of t.
+func deltaResourcesOf(t *typeResources, list []*preparedResource) []*discoveryv3.Resource {
+	if len(list) > 0 && len(list) == len(t.list) {
+		return t.deltaResources()
+	}
 	out := make([]*discoveryv3.Resource, len(list))
 	for i, r := range list {
 		out[i] = r.deltaResource()

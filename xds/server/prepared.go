@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -55,13 +56,20 @@ type preparer struct {
 	mu       sync.Mutex
 	objects  map[types.Resource]prepareResult
 	contents map[contentKey]*preparedResource
+	types    map[typeKey]*typeResources
 	// The previous generation, consulted (and promoted) on a miss.
 	oldObjects  map[types.Resource]prepareResult
 	oldContents map[contentKey]*preparedResource
+	oldTypes    map[typeKey]*typeResources
+}
+
+// typeKey identifies one type's list of resources by its content version.
+type typeKey struct {
+	typeURL, version string
 }
 
 func newPreparer() *preparer {
-	return &preparer{objects: map[types.Resource]prepareResult{}, contents: map[contentKey]*preparedResource{}}
+	return &preparer{objects: map[types.Resource]prepareResult{}, contents: map[contentKey]*preparedResource{}, types: map[typeKey]*typeResources{}}
 }
 
 // prepareAll prepares list, resources of typeURL, in order; validated says
@@ -142,6 +150,27 @@ func (m *preparer) rotate() {
 	defer m.mu.Unlock()
 	m.oldObjects, m.objects = m.objects, make(map[types.Resource]prepareResult, len(m.objects))
 	m.oldContents, m.contents = m.contents, make(map[contentKey]*preparedResource, len(m.contents))
+	m.oldTypes, m.types = m.types, make(map[typeKey]*typeResources, len(m.types))
+}
+
+// internType returns the typeResources of list (prepared resources of
+// typeURL, sorted, at version), one for every proxy and view served the
+// same list: their responses share its encodings and a delta stream moved
+// to another proxy's list of equal content finds nothing owed.
+func (m *preparer) internType(typeURL, version string, list []*preparedResource) *typeResources {
+	key := typeKey{typeURL, version}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.types[key]; ok && slices.Equal(t.list, list) {
+		return t
+	}
+	if t, ok := m.oldTypes[key]; ok && slices.Equal(t.list, list) {
+		m.types[key] = t
+		return t
+	}
+	t := &typeResources{version: version, list: list}
+	m.types[key] = t
+	return t
 }
 
 type validator interface{ Validate() error }

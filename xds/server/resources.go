@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -71,17 +73,24 @@ type proxyResources struct {
 	types      map[string]*typeResources
 }
 
-// typeResources is one type of a proxy's resources, ready to send.
+// typeResources is one type of a proxy's resources, ready to send. Proxies
+// served the same resources of a type share one (see preparer.internType).
 type typeResources struct {
 	version string
 	list    []*preparedResource // sorted by name, names unique
 
 	anysOnce sync.Once
 	anyList  []*anypb.Any // the resources of list, as sent
+	sotwSent atomic.Int32 // state-of-the-world responses with every resource
+
+	deltaOnce sync.Once
+	deltaList []*discoveryv3.Resource // the resources of list in delta responses
+	deltaSent atomic.Int32            // delta responses with every resource
 }
 
 // anys returns every resource as sent, built once and shared by every
-// state-of-the-world response with the whole type.
+// state-of-the-world response with the whole type; it counts such a
+// response (see whole.go).
 func (t *typeResources) anys() []*anypb.Any {
 	if t == nil {
 		return nil
@@ -92,7 +101,26 @@ func (t *typeResources) anys() []*anypb.Any {
 			t.anyList[i] = r.any
 		}
 	})
+	if t.sotwSent.Add(1) == 2 {
+		registerWhole(t, t.anyList, encodeSotwWhole(t.anyList))
+	}
 	return t.anyList
+}
+
+// deltaResources returns every resource as a delta response carries it,
+// built once and shared by every delta response with the whole type; it
+// counts such a response (see whole.go).
+func (t *typeResources) deltaResources() []*discoveryv3.Resource {
+	t.deltaOnce.Do(func() {
+		t.deltaList = make([]*discoveryv3.Resource, len(t.list))
+		for i, r := range t.list {
+			t.deltaList[i] = r.deltaResource()
+		}
+	})
+	if t.deltaSent.Add(1) == 2 {
+		registerWhole(t, t.deltaList, encodeDeltaWhole(t.deltaList))
+	}
+	return t.deltaList
 }
 
 // versionOrEmpty is t's version; "" when the proxy has no such type.
@@ -245,7 +273,7 @@ func prepareType(typeURL string, list []types.Resource, prev *proxyResources, pr
 	if err != nil {
 		return nil, err
 	}
-	return &typeResources{version: version, list: prepared}, nil
+	return prep.internType(typeURL, version, prepared), nil
 }
 
 // typeVersion is the content version of one type's resources, sorted by
