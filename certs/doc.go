@@ -60,8 +60,23 @@
 // holds (a new intermediate under the same root) signs at once. Rotating to
 // the CA in use does nothing. Issuer.CA, RootsPEM, RootPool and SignCSR
 // follow the rotation, so the Issuer serves as the CA API's signer and as
-// client-certificate verifier. Issuer.FollowCADir rotates to the CA in a
-// cacerts directory whenever its files' content changes (a Kubernetes
-// Secret volume swapping ..data included), checked as at start (ReloadCA);
-// a CA that does not load is logged and ignored, the current one signing on.
+// client-certificate verifier.
+//
+// Certificates signed through the CA API (Issuer.SignCSR) are held by
+// their workloads, not by the Issuer, and live as long as asked. As Istio's
+// root rotation asks, a root stays trusted while certificates of it may be
+// in use: the Issuer remembers, per CA, until when the certificates SignCSR signed
+// with it are valid (one time per CA, not each certificate), and ROOTCA
+// keeps the old roots until every such certificate of a CA whose roots
+// leave has expired, as well as RootGrace (the wait is logged with its
+// end). SignCSR signs from the signing CA up to the switch, for the full
+// lifetime asked: certificates signed before the rotation began live that
+// long anyway, so shortening those signed during the trust delay would not
+// end the rotation sooner. The record is in memory: another process
+// signing with the same CA (a replica) or a restart is not counted.
+//
+// Issuer.FollowCADir rotates to the CA in a cacerts directory whenever its
+// files' content changes (a Kubernetes Secret volume swapping ..data
+// included), checked as at start (ReloadCA); a CA that does not load is
+// logged and ignored, the current one signing on.
 package certs

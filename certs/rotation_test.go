@@ -362,3 +362,76 @@ func TestFollowCADirSeesAChangeBeforeItStarts(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	eventually(t, "the new root in ROOTCA", func() bool { return bytes.Contains(iss.RootsPEM(), newCA.RootsPEM()) })
 }
+
+// A certificate the CA API signed from the old CA (held by istio-agent or
+// isthmus agent, not by the Issuer) keeps the old root in ROOTCA until it
+// expires, past the grace; Run's next check is set for that moment.
+func TestIssuerKeepsOldRootsUntilCAAPICertificatesExpire(t *testing.T) {
+	clock := newFakeClock()
+	oldCA, newCA := mustSelfSignedCA(t), mustSelfSignedCA(t)
+	var logs lockedBuffer
+	iss := NewIssuer(oldCA, IssuerOptions{TTL: time.Hour, Now: clock.Now, CheckEvery: 24 * time.Hour,
+		RootTrustDelay: time.Minute, RootGrace: 5 * time.Minute, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	trustedCA(t, iss, testID)
+	agentCert, err := iss.SignCSR(testCSR(t, newTestKey(t)), testID, 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute) // the switch
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := iss.SignCSR(testCSR(t, newTestKey(t)), testID, 2*time.Hour); err != nil || !verifies(t, moved.ChainPEM, newCA.RootsPEM()) {
+		t.Fatalf("SignCSR after the switch: %v; want a certificate of the new CA", err)
+	}
+
+	clock.Advance(5 * time.Minute) // the grace ended
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if rootCount(t, iss.RootsPEM()) != 2 || !verifies(t, agentCert.ChainPEM, iss.RootsPEM()) {
+		t.Fatal("old root dropped while a certificate the CA API signed from it is valid")
+	}
+	if want := agentCert.NotAfter.Sub(clock.Now()); iss.nextCheck() != want {
+		t.Errorf("next check in %v, want %v (when the CA-API certificate expires)", iss.nextCheck(), want)
+	}
+	if until := agentCert.NotAfter.Format("2006-01-02T15:04:05.000Z07:00"); !strings.Contains(logs.String(), "until="+until) {
+		t.Errorf("the wait is not logged with its end %s:\n%s", until, logs.String())
+	}
+
+	clock.Advance(agentCert.NotAfter.Sub(clock.Now()))
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(iss.RootsPEM(), newCA.RootsPEM()) {
+		t.Fatal("old root not dropped once the CA API's certificates of it expired")
+	}
+}
+
+// Certificates the CA API signed from a CA whose roots stay (the new CA
+// itself) do not hold the drop.
+func TestIssuerDropsOnTimeWhenCAAPICertificatesAreOfTheNewRoot(t *testing.T) {
+	clock := newFakeClock()
+	oldCA, newCA := mustSelfSignedCA(t), mustSelfSignedCA(t)
+	iss := NewIssuer(oldCA, IssuerOptions{TTL: time.Hour, Now: clock.Now, RootTrustDelay: time.Minute, RootGrace: 5 * time.Minute})
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.SignCSR(testCSR(t, newTestKey(t)), testID, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute)
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(iss.RootsPEM(), newCA.RootsPEM()) {
+		t.Fatal("old root not dropped after the grace")
+	}
+}

@@ -20,7 +20,9 @@
 //     CSR's public key, and lives validity_duration seconds (0 or less:
 //     certs.DefaultWorkloadTTL), capped at Options.MaxTTL and at the CA's
 //     own expiry. (istiod refuses a request above its maximum; Isthmus
-//     shortens it.)
+//     shortens it.) It is signed by the Signer's current CA; a
+//     certs.Issuer keeps that CA's roots trusted across a root rotation
+//     until the certificate expires (see package certs).
 //   - cert_chain is one PEM certificate per element, each ending in a
 //     newline: the leaf, then the CA's intermediates in order, then last
 //     the root of the CA's trust bundle the chain ends at, as istio-agent

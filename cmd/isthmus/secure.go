@@ -183,9 +183,11 @@ func addrString(l net.Listener) string {
 }
 
 // rootGrace is how long old roots stay trusted after a root rotation moved
-// every certificate Isthmus serves over ADS: with the secure port on,
-// certificates the CA API signed (istio-agent, isthmus agent) are renewed
-// by their holders within their lifetime, so the old roots stay that long.
+// every certificate Isthmus serves over ADS. The Issuer also waits for the
+// certificates its own CA API signed from them to expire, but not for those
+// another replica signed: with the secure port on, the old roots stay a
+// certificate lifetime, within which holders of CA-API certificates
+// (istio-agent, isthmus agent) renew them from the new CA at any replica.
 func rootGrace(opts serveOptions) time.Duration {
 	if opts.rootGrace > 0 {
 		return opts.rootGrace
