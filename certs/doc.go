@@ -75,6 +75,14 @@
 // end the rotation sooner. The record is in memory: another process
 // signing with the same CA (a replica) or a restart is not counted.
 //
+// Isthmus's own serving certificate (Issuer.ServingTLS) comes from
+// Issuer.ServingCA: during a rotation, the CA that signed before it until
+// its roots leave ROOTCA (unless it expired), so a client given only the
+// old roots keeps verifying Isthmus while it learns the new ones; from the
+// drop on, the signing CA, whose roots are then the only ones in ROOTCA
+// and in what is published from RootsPEM (webhooks' caBundle, the
+// istio-ca-root-cert ConfigMap).
+//
 // Issuer.FollowCADir rotates to the CA in a cacerts directory whenever its
 // files' content changes (a Kubernetes Secret volume swapping ..data
 // included), checked as at start (ReloadCA); a CA that does not load is

@@ -15,12 +15,17 @@ import (
 // at switchAt the target becomes the signing CA (certificates of another CA
 // are then due); at dropAt, once no certificate of another CA remains and
 // every certificate the CA API signed with a CA whose roots leave has
-// expired, the bundle shrinks to the signing CA's roots.
+// expired, the bundle shrinks to the signing CA's roots and serving
+// becomes the signing CA.
 type trustState struct {
 	signing  *CA
 	target   *CA // the CA rotated to, until it signs; nil when none
 	switchAt time.Time
 	dropAt   time.Time // zero: no old roots to drop
+	// serving issues Isthmus's own serving certificates: the CA that
+	// signed before the rotation while its roots are still in the bundle
+	// (every client has them), else the signing CA.
+	serving *CA
 
 	caAPI      caAPIRecord // when SignCSR's certificates of each CA expire
 	drops      uint64      // how many times old roots were dropped
@@ -35,7 +40,7 @@ type trustState struct {
 }
 
 func newTrustState(ca *CA) trustState {
-	t := trustState{signing: ca, caAPI: caAPIRecord{}}
+	t := trustState{signing: ca, serving: ca, caAPI: caAPIRecord{}}
 	roots, _ := parseCerts(ca.RootsPEM()) // a CA's roots were parsed when it was made
 	t.setBundle(roots)
 	t.bundleChanged = false
@@ -57,6 +62,7 @@ func (t *trustState) setBundle(roots []*x509.Certificate) {
 // in ROOTCA need no delay); RootGrace after the last of them, once the
 // certificates SignCSR signed from them have expired too, the roots that
 // are not ca's leave ROOTCA. Each step reaches proxies through OnRotate.
+// ServingCA stays the previous CA until that drop.
 // Rotating to the CA in use, or to the one a rotation is already heading
 // for, does nothing; rotating again mid-way heads for the newest CA and
 // keeps every root trusted until it signs everything.
@@ -111,7 +117,9 @@ func (i *Issuer) switchIfDue() {
 	}
 	t.signing, t.target = t.target, nil
 	signingRoots, _ := parseCerts(t.signing.RootsPEM())
-	if !containsAll(signingRoots, t.bundle) {
+	if containsAll(signingRoots, t.bundle) {
+		t.serving = t.signing // every client trusts its roots already
+	} else {
 		t.dropAt = now.Add(i.opts.RootGrace)
 	}
 	dropAt, subject := t.dropAt, t.signing.cert.Subject.String()
@@ -141,11 +149,11 @@ func (i *Issuer) dropIfDue() bool {
 	}
 	dropped := len(t.bundle) - len(roots)
 	t.setBundle(roots)
-	t.dropAt, t.waitLogged = time.Time{}, time.Time{}
+	t.dropAt, t.waitLogged, t.serving = time.Time{}, time.Time{}, t.signing
 	t.drops++
 	t.bundleChanged = false // reported by the caller
 	i.mu.Unlock()
-	i.opts.Logger.Info("mesh CA rotation done: old roots dropped from ROOTCA", "dropped", dropped)
+	i.opts.Logger.Info("mesh CA rotation done: old roots dropped from ROOTCA; the serving certificate moves to the new CA", "dropped", dropped)
 	return true
 }
 
