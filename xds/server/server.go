@@ -116,7 +116,8 @@ const (
 	// pool for the time of a write or a read only, but in a connect storm
 	// or a push thousands of connections write at once, each holding one:
 	// 8 KiB keeps that a quarter of the default's, for a system call per
-	// 8 KiB of large responses. Requests are a few KiB at most.
+	// 8 KiB of large responses. Requests are a few KiB at most. ServeTLS's
+	// connections read without one (see newTLSServer).
 	connBufferSize = 8 << 10
 	// headerTableSize is the HPACK dynamic table size the server lets
 	// clients use for the headers they send it: none, since a connection
