@@ -60,8 +60,31 @@
 // holds (a new intermediate under the same root) signs at once. Rotating to
 // the CA in use does nothing. Issuer.CA, RootsPEM, RootPool and SignCSR
 // follow the rotation, so the Issuer serves as the CA API's signer and as
-// client-certificate verifier. Issuer.FollowCADir rotates to the CA in a
-// cacerts directory whenever its files' content changes (a Kubernetes
-// Secret volume swapping ..data included), checked as at start (ReloadCA);
-// a CA that does not load is logged and ignored, the current one signing on.
+// client-certificate verifier.
+//
+// Certificates signed through the CA API (Issuer.SignCSR) are held by
+// their workloads, not by the Issuer, and live as long as asked. As Istio's
+// root rotation asks, a root stays trusted while certificates of it may be
+// in use: the Issuer remembers, per CA, until when the certificates SignCSR signed
+// with it are valid (one time per CA, not each certificate), and ROOTCA
+// keeps the old roots until every such certificate of a CA whose roots
+// leave has expired, as well as RootGrace (the wait is logged with its
+// end). SignCSR signs from the signing CA up to the switch, for the full
+// lifetime asked: certificates signed before the rotation began live that
+// long anyway, so shortening those signed during the trust delay would not
+// end the rotation sooner. The record is in memory: another process
+// signing with the same CA (a replica) or a restart is not counted.
+//
+// Isthmus's own serving certificate (Issuer.ServingTLS) comes from
+// Issuer.ServingCA: during a rotation, the CA that signed before it until
+// its roots leave ROOTCA (unless it expired), so a client given only the
+// old roots keeps verifying Isthmus while it learns the new ones; from the
+// drop on, the signing CA, whose roots are then the only ones in ROOTCA
+// and in what is published from RootsPEM (webhooks' caBundle, the
+// istio-ca-root-cert ConfigMap).
+//
+// Issuer.FollowCADir rotates to the CA in a cacerts directory whenever its
+// files' content changes (a Kubernetes Secret volume swapping ..data
+// included), checked as at start (ReloadCA); a CA that does not load is
+// logged and ignored, the current one signing on.
 package certs

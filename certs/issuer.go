@@ -27,7 +27,8 @@ type IssuerOptions struct {
 	// proxy trusts it first (see Rotate); default DefaultRootTrustDelay.
 	RootTrustDelay time.Duration
 	// RootGrace is how long the old roots stay in ROOTCA after the last
-	// certificate moved to the new CA; default DefaultRootGrace.
+	// certificate moved to the new CA; default DefaultRootGrace. They
+	// also stay until the certificates SignCSR signed from them expire.
 	RootGrace time.Duration
 }
 

@@ -13,13 +13,23 @@ import (
 // trustState is the Issuer's CA and trust bundle, guarded by Issuer.mu.
 // A rotation goes: Rotate adds the new roots to the bundle and sets target;
 // at switchAt the target becomes the signing CA (certificates of another CA
-// are then due); at dropAt, once no certificate of another CA remains, the
-// bundle shrinks to the signing CA's roots.
+// are then due); at dropAt, once no certificate of another CA remains and
+// every certificate the CA API signed with a CA whose roots leave has
+// expired, the bundle shrinks to the signing CA's roots and serving
+// becomes the signing CA.
 type trustState struct {
 	signing  *CA
 	target   *CA // the CA rotated to, until it signs; nil when none
 	switchAt time.Time
 	dropAt   time.Time // zero: no old roots to drop
+	// serving issues Isthmus's own serving certificates: the CA that
+	// signed before the rotation while its roots are still in the bundle
+	// (every client has them), else the signing CA.
+	serving *CA
+
+	caAPI      caAPIRecord // when SignCSR's certificates of each CA expire
+	drops      uint64      // how many times old roots were dropped
+	waitLogged time.Time   // the CA-API wait last logged
 
 	bundle        []*x509.Certificate
 	bundlePEM     []byte
@@ -30,7 +40,7 @@ type trustState struct {
 }
 
 func newTrustState(ca *CA) trustState {
-	t := trustState{signing: ca}
+	t := trustState{signing: ca, serving: ca, caAPI: caAPIRecord{}}
 	roots, _ := parseCerts(ca.RootsPEM()) // a CA's roots were parsed when it was made
 	t.setBundle(roots)
 	t.bundleChanged = false
@@ -49,8 +59,10 @@ func (t *trustState) setBundle(roots []*x509.Certificate) {
 // without breaking a connection between proxies: ca's roots join ROOTCA at
 // once (the old ones stay); RootTrustDelay later, once every proxy has had
 // time to trust them, every certificate is re-issued from ca (roots already
-// in ROOTCA need no delay); RootGrace after the last of them, the roots that
+// in ROOTCA need no delay); RootGrace after the last of them, once the
+// certificates SignCSR signed from them have expired too, the roots that
 // are not ca's leave ROOTCA. Each step reaches proxies through OnRotate.
+// ServingCA stays the previous CA until that drop.
 // Rotating to the CA in use, or to the one a rotation is already heading
 // for, does nothing; rotating again mid-way heads for the newest CA and
 // keeps every root trusted until it signs everything.
@@ -105,7 +117,9 @@ func (i *Issuer) switchIfDue() {
 	}
 	t.signing, t.target = t.target, nil
 	signingRoots, _ := parseCerts(t.signing.RootsPEM())
-	if !containsAll(signingRoots, t.bundle) {
+	if containsAll(signingRoots, t.bundle) {
+		t.serving = t.signing // every client trusts its roots already
+	} else {
 		t.dropAt = now.Add(i.opts.RootGrace)
 	}
 	dropAt, subject := t.dropAt, t.signing.cert.Subject.String()
@@ -113,30 +127,55 @@ func (i *Issuer) switchIfDue() {
 	i.opts.Logger.Info("mesh CA switched: certificates are now issued by the new CA", "ca", subject, "old_roots_dropped_after", dropAt)
 }
 
-// dropIfDue shrinks ROOTCA to the signing CA's roots once the grace passed
-// and no certificate of another CA remains; it reports whether it did.
+// dropIfDue shrinks ROOTCA to the signing CA's roots once the grace passed,
+// no certificate of another CA remains and the CA API's certificates of
+// the roots leaving have expired; it reports whether it did.
 func (i *Issuer) dropIfDue() bool {
 	now := i.opts.Now()
 	i.mu.Lock()
 	t := &i.trust
-	if t.dropAt.IsZero() || t.target != nil || now.Before(t.dropAt) {
+	if t.dropAt.IsZero() || t.target != nil || now.Before(t.dropAt) || i.holdsOtherCA() {
 		i.mu.Unlock()
 		return false
 	}
-	for _, entry := range i.issued {
-		if entry.ca != t.signing {
-			i.mu.Unlock()
-			return false
-		}
-	}
 	roots, _ := parseCerts(t.signing.RootsPEM())
+	if until, news := t.caAPIWait(now, roots); !until.IsZero() {
+		i.mu.Unlock()
+		if news {
+			i.opts.Logger.Info("old roots stay in ROOTCA until the certificates the CA API signed from them expire",
+				"until", until, "wait", until.Sub(now).Round(time.Second))
+		}
+		return false
+	}
 	dropped := len(t.bundle) - len(roots)
 	t.setBundle(roots)
-	t.dropAt = time.Time{}
+	t.dropAt, t.waitLogged, t.serving = time.Time{}, time.Time{}, t.signing
+	t.drops++
 	t.bundleChanged = false // reported by the caller
 	i.mu.Unlock()
-	i.opts.Logger.Info("mesh CA rotation done: old roots dropped from ROOTCA", "dropped", dropped)
+	i.opts.Logger.Info("mesh CA rotation done: old roots dropped from ROOTCA; the serving certificate moves to the new CA", "dropped", dropped)
 	return true
+}
+
+// caAPIWait is until when the drop of the roots not in keep waits for
+// certificates the CA API signed from them (zero: it need not wait), and
+// whether that is news, not yet logged.
+func (t *trustState) caAPIWait(now time.Time, keep []*x509.Certificate) (until time.Time, news bool) {
+	until = t.caAPI.until(now, keep)
+	news = !until.IsZero() && !until.Equal(t.waitLogged)
+	t.waitLogged = until
+	return until, news
+}
+
+// holdsOtherCA reports whether a certificate the Issuer keeps is not from
+// the signing CA. Called with i.mu held.
+func (i *Issuer) holdsOtherCA() bool {
+	for _, entry := range i.issued {
+		if entry.ca != i.trust.signing {
+			return true
+		}
+	}
+	return false
 }
 
 func (i *Issuer) takeBundleChanged() bool {
@@ -157,8 +196,9 @@ func (i *Issuer) nextCheck() time.Duration {
 	if i.trust.target != nil {
 		d = min(d, i.trust.switchAt.Sub(now))
 	}
-	if !i.trust.dropAt.IsZero() {
-		d = min(d, i.trust.dropAt.Sub(now))
+	if t := &i.trust; !t.dropAt.IsZero() {
+		roots, _ := parseCerts(t.signing.RootsPEM())
+		d = min(d, latest(t.dropAt, t.caAPI.until(now, roots)).Sub(now))
 	}
 	return max(d, 10*time.Millisecond)
 }
@@ -188,12 +228,6 @@ func (i *Issuer) RootPool() *x509.CertPool {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.trust.pool
-}
-
-// SignCSR signs csr for id with the current CA (see CA.SignCSR), so that
-// the Issuer serves as caservice's Signer across rotations.
-func (i *Issuer) SignCSR(csr *x509.CertificateRequest, id Identity, ttl time.Duration) (*Certificate, error) {
-	return i.CA().signCSR(csr, id, ttl, i.opts.Now())
 }
 
 // sameCA reports whether a and b sign alike and give the same bundle.

@@ -299,49 +299,76 @@ func TestFollowCADirRotatesToReplacedSecretAndIgnoresBrokenOne(t *testing.T) {
 	}
 }
 
-func TestServingTLSFollowsRotation(t *testing.T) {
+// A client given only the old root (a proxy bootstrapped before the
+// rotation) keeps connecting to the secure port until the old root leaves
+// ROOTCA; from then on the serving certificate is the new CA's.
+func TestServingTLSKeepsOldRootClientsUntilTheDrop(t *testing.T) {
 	clock := newFakeClock()
 	oldCA, newCA := mustSelfSignedCA(t), mustSelfSignedCA(t)
-	iss := NewIssuer(oldCA, IssuerOptions{Now: clock.Now, RootTrustDelay: time.Minute})
-	cfg, err := iss.ServingTLS(&tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.VerifyClientCertIfGiven}, []string{"isthmus.istio-system.svc"}, time.Hour)
+	iss := NewIssuer(oldCA, IssuerOptions{TTL: time.Hour, Now: clock.Now, RootTrustDelay: time.Minute, RootGrace: 5 * time.Minute})
+	const name = "isthmus.istio-system.svc"
+	server, err := iss.ServingTLS(&tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.VerifyClientCertIfGiven}, []string{name}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := func() (*x509.Certificate, *tls.Config) {
+	connects := func(roots ...*CA) bool {
 		t.Helper()
-		c, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
-		if err != nil {
-			t.Fatal(err)
+		pool := x509.NewCertPool()
+		for _, ca := range roots {
+			pool.AppendCertsFromPEM(ca.RootsPEM())
 		}
-		leaf, err := x509.ParseCertificate(c.Certificates[0].Certificate[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.ClientCAs != iss.RootPool() || c.ClientAuth != tls.VerifyClientCertIfGiven {
-			t.Fatal("served config does not verify clients against the current bundle")
-		}
-		return leaf, c
+		clientErr, _ := handshake(&tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12}, server)
+		return clientErr == nil
 	}
-	chainsTo := func(leaf *x509.Certificate, ca *CA) bool {
-		_, err := leaf.Verify(x509.VerifyOptions{Roots: ca.RootPool(), DNSName: "isthmus.istio-system.svc"})
-		return err == nil
-	}
-	before, c1 := served()
-	if _, c2 := served(); !chainsTo(before, oldCA) || c1 != c2 {
-		t.Fatal("serving certificate not from the CA, or not kept between handshakes")
+	if !connects(oldCA) {
+		t.Fatal("a client of the root does not connect before the rotation")
 	}
 	if err := iss.Rotate(newCA); err != nil {
 		t.Fatal(err)
-	}
-	if leaf, _ := served(); !chainsTo(leaf, oldCA) {
-		t.Fatal("serving certificate moved to the new CA before the switch")
 	}
 	clock.Advance(time.Minute)
 	if _, err := iss.RenewDue(); err != nil {
 		t.Fatal(err)
 	}
-	if leaf, _ := served(); !chainsTo(leaf, newCA) {
-		t.Fatal("serving certificate not from the new CA after the switch")
+	if iss.CA() != newCA || !connects(oldCA) || !connects(oldCA, newCA) {
+		t.Fatal("after the switch, a client of the old root alone or of both roots does not connect")
+	}
+	clock.Advance(5 * time.Minute)
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(iss.RootsPEM(), newCA.RootsPEM()) {
+		t.Fatal("old root not dropped")
+	}
+	if connects(oldCA) || !connects(newCA) || !connects(oldCA, newCA) {
+		t.Fatal("after the drop the serving certificate is not the new CA's")
+	}
+}
+
+// The served configuration verifies clients against the current bundle
+// and is kept between handshakes while nothing changes.
+func TestServingTLSVerifiesClientsAgainstTheBundle(t *testing.T) {
+	clock := newFakeClock()
+	iss := NewIssuer(mustSelfSignedCA(t), IssuerOptions{Now: clock.Now})
+	cfg, err := iss.ServingTLS(&tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.VerifyClientCertIfGiven}, []string{"isthmus.istio-system.svc"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := cfg.GetConfigForClient(&tls.ClientHelloInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2, _ := cfg.GetConfigForClient(&tls.ClientHelloInfo{}); c1 != c2 {
+		t.Fatal("served configuration not kept between handshakes")
+	}
+	if c1.ClientCAs != iss.RootPool() || c1.ClientAuth != tls.VerifyClientCertIfGiven {
+		t.Fatal("served config does not verify clients against the current bundle")
+	}
+	if err := iss.Rotate(mustSelfSignedCA(t)); err != nil {
+		t.Fatal(err)
+	}
+	if c3, _ := cfg.GetConfigForClient(&tls.ClientHelloInfo{}); c3.ClientCAs != iss.RootPool() {
+		t.Fatal("served config does not follow the bundle's change")
 	}
 }
 
@@ -361,4 +388,103 @@ func TestFollowCADirSeesAChangeBeforeItStarts(t *testing.T) {
 	go func() { defer close(done); iss.FollowCADir(ctx, vol.dir, 10*time.Millisecond) }()
 	defer func() { cancel(); <-done }()
 	eventually(t, "the new root in ROOTCA", func() bool { return bytes.Contains(iss.RootsPEM(), newCA.RootsPEM()) })
+}
+
+// A certificate the CA API signed from the old CA (held by istio-agent or
+// isthmus agent, not by the Issuer) keeps the old root in ROOTCA until it
+// expires, past the grace; Run's next check is set for that moment.
+func TestIssuerKeepsOldRootsUntilCAAPICertificatesExpire(t *testing.T) {
+	clock := newFakeClock()
+	oldCA, newCA := mustSelfSignedCA(t), mustSelfSignedCA(t)
+	var logs lockedBuffer
+	iss := NewIssuer(oldCA, IssuerOptions{TTL: time.Hour, Now: clock.Now, CheckEvery: 24 * time.Hour,
+		RootTrustDelay: time.Minute, RootGrace: 5 * time.Minute, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	trustedCA(t, iss, testID)
+	agentCert, err := iss.SignCSR(testCSR(t, newTestKey(t)), testID, 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute) // the switch
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := iss.SignCSR(testCSR(t, newTestKey(t)), testID, 2*time.Hour); err != nil || !verifies(t, moved.ChainPEM, newCA.RootsPEM()) {
+		t.Fatalf("SignCSR after the switch: %v; want a certificate of the new CA", err)
+	}
+
+	clock.Advance(5 * time.Minute) // the grace ended
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if rootCount(t, iss.RootsPEM()) != 2 || !verifies(t, agentCert.ChainPEM, iss.RootsPEM()) {
+		t.Fatal("old root dropped while a certificate the CA API signed from it is valid")
+	}
+	if want := agentCert.NotAfter.Sub(clock.Now()); iss.nextCheck() != want {
+		t.Errorf("next check in %v, want %v (when the CA-API certificate expires)", iss.nextCheck(), want)
+	}
+	if until := agentCert.NotAfter.Format("2006-01-02T15:04:05.000Z07:00"); !strings.Contains(logs.String(), "until="+until) {
+		t.Errorf("the wait is not logged with its end %s:\n%s", until, logs.String())
+	}
+
+	clock.Advance(agentCert.NotAfter.Sub(clock.Now()))
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(iss.RootsPEM(), newCA.RootsPEM()) {
+		t.Fatal("old root not dropped once the CA API's certificates of it expired")
+	}
+}
+
+// Certificates the CA API signed from a CA whose roots stay (the new CA
+// itself) do not hold the drop.
+func TestIssuerDropsOnTimeWhenCAAPICertificatesAreOfTheNewRoot(t *testing.T) {
+	clock := newFakeClock()
+	oldCA, newCA := mustSelfSignedCA(t), mustSelfSignedCA(t)
+	iss := NewIssuer(oldCA, IssuerOptions{TTL: time.Hour, Now: clock.Now, RootTrustDelay: time.Minute, RootGrace: 5 * time.Minute})
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.SignCSR(testCSR(t, newTestKey(t)), testID, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute)
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(iss.RootsPEM(), newCA.RootsPEM()) {
+		t.Fatal("old root not dropped after the grace")
+	}
+}
+
+// An old CA that expires before its roots leave ROOTCA no longer serves:
+// its certificate could not be verified anyway.
+func TestServingCAGivesWayToTheSigningCAWhenTheOldOneExpires(t *testing.T) {
+	clock := newFakeClock()
+	oldCA, err := NewSelfSignedCA(DefaultTrustDomain, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA := mustSelfSignedCA(t)
+	iss := NewIssuer(oldCA, IssuerOptions{Now: clock.Now, RootTrustDelay: time.Minute, RootGrace: 24 * time.Hour})
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if _, err := iss.RenewDue(); err != nil {
+		t.Fatal(err)
+	}
+	if iss.ServingCA() != oldCA {
+		t.Fatal("serving CA is not the old one during the grace")
+	}
+	clock.Advance(time.Hour)
+	if iss.ServingCA() != newCA {
+		t.Fatal("an expired old CA still serves")
+	}
 }

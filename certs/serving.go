@@ -45,8 +45,8 @@ func (ca *CA) RootPool() *x509.CertPool {
 
 // ServingTLS returns a TLS configuration for Isthmus's own TLS port that
 // follows the Issuer's rotations: each handshake gets base with a serving
-// certificate for dnsNames (IssueServing, valid for ttl) from the current CA,
-// issued again once the CA changes, and ClientCAs the current trust bundle
+// certificate for dnsNames (IssueServing, valid for ttl) from ServingCA,
+// issued again once that CA changes, and ClientCAs the current trust bundle
 // (RootPool). The first certificate is issued here, so errors show at start.
 func (i *Issuer) ServingTLS(base *tls.Config, dnsNames []string, ttl time.Duration) (*tls.Config, error) {
 	s := &servingTLS{issuer: i, base: base.Clone(), dnsNames: dnsNames, ttl: ttl}
@@ -71,7 +71,7 @@ type servingTLS struct {
 }
 
 func (s *servingTLS) config() (*tls.Config, error) {
-	ca, pool := s.issuer.CA(), s.issuer.RootPool()
+	ca, pool := s.issuer.ServingCA(), s.issuer.RootPool()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg != nil && s.ca == ca && s.pool == pool {
@@ -94,4 +94,19 @@ func (s *servingTLS) config() (*tls.Config, error) {
 	cfg.ClientCAs = pool
 	s.ca, s.pool, s.cfg = ca, pool, cfg
 	return cfg, nil
+}
+
+// ServingCA is the CA Isthmus's own serving certificates come from, the
+// one every client trusts: during a root rotation, the CA that signed
+// before it until its roots leave ROOTCA (clients given the roots before
+// the rotation have only those), then the signing CA. An old CA that
+// expired meanwhile gives way to the signing CA at once.
+func (i *Issuer) ServingCA() *CA {
+	now := i.opts.Now()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if s := i.trust.serving; now.Before(s.NotAfter()) {
+		return s
+	}
+	return i.trust.signing
 }

@@ -11,7 +11,8 @@ import (
 
 // responseChain is cert_chain as istio-agent expects it: one PEM
 // certificate per element, the leaf and the CA's intermediates of
-// chainPEM, then the root of rootsPEM the chain ends at.
+// chainPEM, then last every root of rootsPEM in one element (istio-agent
+// trusts that element alone), the root the chain ends at first.
 func responseChain(chainPEM, rootsPEM []byte) ([]string, error) {
 	chain, err := parseCertificates(chainPEM)
 	if err != nil {
@@ -26,10 +27,21 @@ func responseChain(chainPEM, rootsPEM []byte) ([]string, error) {
 		return nil, errors.New("the signed chain ends at no root of the CA's trust bundle")
 	}
 	out := make([]string, 0, len(chain)+1)
-	for _, c := range append(chain, root) {
+	for _, c := range chain {
 		out = append(out, string(certs.EncodeCertificates(c)))
 	}
-	return out, nil
+	return append(out, string(certs.EncodeCertificates(rootsFirst(root, roots)...))), nil
+}
+
+// rootsFirst is roots with root moved to the front.
+func rootsFirst(root *x509.Certificate, roots []*x509.Certificate) []*x509.Certificate {
+	out := []*x509.Certificate{root}
+	for _, r := range roots {
+		if !r.Equal(root) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // issuerIn is the certificate of candidates that signed c.

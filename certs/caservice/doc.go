@@ -20,12 +20,16 @@
 //     CSR's public key, and lives validity_duration seconds (0 or less:
 //     certs.DefaultWorkloadTTL), capped at Options.MaxTTL and at the CA's
 //     own expiry. (istiod refuses a request above its maximum; Isthmus
-//     shortens it.)
-//   - cert_chain is one PEM certificate per element, each ending in a
-//     newline: the leaf, then the CA's intermediates in order, then last
-//     the root of the CA's trust bundle the chain ends at, as istio-agent
-//     expects (it takes the last element as its root of trust). Other roots
-//     of a multi-root bundle are not sent.
+//     shortens it.) It is signed by the Signer's current CA; a
+//     certs.Issuer keeps that CA's roots trusted across a root rotation
+//     until the certificate expires (see package certs).
+//   - cert_chain is the leaf, then the CA's intermediates in order, one PEM
+//     certificate per element, then last the whole trust bundle in one
+//     element, the root the chain ends at first; each element ends in a
+//     newline. As istiod, which sends its root-cert.pem there: istio-agent
+//     gives its proxy that last element as ROOTCA, so during a root
+//     rotation it must hold the old and the new roots, or a proxy
+//     renewing from one CA would stop trusting peers holding the other's.
 //   - Every refusal is a gRPC status to that caller only; it is logged at
 //     WARN at most once per Options.LogEvery for each kind of refusal (with
 //     the number held back), and counted. Service is a prometheus.Collector:

@@ -288,3 +288,36 @@ func counterValue(t *testing.T, svc *Service, result, reason string) float64 {
 	}
 	return 0
 }
+
+// During a root rotation the last element of cert_chain, which istio-agent
+// gives its proxy as ROOTCA, holds the old and the new roots, the one the
+// chain ends at first, so the proxy trusts peers of either CA.
+func TestChainEndsWithEveryRootDuringRotation(t *testing.T) {
+	oldCA, newCA := mustCA(t), mustCA(t)
+	iss := certs.NewIssuer(oldCA, certs.IssuerOptions{Logger: quietLogger()})
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, New(iss, &stubTokens{tokens: map[string]certs.Identity{"t": reviews}}, Options{Logger: quietLogger()}), iss.RootsPEM())
+	csr, _ := makeCSR(t, csrSpec{uris: []string{reviews.SPIFFEID()}})
+	resp, err := dial(t, srv, "Kubernetes", "t", nil).sign(t, csr, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := resp.GetCertChain()
+	if len(chain) != 2 {
+		t.Fatalf("cert_chain has %d elements, want the leaf and the roots", len(chain))
+	}
+	leaf := parseChain(t, chain[:1])[0]
+	roots, err := certs.DecodeCertificates([]byte(chain[1]))
+	if err != nil || len(roots) != 2 || !strings.HasSuffix(chain[1], "\n") {
+		t.Fatalf("last element of cert_chain holds %d certificates (%v), want both roots ending in a newline", len(roots), err)
+	}
+	if leaf.CheckSignatureFrom(roots[0]) != nil {
+		t.Error("the root the leaf chains to is not first")
+	}
+	want, _ := certs.DecodeCertificates(newCA.RootsPEM())
+	if !roots[1].Equal(want[0]) {
+		t.Error("the new root is not in the last element")
+	}
+}

@@ -182,10 +182,29 @@ func addrString(l net.Listener) string {
 	return l.Addr().String()
 }
 
+// rootTrustDelay is how long a new root is trusted beside the old ones
+// before certificates move to it. Proxies served over ADS get the new
+// roots at once, but istio-agent gives its proxy the roots of the CA
+// API's last answer, which it asks for only to renew its certificate (at
+// half its lifetime): with the secure port on, the new root is trusted for
+// a certificate lifetime first, so that every istio-agent has renewed and
+// trusts it before a peer shows a certificate of the new CA.
+func rootTrustDelay(opts serveOptions) time.Duration {
+	if opts.rootTrustDelay > 0 {
+		return opts.rootTrustDelay
+	}
+	if opts.secureListen == "" {
+		return certs.DefaultRootTrustDelay
+	}
+	return max(certs.DefaultRootTrustDelay, opts.certTTL)
+}
+
 // rootGrace is how long old roots stay trusted after a root rotation moved
-// every certificate Isthmus serves over ADS: with the secure port on,
-// certificates the CA API signed (istio-agent, isthmus agent) are renewed
-// by their holders within their lifetime, so the old roots stay that long.
+// every certificate Isthmus serves over ADS. The Issuer also waits for the
+// certificates its own CA API signed from them to expire, but not for those
+// another replica signed: with the secure port on, the old roots stay a
+// certificate lifetime, within which holders of CA-API certificates
+// (istio-agent, isthmus agent) renew them from the new CA at any replica.
 func rootGrace(opts serveOptions) time.Duration {
 	if opts.rootGrace > 0 {
 		return opts.rootGrace

@@ -200,3 +200,25 @@ func TestServeReviewsTokensOfItsClusters(t *testing.T) {
 		t.Errorf("token naming an unknown cluster: %v, want Unauthenticated", err)
 	}
 }
+
+// A root rotation's phases follow the secure port: with it on, istio-agent
+// sidecars learn roots only as they renew, so the new root is trusted and
+// the old one kept a certificate lifetime; without it, minutes.
+func TestRootRotationPhasesFollowTheSecurePort(t *testing.T) {
+	for _, tc := range []struct {
+		args                 []string
+		wantDelay, wantGrace time.Duration
+	}{
+		{[]string{"--cert-ttl", "12h"}, 12 * time.Hour, 12 * time.Hour},
+		{[]string{"--cert-ttl", "12h", "--secure-listen", ""}, certs.DefaultRootTrustDelay, certs.DefaultRootGrace},
+		{[]string{"--cert-ttl", "12h", "--root-trust-delay", "2m", "--root-grace", "3m"}, 2 * time.Minute, 3 * time.Minute},
+	} {
+		opts, _, err := parseServeFlags(append([]string{"--config-dir", t.TempDir()}, tc.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, gotGrace := rootTrustDelay(opts), rootGrace(opts); got != tc.wantDelay || gotGrace != tc.wantGrace {
+			t.Errorf("%v: trust delay %v, grace %v; want %v, %v", tc.args, got, gotGrace, tc.wantDelay, tc.wantGrace)
+		}
+	}
+}

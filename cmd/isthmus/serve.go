@@ -122,8 +122,8 @@ func parseServeFlags(args []string) (serveOptions, *flag.FlagSet, error) {
 	fs.StringVar(&opts.secureListen, "secure-listen", ":15012", "`ADDR` of ADS over TLS, where each proxy proves its identity (client certificate from the mesh CA, or Kubernetes service-account token) before it gets that identity's key (empty: off)")
 	_ = opts.secureDNSNames.Set(defaultSecureDNSNames)
 	fs.Var(&opts.secureDNSNames, "secure-dns-names", "`NAME,...` DNS names in the secure port's certificate")
-	fs.DurationVar(&opts.rootTrustDelay, "root-trust-delay", certs.DefaultRootTrustDelay, "after the CA directory changes to a new root, how long every proxy trusts both roots before certificates move to the new CA")
-	fs.DurationVar(&opts.rootGrace, "root-grace", 0, "how long the old roots stay trusted once every certificate moved to the new CA (default 5m, or --cert-ttl with --secure-listen on)")
+	fs.DurationVar(&opts.rootTrustDelay, "root-trust-delay", 0, "after the CA directory changes to a new root, how long every proxy trusts both roots before certificates move to the new CA (default 1m, or --cert-ttl with --secure-listen on, for istio-agent sidecars, which learn the roots only when they renew their certificate)")
+	fs.DurationVar(&opts.rootGrace, "root-grace", 0, "how long the old roots stay trusted once every certificate moved to the new CA, and at least until those the CA API signed from them expire (default 5m, or --cert-ttl with --secure-listen on, for other replicas' CA-API certificates)")
 	fs.BoolVar(&opts.insecureIdentities, "insecure-identities", false, "serve proxies on the plaintext --xds-listen the private key of the service account they name, unproven: for development only")
 	fs.StringVar(&opts.webhookListen, "webhook-listen", defaultWebhookListen, "`ADDR` of the admission webhooks (POST /validate and, with --config-kubeconfig, /inject, as istiod's), over TLS with a certificate from the mesh CA for --secure-dns-names; empty: off (a default port that is taken is only logged)")
 	opts.inject.register(fs)
@@ -241,7 +241,7 @@ func serve(ctx context.Context, opts serveOptions, logger *slog.Logger, onListen
 	}
 	var srv *server.Server
 	issuer := certs.NewIssuer(ca, certs.IssuerOptions{
-		TTL: opts.certTTL, Logger: logger, RootGrace: rootGrace(opts), RootTrustDelay: opts.rootTrustDelay,
+		TTL: opts.certTTL, Logger: logger, RootGrace: rootGrace(opts), RootTrustDelay: rootTrustDelay(opts),
 		OnRotate: func([]certs.Identity) { srv.Resync() },
 	})
 	secureLis, tlsConfig, err := openSecure(opts, issuer)

@@ -290,10 +290,11 @@ func checkChain(chain []string, key *ecdsa.PrivateKey, id certs.Identity, roots 
 	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != id.SPIFFEID() {
 		return nil, nil, fmt.Errorf("the certificate names %v, not %s", leaf.URIs, id)
 	}
-	// The chain to write: drop a trailing self-signed root.
+	// The chain to write: drop the trailing self-signed roots (during a
+	// root rotation the answer ends with the old and the new ones).
 	keep := parsed
-	if n := len(parsed); n > 1 && certs.IsSelfSigned(parsed[n-1]) {
-		keep = parsed[:n-1]
+	for n := len(keep); n > 1 && certs.IsSelfSigned(keep[n-1]); n-- {
+		keep = keep[:n-1]
 	}
 	inter := x509.NewCertPool()
 	for _, c := range keep[1:] {

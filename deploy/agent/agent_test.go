@@ -73,7 +73,7 @@ func (s *stubTokens) calls() []string {
 // mesh is Isthmus's CA service on a TLS gRPC server on loopback, with the
 // serving certificate the secure port has, and the files an agent reads.
 type mesh struct {
-	ca        *certs.CA
+	roots     []byte // the mesh roots, PEM, as the root file holds them
 	auth      *stubTokens
 	addr      string
 	rootFile  string
@@ -86,6 +86,13 @@ func startMesh(t *testing.T, maxTTL time.Duration) *mesh {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startMeshWith(t, ca, ca, maxTTL)
+}
+
+// startMeshWith serves the CA API signing with signer, over a certificate
+// of ca; the mesh roots are signer's.
+func startMeshWith(t *testing.T, ca *certs.CA, signer caservice.Signer, maxTTL time.Duration) *mesh {
+	t.Helper()
 	serving, err := ca.IssueServing([]string{serverName}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +105,7 @@ func startMesh(t *testing.T, maxTTL time.Duration) *mesh {
 		ClientCAs: ca.RootPool(), MinVersion: tls.VersionTLS12})
 	auth := &stubTokens{token: fakeToken("shop", "reviews"), id: reviews}
 	gs := grpc.NewServer(grpc.Creds(creds))
-	caservice.New(ca, auth, caservice.Options{MaxTTL: maxTTL, Logger: quiet()}).Register(gs)
+	caservice.New(signer, auth, caservice.Options{MaxTTL: maxTTL, Logger: quiet()}).Register(gs)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +113,8 @@ func startMesh(t *testing.T, maxTTL time.Duration) *mesh {
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	dir := t.TempDir()
-	m := &mesh{ca: ca, auth: auth, addr: lis.Addr().String(), rootFile: filepath.Join(dir, "root-cert.pem"), tokenFile: filepath.Join(dir, "istio-token")}
-	writeFile(t, m.rootFile, string(ca.RootsPEM()))
+	m := &mesh{roots: signer.RootsPEM(), auth: auth, addr: lis.Addr().String(), rootFile: filepath.Join(dir, "root-cert.pem"), tokenFile: filepath.Join(dir, "istio-token")}
+	writeFile(t, m.rootFile, string(m.roots))
 	writeFile(t, m.tokenFile, auth.token+"\n")
 	return m
 }
@@ -163,10 +170,12 @@ func checkFiles(t *testing.T, m *mesh, dir string, id certs.Identity) *x509.Cert
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(roots, m.ca.RootsPEM()) {
+	if !bytes.Equal(roots, m.roots) {
 		t.Errorf("root-cert.pem is not the mesh roots")
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: m.ca.RootPool(), Intermediates: inter,
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(m.roots)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("chain does not verify: %v", err)
 	}
@@ -203,6 +212,29 @@ func TestFetchWritesCredential(t *testing.T) {
 		t.Errorf("clusters named %v, want [east]", got)
 	}
 	checkLayout(t, out)
+}
+
+// TestFetchDuringRootRotation: while the CA is rotating, its answer ends
+// with both roots; cert-chain.pem still holds no root.
+func TestFetchDuringRootRotation(t *testing.T) {
+	oldCA, err := certs.NewSelfSignedCA(certs.DefaultTrustDomain, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA, err := certs.NewSelfSignedCA(certs.DefaultTrustDomain, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := certs.NewIssuer(oldCA, certs.IssuerOptions{Logger: quiet()})
+	if err := iss.Rotate(newCA); err != nil {
+		t.Fatal(err)
+	}
+	m := startMeshWith(t, oldCA, iss, time.Hour)
+	out := filepath.Join(t.TempDir(), "certs")
+	if _, err := newAgent(t, m.options(out)).Fetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, m, out, reviews)
 }
 
 // checkLayout: dir holds the three files as links through ..data, ..data

@@ -60,11 +60,16 @@ func (s *Server) grpcServers() []*grpc.Server {
 }
 
 // newTLSServer is the gRPC server of ServeTLS for cfg, nil without one.
+// Its connections read without gRPC's read buffer: on a TLS connection
+// gRPC cannot pool that buffer, as it does on a plain TCP one, so each
+// connection would hold connBufferSize for its life, while crypto/tls
+// already buffers the record it decrypts and returns at most one record
+// per read, so the buffer saves no system call.
 func newTLSServer(xds serverv3.Server, cfg *tls.Config) *grpc.Server {
 	if cfg == nil {
 		return nil
 	}
-	return newGRPCServer(xds, grpc.Creds(credentials.NewTLS(cfg)))
+	return newGRPCServer(xds, grpc.Creds(credentials.NewTLS(cfg)), grpc.ReadBufferSize(0))
 }
 
 // authenticate proves the identity of the proxy p of stream st: nil for a

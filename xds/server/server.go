@@ -120,7 +120,8 @@ func New(opts Options) *Server {
 const (
 	// connBufferSize is what a connection reads into (gRPC's default is
 	// 32 KiB), taken from a pool for the time of a read only; requests are
-	// a few KiB at most.
+	// a few KiB at most. ServeTLS's connections read without one (see
+	// newTLSServer).
 	connBufferSize = 8 << 10
 	// connWriteBufferSize is what a connection batches its writes in, taken
 	// from a pool for the time of a write. A system call per write: with
