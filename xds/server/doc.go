@@ -40,16 +40,30 @@
 //   - Each distinct resource is validated and marshalled once, whatever the
 //     number of proxies and streams it is sent to (resources are recognised
 //     by identity, then by content), and keeps its encoding and version
-//     while it does not change. Responses are built from these encodings
-//     (go-control-plane's pass-through responses), never marshalled per
-//     stream: a gRPC codec writes them referring to the prepared encodings
-//     of large resources (512 B and more) instead of copying them (in
-//     delta responses, the wrapper around each prepared resource is
-//     encoded once too), and interns the resource names requests carry.
-//   - Watches follow go-control-plane's snapshot cache: a state-of-the-world
+//     while it does not change. One type's list of resources is one object
+//     for every proxy and view served the same list (interned by content
+//     version). Responses are built from these encodings (state of the
+//     world: go-control-plane's pass-through responses), never marshalled
+//     per stream: a gRPC codec writes them referring to the prepared
+//     encodings of large resources (512 B and more) instead of copying them
+//     (in delta responses, the wrapper around each prepared resource is
+//     encoded once too), and interns the resource names requests carry. A
+//     type sent whole (every resource) to a second stream gets one
+//     contiguous encoding of its resources, which every later response
+//     carrying the whole type refers to (whole.go).
+//   - State-of-the-world watches follow go-control-plane's snapshot cache: a
 //     watch is answered when the version differs from the request's or a
 //     subscribed resource was not sent on the stream yet; EDS and RDS answer
-//     the names subscribed. A version a proxy rejected is not sent again
+//     the names subscribed. Delta streams are the server's own (delta.go):
+//     a type is answered when a request of it waits for its response and
+//     the proxy's resources owe it something (resources it subscribes to
+//     and does not hold at their version, the removal of those it holds
+//     that are gone), and the first request of a wildcard subscription is
+//     answered even when empty. A stream keeps no map of names: it holds
+//     the list it was last answered from (shared with every proxy served
+//     that list) and subscribes to a name set shared by every stream
+//     subscribing to the same names (namesets.go), so its state is a few
+//     pointers per type. A version a proxy rejected is not sent again
 //     until the version changes. Responses go out in ADS order (CDS, EDS,
 //     LDS, RDS, SDS); a proxy that connects before the first push waits for
 //     it.
