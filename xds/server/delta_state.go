@@ -137,13 +137,25 @@ func (d *deltaType) owed(t *typeResources) (send []*preparedResource, removed []
 			}
 			j++
 		default:
-			if r := next[j]; d.subscribed(r.name) && (!d.holds(r.name) || held[i].version != r.version) {
-				send = append(send, r)
+			if d.owesAgain(held[i], next[j]) {
+				send = append(send, next[j])
 			}
 			i, j = i+1, j+1
 		}
 	}
 	return send, removed
+}
+
+// owesAgain reports whether the stream is owed r, of the name of was,
+// which it was sent. The same prepared resource is owed only if it was
+// subscribed since (most of a list is the same resources: they cost no
+// lookup).
+func (d *deltaType) owesAgain(was, r *preparedResource) bool {
+	if was == r {
+		_, unsent := d.unsent[r.name]
+		return unsent && d.subscribed(r.name)
+	}
+	return d.subscribed(r.name) && (!d.holds(r.name) || was.version != r.version)
 }
 
 // compareNext compares the names at held[i] and next[j]; a list that is
@@ -154,6 +166,8 @@ func compareNext(held, next []*preparedResource, i, j int) int {
 		return 1
 	case j == len(next):
 		return -1
+	case held[i] == next[j]:
+		return 0
 	}
 	return strings.Compare(held[i].name, next[j].name)
 }

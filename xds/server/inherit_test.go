@@ -91,7 +91,7 @@ func TestEndpointChangeLeavesOtherViewsAlone(t *testing.T) {
 	views := func(outcome string) float64 {
 		return metricValue(t, h.server.metrics.views.WithLabelValues(outcome))
 	}
-	keptBefore, builtBefore := views("kept"), views("built")
+	keptBefore, reassembledBefore := views("kept"), views("reassembled")
 	h.server.Update(w.snapshot(2, "10.1.0.1", "10.1.0.2"))
 	eds := shop.next()
 	wantType(t, eds.TypeUrl, resource.EndpointType)
@@ -107,8 +107,8 @@ func TestEndpointChangeLeavesOtherViewsAlone(t *testing.T) {
 		t.Error("the pay proxy, which cannot see cart, was given new resources")
 	}
 	h.waitPushed(2)
-	if kept, built := views("kept")-keptBefore, views("built")-builtBefore; kept != 1 || built != 1 {
-		t.Errorf("push counted %v views kept and %v built, want pay's kept and shop's built", kept, built)
+	if kept, reassembled := views("kept")-keptBefore, views("reassembled")-reassembledBefore; kept != 1 || reassembled != 1 {
+		t.Errorf("push counted %v views kept and %v reassembled, want pay's kept and shop's reassembled with cart's new clusters", kept, reassembled)
 	}
 
 	// A VirtualService in pay, with every object decoded again: pay's

@@ -78,7 +78,7 @@ func newMetrics() *metrics {
 		}),
 		views: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isthmus_xds_push_views_total",
-			Help: "Outbound views of pushes: kept from the previous snapshot, because the change could not reach them, or built.",
+			Help: "Outbound views of pushes: kept from the previous snapshot, because the change could not reach them; reassembled from their previous translation with the service ports' clusters the change reached built again; or built.",
 		}, []string{"outcome"}),
 	}
 	for _, l := range nodeLimits {

@@ -51,8 +51,10 @@ func (s *Server) push(snap *model.Snapshot) {
 	s.prep.rotate()
 	s.metrics.pushDuration.Observe(time.Since(start).Seconds())
 	if views := tr.views(); views >= 0 {
+		reassembled := tr.reassembled()
 		s.metrics.views.WithLabelValues("kept").Add(float64(kept))
-		s.metrics.views.WithLabelValues("built").Add(float64(views - kept))
+		s.metrics.views.WithLabelValues("reassembled").Add(float64(reassembled))
+		s.metrics.views.WithLabelValues("built").Add(float64(views - kept - reassembled))
 	}
 	s.metrics.snapshotVersion.Set(float64(snap.Version))
 	s.pushed.Store(true)

@@ -113,6 +113,15 @@ func (st *snapshotTranslator) views() int {
 	return st.shared.Views()
 }
 
+// reassembled is the number of views reassembled so far (see
+// translate.Translator.Reassembled); 0 when translation is not shared.
+func (st *snapshotTranslator) reassembled() int {
+	if st.shared == nil {
+		return 0
+	}
+	return st.shared.Reassembled()
+}
+
 // inheritFrom takes over from prev, the translator of the previous push,
 // what the change between their snapshots cannot touch: the translations
 // of the views it cannot reach (translate.Translator.InheritFrom), and the

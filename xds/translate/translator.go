@@ -40,6 +40,9 @@ type Translator struct {
 	previousIndex func(*Index) (*Index, bool)
 	carried       map[*reads]bool
 
+	// reassembledViews counts the views reassembled rather than built.
+	reassembledViews atomic.Int64
+
 	mu     sync.Mutex
 	shared map[outboundView]*sharedEntry
 }
@@ -52,8 +55,9 @@ type sharedEntry struct {
 	err  error
 	// reassembleFrom, when set, is the view's outbound part in the previous
 	// snapshot, whose own resources still hold but whose units do not all
-	// (see InheritFrom): the first proxy takes its units anew.
-	reassembleFrom *sharedResources
+	// (see InheritFrom): the first proxy takes its units anew. It is
+	// cleared once built.
+	reassembleFrom atomic.Pointer[sharedResources]
 	// built is set once res and err are (see InheritFrom).
 	built atomic.Bool
 
@@ -99,15 +103,20 @@ func (t *Translator) Views() int {
 	return len(t.shared)
 }
 
+// Reassembled counts the views translated so far that were reassembled
+// from their previous translation with new units (see InheritFrom) rather
+// than built.
+func (t *Translator) Reassembled() int { return int(t.reassembledViews.Load()) }
+
 // Translate builds the resources of proxy p.
 func (t *Translator) Translate(p *model.Proxy) (*Resources, error) {
 	idx := t.idx.ForCluster(p.ClusterID)
 	v := viewOf(idx, p)
 	e := t.entry(v)
 	e.once.Do(func() {
-		e.res, e.err = safely(func() (*sharedResources, error) { return t.buildShared(idx, v, e.reassembleFrom) })
-		e.reassembleFrom = nil
+		e.res, e.err = safely(func() (*sharedResources, error) { return t.buildShared(idx, v, e.reassembleFrom.Load()) })
 		e.built.Store(true)
+		e.reassembleFrom.Store(nil)
 	})
 	if e.err != nil {
 		return nil, fmt.Errorf("translate proxy %s: %w", p.ID, e.err)
@@ -198,7 +207,8 @@ type sharedResources struct {
 // is set and can be.
 func (t *Translator) buildShared(idx *Index, v outboundView, prev *sharedResources) (*sharedResources, error) {
 	if prev != nil {
-		if res, ok := t.reassemble(prev); ok {
+		if res, ok := t.reassemble(prev, idx.base); ok {
+			t.reassembledViews.Add(1)
 			return res, nil
 		}
 	}
@@ -223,12 +233,15 @@ func buildShared(idx *Index, v outboundView, units unitSource) (*sharedResources
 	return assembleShared(idx.reads, scope, own, recorded, fromUnits), nil
 }
 
-// reassemble is prev, the outbound part of a view in the previous snapshot
-// whose own reads the change does not reach, with the clusters of its
-// units as they are in this snapshot. It cannot when a route unit of prev
-// was not carried over (the view's routes are its own), or a cluster unit
-// has no counterpart or fails.
-func (t *Translator) reassemble(prev *sharedResources) (*sharedResources, bool) {
+// reassemble is prev, the outbound part of a view in an earlier snapshot
+// whose own reads the changes since do not reach, with the clusters of its
+// units as they are in this snapshot, where the view's index is base (every
+// unit of a view is of the view's index, so this holds however many
+// snapshots ago prev was built). It cannot when a route unit of prev was
+// not carried over (the view's routes are its own), or a cluster unit has
+// no counterpart or fails.
+func (t *Translator) reassemble(prev *sharedResources, base *Index) (*sharedResources, bool) {
+	viewIndex := func(*Index) (*Index, bool) { return base, true }
 	if !allKept(prev.routeReads, t.carried) {
 		return nil, false
 	}
@@ -236,7 +249,7 @@ func (t *Translator) reassemble(prev *sharedResources) (*sharedResources, bool) 
 	recorded.unitReads = append(recorded.unitReads, prev.routeReads...)
 	fromUnits := &Resources{}
 	for _, in := range prev.clusterInputs {
-		next, ok := in.nextSnapshot(t.previousIndex)
+		next, ok := in.nextSnapshot(viewIndex)
 		if !ok {
 			return nil, false
 		}

@@ -47,7 +47,15 @@ func (t *Translator) InheritFrom(prev *Translator) int {
 	whole := 0
 	for v, e := range prev.shared {
 		next, known := t.previousIndex(v.index)
-		if !known || !builtWithoutError(e) || change.reaches(e.res.reads) {
+		if !known {
+			continue
+		}
+		if pending := e.pendingFrom(); pending != nil && !change.reaches(pending.reads) {
+			v.index = next
+			t.shared[v] = reassembling(pending)
+			continue
+		}
+		if !builtWithoutError(e) || change.reaches(e.res.reads) {
 			continue
 		}
 		v.index = next
@@ -89,11 +97,31 @@ func (e *sharedEntry) inherited(change *snapshotChange) *sharedEntry {
 	return out
 }
 
+// pendingFrom is, when e was to be reassembled and no proxy has built it
+// yet (the snapshots came faster than proxies were translated), the
+// outbound part it was to be reassembled from; nil otherwise. The change
+// that made e reached none of that part's own reads.
+func (e *sharedEntry) pendingFrom() *sharedResources {
+	from := e.reassembleFrom.Load()
+	if from == nil || e.built.Load() {
+		return nil
+	}
+	return from
+}
+
+// reassembling is an entry of the next Translator that reassembles from
+// (see reassemble); its inbound parts are built anew.
+func reassembling(from *sharedResources) *sharedEntry {
+	out := &sharedEntry{workloads: map[workloadKey][]*workloadEntry{}}
+	out.reassembleFrom.Store(from)
+	return out
+}
+
 // reassembled is an entry of the next Translator that reassembles e's
 // outbound part (see reassemble), with the inbound parts of e that still
 // hold, to be joined to it anew.
 func (e *sharedEntry) reassembled(change *snapshotChange) *sharedEntry {
-	out := &sharedEntry{reassembleFrom: e.res, workloads: map[workloadKey][]*workloadEntry{}}
+	out := reassembling(e.res)
 	for key, w := range e.heldWorkloads(change) {
 		carried := &workloadEntry{targets: w.targets, carried: w.res}
 		out.workloads[key] = append(out.workloads[key], carried)

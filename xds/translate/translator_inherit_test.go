@@ -193,6 +193,54 @@ func TestInheritedOutboundWithNewInboundPolicy(t *testing.T) {
 	}
 }
 
+// Endpoints that move twice before any proxy was translated between (the
+// snapshots came faster than the proxies): the views still waiting to be
+// reassembled after the first move are reassembled after the second, from
+// the translation before both, and every proxy gets what a fresh
+// translation gives.
+func TestViewsPendingReassemblyAreReassembledAfterTheNextChange(t *testing.T) {
+	world := newInheritWorld(t)
+	first := NewTranslator(world.build(inheritState{}))
+	for _, p := range inheritProxies() {
+		assertSameAsTranslate(t, first, p)
+	}
+	second := NewTranslator(world.build(inheritState{gen: 1}))
+	second.InheritFrom(first)
+	third := NewTranslator(world.build(inheritState{gen: 2}))
+	third.InheritFrom(second)
+	for _, p := range inheritProxies() {
+		assertSameAsTranslate(t, third, p)
+	}
+	// shop's and open's views see shop/cart: reassembled, not built anew;
+	// pay's is kept whole.
+	if got := third.Reassembled(); got != 2 || third.Views() != 3 {
+		t.Errorf("%d of %d views reassembled after two moves; want shop's and open's of 3", got, third.Views())
+	}
+}
+
+// A view kept whole across a snapshot, then reached by an endpoint move, is
+// reassembled from what it kept (built two snapshots ago), not built anew.
+func TestViewKeptWholeIsReassembledAfterALaterChange(t *testing.T) {
+	world := newInheritWorld(t)
+	first := NewTranslator(world.build(inheritState{}))
+	for _, p := range inheritProxies() {
+		assertSameAsTranslate(t, first, p)
+	}
+	second := NewTranslator(world.build(inheritState{}))
+	second.InheritFrom(first)
+	for _, p := range inheritProxies() {
+		assertSameAsTranslate(t, second, p)
+	}
+	third := NewTranslator(world.build(inheritState{gen: 1}))
+	third.InheritFrom(second)
+	for _, p := range inheritProxies() {
+		assertSameAsTranslate(t, third, p)
+	}
+	if got := third.Reassembled(); got != 2 {
+		t.Errorf("%d views reassembled after the move; want shop's and open's", got)
+	}
+}
+
 // A proxy of an inherited view whose own inbound endpoints change is
 // translated again: its view is kept, its inbound part is not.
 func TestInheritedViewRebuildsAMovedWorkload(t *testing.T) {
