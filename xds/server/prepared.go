@@ -1,6 +1,9 @@
 package server
 
 import (
+	"encoding/binary"
+	"hash/maphash"
+	"unsafe"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -53,14 +56,37 @@ type contentKey struct {
 // Entries live for two pushes (see rotate). Resources must not be modified
 // after translation. Safe for concurrent use.
 type preparer struct {
+	seed     maphash.Seed
 	mu       sync.Mutex
 	objects  map[types.Resource]prepareResult
 	contents map[contentKey]*preparedResource
 	types    map[typeKey]*typeResources
+	// lists finds the typeResources of a list of prepared resources, in the
+	// order translation gave them, without sorting or hashing it again:
+	// views that give the same resources share one list.
+	lists map[listKey]madeList
+	// consistent remembers the outcome of referencesMatch for a pair of
+	// lists (clusters and load assignments, listeners and routes).
+	consistent map[[2]*typeResources]error
 	// The previous generation, consulted (and promoted) on a miss.
 	oldObjects  map[types.Resource]prepareResult
 	oldContents map[contentKey]*preparedResource
 	oldTypes    map[typeKey]*typeResources
+}
+
+// madeList is a typeResources and the list, in translation's order, it
+// was made from.
+type madeList struct {
+	t      *typeResources
+	source []*preparedResource
+}
+
+// listKey identifies a list of prepared resources by the identities of its
+// resources, in order.
+type listKey struct {
+	typeURL string
+	sum     uint64
+	n       int
 }
 
 // typeKey identifies one type's list of resources by its content version.
@@ -69,7 +95,9 @@ type typeKey struct {
 }
 
 func newPreparer() *preparer {
-	return &preparer{objects: map[types.Resource]prepareResult{}, contents: map[contentKey]*preparedResource{}, types: map[typeKey]*typeResources{}}
+	return &preparer{objects: map[types.Resource]prepareResult{}, contents: map[contentKey]*preparedResource{},
+		types: map[typeKey]*typeResources{}, lists: map[listKey]madeList{}, consistent: map[[2]*typeResources]error{},
+		seed: maphash.MakeSeed()}
 }
 
 // prepareAll prepares list, resources of typeURL, in order; validated says
@@ -151,6 +179,56 @@ func (m *preparer) rotate() {
 	m.oldObjects, m.objects = m.objects, make(map[types.Resource]prepareResult, len(m.objects))
 	m.oldContents, m.contents = m.contents, make(map[contentKey]*preparedResource, len(m.contents))
 	m.oldTypes, m.types = m.types, make(map[typeKey]*typeResources, len(m.types))
+	m.lists = make(map[listKey]madeList, len(m.lists))
+	m.consistent = make(map[[2]*typeResources]error, len(m.consistent))
+}
+
+// listKeyOf is the key of list, prepared resources of typeURL.
+func (m *preparer) listKeyOf(typeURL string, list []*preparedResource) listKey {
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	var b [8]byte
+	for _, r := range list {
+		binary.LittleEndian.PutUint64(b[:], uint64(uintptr(unsafe.Pointer(r))))
+		h.Write(b[:])
+	}
+	return listKey{typeURL: typeURL, sum: h.Sum64(), n: len(list)}
+}
+
+// knownList is the typeResources made earlier in this generation from
+// exactly list (the same resources in the same order); nil when none.
+func (m *preparer) knownList(key listKey, list []*preparedResource) *typeResources {
+	m.mu.Lock()
+	made, ok := m.lists[key]
+	m.mu.Unlock()
+	if !ok || !slices.Equal(made.source, list) {
+		return nil
+	}
+	return made.t
+}
+
+// rememberList records t as made from list (see knownList).
+func (m *preparer) rememberList(key listKey, list []*preparedResource, t *typeResources) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lists[key] = madeList{t: t, source: list}
+}
+
+// referencesMatch is referencesMatch(from, to), computed once per pair of
+// lists in a generation.
+func (m *preparer) referencesMatch(from, to *typeResources) error {
+	key := [2]*typeResources{from, to}
+	m.mu.Lock()
+	err, ok := m.consistent[key]
+	m.mu.Unlock()
+	if ok {
+		return err
+	}
+	err = referencesMatch(from, to)
+	m.mu.Lock()
+	m.consistent[key] = err
+	m.mu.Unlock()
+	return err
 }
 
 // internType returns the typeResources of list (prepared resources of

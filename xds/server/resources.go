@@ -171,10 +171,10 @@ func prepareResourceTypes(res *translate.Resources, prev *proxyResources, prep *
 		}
 		rt.types[typeURL] = t
 	}
-	if err := referencesMatch(rt.types[resource.ClusterType], rt.types[resource.EndpointType]); err != nil {
+	if err := prep.referencesMatch(rt.types[resource.ClusterType], rt.types[resource.EndpointType]); err != nil {
 		return nil, fmt.Errorf("%w: endpoints: %w", errInconsistent, err)
 	}
-	if err := referencesMatch(rt.types[resource.ListenerType], rt.types[resource.RouteType]); err != nil {
+	if err := prep.referencesMatch(rt.types[resource.ListenerType], rt.types[resource.RouteType]); err != nil {
 		return nil, fmt.Errorf("%w: routes: %w", errInconsistent, err)
 	}
 	rt.secretRefs = secretRefsOf(rt)
@@ -260,8 +260,24 @@ func prepareType(typeURL string, list []types.Resource, prev *proxyResources, pr
 	if err != nil {
 		return nil, err
 	}
+	key := prep.listKeyOf(typeURL, prepared)
+	if known := prep.knownList(key, prepared); known != nil {
+		return known, nil
+	}
+	t, err := sortedType(typeURL, prepared, prev, prep)
+	if err != nil {
+		return nil, err
+	}
+	prep.rememberList(key, prepared, t)
+	return t, nil
+}
+
+// sortedType is the typeResources of prepared, sorted by name: prev's when
+// it holds the same resources.
+func sortedType(typeURL string, prepared []*preparedResource, prev *proxyResources, prep *preparer) (*typeResources, error) {
 	byName := func(a, b *preparedResource) int { return strings.Compare(a.name, b.name) }
 	if !slices.IsSortedFunc(prepared, byName) {
+		prepared = slices.Clone(prepared)
 		slices.SortStableFunc(prepared, byName)
 	}
 	if prev != nil {
