@@ -3,6 +3,7 @@ package server
 import (
 	"slices"
 	"strings"
+	"weak"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 )
@@ -122,6 +123,40 @@ func (d *deltaType) owed(t *typeResources) (send []*preparedResource, removed []
 	if d.base == t && len(d.unsent) == 0 {
 		return nil, nil
 	}
+	if len(d.unsent) > 0 || t == nil {
+		return d.walk(t)
+	}
+	// What a stream is owed depends on what it was sent and what it
+	// subscribes to only: every stream that held the same list and
+	// subscribes to the same names is owed the same, found once.
+	key := owedKey{base: weak.Make(d.base), names: d.names, wildcard: d.wildcard}
+	if v, ok := t.owedFrom.Load(key); ok {
+		o := v.(owedResult)
+		return o.send, o.removed
+	}
+	send, removed = d.walk(t)
+	t.owedFrom.Store(key, owedResult{send, removed})
+	return send, removed
+}
+
+// owedKey is what decides what a stream that holds no resource it was not
+// sent is owed of a list (see typeResources.owedFrom).
+type owedKey struct {
+	base     weak.Pointer[typeResources] // weak: a list does not keep the lists before it
+	names    *nameSet
+	wildcard bool
+}
+
+// owedResult is what streams of one owedKey are owed; shared, never
+// modified.
+type owedResult struct {
+	send    []*preparedResource
+	removed []string
+}
+
+// walk is owed, found by walking the list the stream holds and t, both
+// sorted by name.
+func (d *deltaType) walk(t *typeResources) (send []*preparedResource, removed []string) {
 	held, next := typeList(d.base), typeList(t)
 	i, j := 0, 0
 	for i < len(held) || j < len(next) {

@@ -93,3 +93,26 @@ func TestNameSetsAreSharedByContent(t *testing.T) {
 		t.Error("a shared set was modified")
 	}
 }
+
+// Streams that held the same list and subscribe to the same names are
+// owed the same, found once; a stream subscribing to other names is owed
+// its own.
+func TestStreamsAlikeAreOwedOneDiff(t *testing.T) {
+	sets := newNameSets()
+	before, after := typeOf("1", "a@1", "b@1", "c@1"), typeOf("2", "a@2", "b@1", "c@1")
+	stream := func(names ...string) *deltaType {
+		d := newDeltaType(&discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: names}, sets)
+		d.sent(before)
+		return d
+	}
+	one, two, other := stream("a", "b"), stream("b", "a"), stream("b", "c")
+	sendOne, _ := one.owed(after)
+	sendTwo, _ := two.owed(after)
+	sendOther, _ := other.owed(after)
+	if len(sendOne) != 1 || sendOne[0].name != "a" || &sendOne[0] != &sendTwo[0] {
+		t.Errorf("streams alike owed %v and %v, want a@2 found once", names(sendOne), names(sendTwo))
+	}
+	if len(sendOther) != 0 {
+		t.Errorf("a stream without a owed %v", names(sendOther))
+	}
+}

@@ -1,14 +1,14 @@
 package server
 
 import (
-	"encoding/binary"
-	"hash/maphash"
-	"unsafe"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
+	"unsafe"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"

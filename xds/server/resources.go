@@ -86,6 +86,7 @@ type typeResources struct {
 	deltaOnce sync.Once
 	deltaList []*discoveryv3.Resource // the resources of list in delta responses
 	deltaSent atomic.Int32            // delta responses with every resource
+	owedFrom  sync.Map                // owedKey → owedResult (see deltaType.owed)
 }
 
 // anys returns every resource as sent, built once and shared by every
