@@ -124,10 +124,12 @@ const (
 	// newTLSServer).
 	connBufferSize = 8 << 10
 	// connWriteBufferSize is what a connection batches its writes in, taken
-	// from a pool for the time of a write. A system call per write: with
-	// 8 KiB, writing the 9.4 GiB a 2,000-sidecar unscoped mesh must receive
-	// cost 29.6 CPU-s, with 64 KiB 24.6 (bench/RESULTS.md).
-	connWriteBufferSize = 64 << 10
+	// from a pool for the time of a write: a system call per buffer. A
+	// 2,000-sidecar unscoped mesh must receive 9.4 GiB: with 8 KiB, writing
+	// it cost 29.6 CPU-s, with 64 KiB 24.6; but thousands of connections
+	// writing at once each hold one, and 64 KiB raised a 5,000-sidecar
+	// scoped storm's peak by ~30 MiB. 32 KiB is gRPC's default.
+	connWriteBufferSize = 32 << 10
 	// headerTableSize is the HPACK dynamic table size the server lets
 	// clients use for the headers they send it: none, since a connection
 	// sends its headers once per stream and its streams live long, and a
