@@ -18,6 +18,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -144,19 +145,23 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // server serves it, so every watch of its streams is open again.
 func (h *harness) waitAcked(nodeID string) {
 	h.t.Helper()
-	eventually(h.t, "proxy to acknowledge its resources", func() bool {
-		ps := h.server.proxyByID(nodeID)
-		if ps == nil || ps.servedResources() == nil {
+	eventually(h.t, "proxy to acknowledge its resources", func() bool { return h.acked(nodeID) })
+}
+
+// acked reports whether the proxy has acknowledged the version of each
+// type it is served.
+func (h *harness) acked(nodeID string) bool {
+	ps := h.server.proxyByID(nodeID)
+	if ps == nil || ps.servedResources() == nil {
+		return false
+	}
+	st := h.server.proxyStatus(ps)
+	for _, t := range []string{"cds", "eds", "lds", "rds"} {
+		if st.Types[t].Served != st.Types[t].Acked {
 			return false
 		}
-		st := h.server.proxyStatus(ps)
-		for _, t := range []string{"cds", "eds", "lds", "rds"} {
-			if st.Types[t].Served != st.Types[t].Acked {
-				return false
-			}
-		}
-		return true
-	})
+	}
+	return true
 }
 
 // sotwClient speaks state-of-the-world ADS the way Envoy does: wildcard CDS
@@ -172,6 +177,10 @@ type sotwClient struct {
 	ended    chan error
 	last     map[string]*discoveryv3.DiscoveryResponse // last accepted response per type
 	names    map[string][]string                       // subscribed names per type
+	// held is what the client holds of each type subscribed to by name, as
+	// Envoy does: responses of those types are not full state, and add to
+	// it; a name no longer subscribed is dropped.
+	held map[string]map[string]*anypb.Any
 }
 
 func newSotwClient(t *testing.T, conn *grpc.ClientConn, node *corev3.Node) *sotwClient {
@@ -183,7 +192,8 @@ func newSotwClient(t *testing.T, conn *grpc.ClientConn, node *corev3.Node) *sotw
 		t.Fatal(err)
 	}
 	c := &sotwClient{t: t, close: cancel, stream: stream, node: node, recv: make(chan *discoveryv3.DiscoveryResponse, 100),
-		ended: make(chan error, 1), last: map[string]*discoveryv3.DiscoveryResponse{}, names: map[string][]string{}}
+		ended: make(chan error, 1), last: map[string]*discoveryv3.DiscoveryResponse{}, names: map[string][]string{},
+		held: map[string]map[string]*anypb.Any{}}
 	go pump(stream.Recv, c.recv, c.ended)
 	return c
 }
@@ -224,6 +234,7 @@ func (c *sotwClient) next() *discoveryv3.DiscoveryResponse {
 func (c *sotwClient) accept(resp *discoveryv3.DiscoveryResponse) {
 	c.t.Helper()
 	c.last[resp.TypeUrl] = resp
+	c.hold(resp)
 	c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, ResourceNames: c.names[resp.TypeUrl],
 		VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce})
 	c.subscribeDependents(resp.TypeUrl, resp.Resources)
@@ -274,6 +285,51 @@ func (c *sotwClient) nack(resp *discoveryv3.DiscoveryResponse, msg string) {
 	c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, ResourceNames: c.names[resp.TypeUrl],
 		VersionInfo: c.last[resp.TypeUrl].GetVersionInfo(), ResponseNonce: resp.Nonce,
 		ErrorDetail: &rpcstatus.Status{Code: 3, Message: msg}})
+}
+
+// hold adds what a response of a type subscribed to by name carries to
+// what the client holds of it.
+func (c *sotwClient) hold(resp *discoveryv3.DiscoveryResponse) {
+	if resp.TypeUrl == resource.ClusterType || resp.TypeUrl == resource.ListenerType {
+		return
+	}
+	held := c.held[resp.TypeUrl]
+	if held == nil {
+		held = map[string]*anypb.Any{}
+		c.held[resp.TypeUrl] = held
+	}
+	for _, a := range resp.Resources {
+		held[resourceNameOf(c.t, a)] = a
+	}
+	for name := range held {
+		if !slices.Contains(c.names[resp.TypeUrl], name) {
+			delete(held, name)
+		}
+	}
+}
+
+// holding lists, sorted, the names the client holds of typeURL (a type
+// subscribed to by name).
+func (c *sotwClient) holding(typeURL string) []string {
+	var out []string
+	for name := range c.held[typeURL] {
+		if slices.Contains(c.names[typeURL], name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// resourceNameOf is the name of a load assignment, route configuration
+// or secret.
+func resourceNameOf(t *testing.T, a *anypb.Any) string {
+	t.Helper()
+	m, err := a.UnmarshalNew()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cache.GetResourceName(m)
 }
 
 // sync subscribes like a starting Envoy and accepts responses until it

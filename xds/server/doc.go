@@ -52,9 +52,12 @@
 //     contiguous encoding of its resources, which every later response
 //     carrying the whole type refers to (whole.go).
 //   - State-of-the-world watches follow go-control-plane's snapshot cache: a
-//     watch is answered when the version differs from the request's or a
-//     subscribed resource was not sent on the stream yet; EDS and RDS answer
-//     the names subscribed. Delta streams are the server's own (delta.go):
+//     wildcard watch (CDS, LDS) is answered with every resource when the
+//     version differs from the request's. The types subscribed to by name
+//     (EDS, RDS, SDS) are not full state in xDS (a resource left out is not
+//     removed): their responses carry the subscribed resources the stream
+//     was not sent at their version, or none but the new version when only
+//     other resources changed. Delta streams are the server's own (delta.go):
 //     a type is answered when a request of it waits for its response and
 //     the proxy's resources owe it something (resources it subscribes to
 //     and does not hold at their version, the removal of those it holds

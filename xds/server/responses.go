@@ -7,33 +7,53 @@ import (
 )
 
 // sotwResponse is the state-of-the-world response owed to a request for the
-// proxy's resources served, or nil when the stream is up to date.
+// proxy's resources served, or nil when the stream is up to date. Types a
+// proxy subscribes to by name (EDS, RDS, SDS) are not full state in the
+// xDS protocol (a resource left out of a response is not removed), so
+// their responses carry only the resources the stream was not sent at
+// their version: an endpoint change sends one load assignment, not all.
 func sotwResponse(served *proxyResources, req *cache.Request, sub cache.Subscription) cache.Response {
 	t := served.types[req.GetTypeUrl()]
 	version := t.versionOrEmpty()
+	if !sub.IsWildcard() {
+		return namedResponse(t, req, sub)
+	}
 	if knownVersion(req, sub) == version && !hasUnsent(t, sub) {
 		return nil
 	}
-	if sub.IsWildcard() {
-		return &cache.PassthroughResponse{
-			Request:           req,
-			DiscoveryResponse: &discoveryv3.DiscoveryResponse{VersionInfo: version, Resources: t.anys(), TypeUrl: req.GetTypeUrl()},
-			ReturnedResources: map[string]string{sentAll: version},
+	return &cache.PassthroughResponse{
+		Request:           req,
+		DiscoveryResponse: &discoveryv3.DiscoveryResponse{VersionInfo: version, Resources: t.anys(), TypeUrl: req.GetTypeUrl()},
+		ReturnedResources: map[string]string{sentAll: version},
+	}
+}
+
+// namedResponse is sotwResponse for a subscription to names: the
+// subscribed resources of t the stream was not sent at their version (one
+// it rejected is not sent again until it changes). With none, the stream
+// is still told t's version when it holds another (a resource it does not
+// name changed, or it waits for its first answer), unless it is rejecting
+// a response.
+func namedResponse(t *typeResources, req *cache.Request, sub cache.Subscription) cache.Response {
+	subscribed, returned := sub.SubscribedResources(), sub.ReturnedResources()
+	var resources []*anypb.Any
+	next := make(map[string]string, len(subscribed))
+	for _, r := range typeList(t) {
+		if _, ok := subscribed[r.name]; !ok {
+			continue
+		}
+		next[r.name] = r.version
+		if returned[r.name] != r.version {
+			resources = append(resources, r.any)
 		}
 	}
-	var resources []*anypb.Any
-	subscribed := sub.SubscribedResources()
-	returned := make(map[string]string, len(subscribed))
-	for _, r := range typeList(t) {
-		if _, ok := subscribed[r.name]; ok {
-			resources = append(resources, r.any)
-			returned[r.name] = version
-		}
+	if len(resources) == 0 && (req.GetErrorDetail() != nil || req.GetVersionInfo() == t.versionOrEmpty()) {
+		return nil
 	}
 	return &cache.PassthroughResponse{
 		Request:           req,
-		DiscoveryResponse: &discoveryv3.DiscoveryResponse{VersionInfo: version, Resources: resources, TypeUrl: req.GetTypeUrl()},
-		ReturnedResources: returned,
+		DiscoveryResponse: &discoveryv3.DiscoveryResponse{VersionInfo: t.versionOrEmpty(), Resources: resources, TypeUrl: req.GetTypeUrl()},
+		ReturnedResources: next,
 	}
 }
 

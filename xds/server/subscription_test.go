@@ -160,13 +160,30 @@ func clusterNameOf(t *testing.T, a *anypb.Any) string {
 	return cla.ClusterName
 }
 
-// syncTo accepts responses until the client's last EDS and RDS responses
-// hold exactly the wanted names.
+// acceptUntilAcked accepts c's responses until the proxy has acknowledged
+// every type's version: once it holds what it names, a type it subscribes
+// to by name may still be sent a new version with nothing in it.
+func (h *harness) acceptUntilAcked(c *sotwClient, nodeID string) {
+	h.t.Helper()
+	deadline := time.After(waitLimit)
+	for !h.acked(nodeID) {
+		select {
+		case resp := <-c.recv:
+			c.accept(resp)
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			h.t.Fatal("gave up waiting for the proxy to acknowledge its resources")
+		}
+	}
+}
+
+// syncTo accepts responses until the client holds exactly the wanted EDS
+// and RDS names.
 func (c *sotwClient) syncTo(eds, rds []string) {
 	c.t.Helper()
 	holds := func() bool {
-		return slices.Equal(loadAssignmentNames(c.t, c.last[resource.EndpointType].GetResources()), sorted(eds...)) &&
-			slices.Equal(routeConfigNames(c.t, c.last[resource.RouteType].GetResources()), sorted(rds...))
+		return slices.Equal(c.holding(resource.EndpointType), sorted(eds...)) &&
+			slices.Equal(c.holding(resource.RouteType), sorted(rds...))
 	}
 	for !holds() {
 		c.accept(c.next())
@@ -183,25 +200,29 @@ func TestSotWNamedSubscriptionsFollowTheClient(t *testing.T) {
 	version := c.last[resource.EndpointType].VersionInfo
 
 	// Narrowing the subscription needs no answer; widening it again is
-	// answered with every subscribed load assignment, at the same version.
+	// answered with the load assignment added, at the same version: EDS is
+	// not full state, the one held is not sent again.
 	c.subscribe(resource.EndpointType, []string{reviewsCluster})
 	c.subscribe(resource.EndpointType, []string{ratingsCluster, reviewsCluster})
 	eds := c.next()
 	wantType(t, eds.TypeUrl, resource.EndpointType)
-	if got := loadAssignmentNames(t, eds.Resources); !slices.Equal(got, sorted(ratingsCluster, reviewsCluster)) || eds.VersionInfo != version {
-		t.Fatalf("resubscription answered with %v at version %s; want both load assignments at %s", got, eds.VersionInfo, version)
+	if got := loadAssignmentNames(t, eds.Resources); !slices.Equal(got, []string{ratingsCluster}) || eds.VersionInfo != version {
+		t.Fatalf("resubscription answered with %v at version %s; want %s at %s", got, eds.VersionInfo, ratingsCluster, version)
 	}
 	c.accept(eds)
+	if got := c.holding(resource.EndpointType); !slices.Equal(got, sorted(ratingsCluster, reviewsCluster)) {
+		t.Fatalf("the client holds %v after the resubscription", got)
+	}
 	h.waitAcked(node.Id)
 
 	// A new service and then a removed one: the subscriptions follow CDS
 	// and LDS, and EDS and RDS answer exactly the names subscribed.
 	h.server.Update(world{version: 2, endpoints: []string{"10.1.0.1"}, details: true}.snapshot())
 	c.syncTo([]string{detailsCluster, ratingsCluster, reviewsCluster}, []string{detailsRoute, ratingsRoute, reviewsRoute})
-	h.waitAcked(node.Id)
+	h.acceptUntilAcked(c, node.Id)
 	h.server.Update(world{version: 3, endpoints: []string{"10.1.0.1"}, details: true, noRatings: true}.snapshot())
 	c.syncTo([]string{detailsCluster, reviewsCluster}, []string{detailsRoute, reviewsRoute})
-	h.waitAcked(node.Id)
+	h.acceptUntilAcked(c, node.Id)
 	if got := edsNames(t, c.last[resource.ClusterType].Resources); !slices.Equal(got, sorted(detailsCluster, reviewsCluster)) {
 		t.Errorf("clusters %v after the removal", got)
 	}
@@ -299,5 +320,29 @@ func TestDefaultTranslationServesProxies(t *testing.T) {
 	wantType(t, deltaEDS.TypeUrl, resource.EndpointType)
 	if got := resourceNames(deltaEDS); !slices.Equal(got, []string{reviewsCluster}) {
 		t.Errorf("delta EDS sent %v after the change, want only %s", got, reviewsCluster)
+	}
+}
+
+// Over state of the world, load assignments and route configurations are
+// not full state: an endpoint change sends the one load assignment that
+// changed, not every one the proxy subscribes to.
+func TestSotWEndpointChangeSendsOneLoadAssignment(t *testing.T) {
+	h := startServer(t, meshTranslate)
+	node := sidecarNode(t, "app-1")
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}, details: true}.snapshot())
+	c := newSotwClient(t, h.dial(), node)
+	c.sync()
+	h.acceptUntilAcked(c, node.Id)
+
+	h.server.Update(world{version: 2, endpoints: []string{"10.1.0.1", "10.1.0.2"}, details: true}.snapshot())
+	eds := c.next()
+	wantType(t, eds.TypeUrl, resource.EndpointType)
+	if got := loadAssignmentNames(t, eds.Resources); !slices.Equal(got, []string{reviewsCluster}) {
+		t.Fatalf("the endpoint change sent %v, want only %s", got, reviewsCluster)
+	}
+	c.accept(eds)
+	h.acceptUntilAcked(c, node.Id)
+	if got := c.holding(resource.EndpointType); !slices.Equal(got, sorted(detailsCluster, ratingsCluster, reviewsCluster)) {
+		t.Errorf("the proxy holds %v", got)
 	}
 }
