@@ -1,6 +1,8 @@
 package server
 
 import (
+	"maps"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -36,25 +38,47 @@ func sotwResponse(served *proxyResources, req *cache.Request, sub cache.Subscrip
 // a response.
 func namedResponse(t *typeResources, req *cache.Request, sub cache.Subscription) cache.Response {
 	subscribed, returned := sub.SubscribedResources(), sub.ReturnedResources()
-	var resources []*anypb.Any
-	next := make(map[string]string, len(subscribed))
+	var owed []*preparedResource
 	for _, r := range typeList(t) {
-		if _, ok := subscribed[r.name]; !ok {
-			continue
-		}
-		next[r.name] = r.version
-		if returned[r.name] != r.version {
-			resources = append(resources, r.any)
+		if v, sent := returned[r.name]; v != r.version || !sent {
+			if _, ok := subscribed[r.name]; ok {
+				owed = append(owed, r)
+			}
 		}
 	}
-	if len(resources) == 0 && (req.GetErrorDetail() != nil || req.GetVersionInfo() == t.versionOrEmpty()) {
+	if len(owed) == 0 && (req.GetErrorDetail() != nil || req.GetVersionInfo() == t.versionOrEmpty()) {
 		return nil
 	}
 	return &cache.PassthroughResponse{
 		Request:           req,
-		DiscoveryResponse: &discoveryv3.DiscoveryResponse{VersionInfo: t.versionOrEmpty(), Resources: resources, TypeUrl: req.GetTypeUrl()},
-		ReturnedResources: next,
+		DiscoveryResponse: &discoveryv3.DiscoveryResponse{VersionInfo: t.versionOrEmpty(), Resources: anysOf(owed), TypeUrl: req.GetTypeUrl()},
+		ReturnedResources: withSent(returned, owed),
 	}
+}
+
+// withSent is what a stream that was sent returned holds once sent owed
+// too: returned itself when owed is empty (the stream's map is never
+// modified, go-control-plane replaces it).
+func withSent(returned map[string]string, owed []*preparedResource) map[string]string {
+	if len(owed) == 0 {
+		return returned
+	}
+	next := maps.Clone(returned)
+	if next == nil {
+		next = make(map[string]string, len(owed))
+	}
+	for _, r := range owed {
+		next[r.name] = r.version
+	}
+	return next
+}
+
+func anysOf(list []*preparedResource) []*anypb.Any {
+	out := make([]*anypb.Any, len(list))
+	for i, r := range list {
+		out[i] = r.any
+	}
+	return out
 }
 
 // sentAll is the name under which a state-of-the-world stream with a
