@@ -43,13 +43,6 @@ type Options struct {
 	// ConnectRate limits how many proxies connect per second; 0 connects
 	// them all at once.
 	ConnectRate float64
-	// WindowBytes is each simulated sidecar's HTTP/2 stream and connection
-	// window: Envoy's 256 MiB by default. What the control plane sends
-	// faster than the load generator reads waits in the load generator's
-	// memory, up to this much per sidecar; a smaller window lets a fleet
-	// of thousands that each receive megabytes fit in this machine's
-	// memory (the control plane then holds what waits).
-	WindowBytes int
 	// ConfigTimeout bounds the connect storm; SettleTimeout bounds the wait
 	// for a scenario's last change to reach every proxy.
 	ConfigTimeout time.Duration
@@ -112,16 +105,12 @@ func DefaultOptions() Options {
 		ProfileDir:     "profiles",
 		ProfileSeconds: 30 * time.Second,
 		MetricsPrefix:  "isthmus_",
-		WindowBytes:    envoyWindowSize,
 	}
 }
 
 // validate reports options that cannot run.
 func (o *Options) validate() error {
 	var errs []error
-	if o.WindowBytes < 64<<10 || o.WindowBytes > envoyWindowSize {
-		errs = append(errs, fmt.Errorf("window: %d bytes, want 64 KiB to 256 MiB", o.WindowBytes))
-	}
 	if err := checkLoopback(o.Target); err != nil {
 		errs = append(errs, fmt.Errorf("target: %w", err))
 	}

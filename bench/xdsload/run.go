@@ -285,12 +285,11 @@ func (r *runner) createProxies(ctx context.Context) error {
 			grpc.WithDisableRetry(),
 			grpc.WithDisableServiceConfig(),
 			// Envoy's HTTP/2 windows (256 MiB for a stream and for the
-			// connection, unless WindowBytes says otherwise): the server
-			// never waits for window updates, and with a fixed window gRPC
-			// does not send the bandwidth-probing pings that Envoy never
-			// sends.
-			grpc.WithInitialWindowSize(int32(r.opts.WindowBytes)),
-			grpc.WithInitialConnWindowSize(int32(r.opts.WindowBytes)),
+			// connection): the server never waits for window updates, and
+			// with a fixed window gRPC does not send the bandwidth-probing
+			// pings that Envoy never sends.
+			grpc.WithInitialWindowSize(envoyWindowSize),
+			grpc.WithInitialConnWindowSize(envoyWindowSize),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))...)
 		if err != nil {
 			return fmt.Errorf("client for %s: %w", r.opts.Target, err)

@@ -91,7 +91,6 @@ func parseFlags(args []string, stderr io.Writer) (xdsload.Options, string, error
 	fs.IntVar(&opts.Changes, "changes", opts.Changes, "changes per change scenario")
 	fs.Float64Var(&opts.Rate, "rate", opts.Rate, "changes per second")
 	fs.Float64Var(&opts.ConnectRate, "connect-rate", opts.ConnectRate, "proxies connecting per second (0: all at once)")
-	fs.IntVar(&opts.WindowBytes, "window-bytes", opts.WindowBytes, "each sidecar's HTTP/2 window (Envoy's: 256 MiB); smaller keeps the load generator's memory in bounds for thousands of sidecars receiving megabytes each")
 	fs.DurationVar(&opts.ConfigTimeout, "config-timeout", opts.ConfigTimeout, "how long the connect storm waits for every proxy's full config")
 	fs.DurationVar(&opts.SettleTimeout, "settle-timeout", opts.SettleTimeout, "how long a scenario waits for its changes to reach every proxy")
 	fs.IntVar(&opts.PID, "pid", opts.PID, "control plane process id (default: the process listening on the target port)")
