@@ -190,13 +190,7 @@ func addrString(l net.Listener) string {
 // a certificate lifetime first, so that every istio-agent has renewed and
 // trusts it before a peer shows a certificate of the new CA.
 func rootTrustDelay(opts serveOptions) time.Duration {
-	if opts.rootTrustDelay > 0 {
-		return opts.rootTrustDelay
-	}
-	if opts.secureListen == "" {
-		return certs.DefaultRootTrustDelay
-	}
-	return max(certs.DefaultRootTrustDelay, opts.certTTL)
+	return rotationPhase(opts, opts.rootTrustDelay, certs.DefaultRootTrustDelay)
 }
 
 // rootGrace is how long old roots stay trusted after a root rotation moved
@@ -206,11 +200,17 @@ func rootTrustDelay(opts serveOptions) time.Duration {
 // certificate lifetime, within which holders of CA-API certificates
 // (istio-agent, isthmus agent) renew them from the new CA at any replica.
 func rootGrace(opts serveOptions) time.Duration {
-	if opts.rootGrace > 0 {
-		return opts.rootGrace
+	return rotationPhase(opts, opts.rootGrace, certs.DefaultRootGrace)
+}
+
+// rotationPhase is a root rotation phase's length: set when given, else
+// def, at least a certificate lifetime when the secure port is on.
+func rotationPhase(opts serveOptions, set, def time.Duration) time.Duration {
+	switch {
+	case set > 0:
+		return set
+	case opts.secureListen == "":
+		return def
 	}
-	if opts.secureListen == "" {
-		return certs.DefaultRootGrace
-	}
-	return max(certs.DefaultRootGrace, opts.certTTL)
+	return max(def, opts.certTTL)
 }
