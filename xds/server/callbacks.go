@@ -51,7 +51,10 @@ type request struct {
 	errorDetail *rpcstatus.Status
 }
 
-// callbacks connects go-control-plane's stream events to the server.
+// callbacks connects go-control-plane's server, which Isthmus keeps only
+// for the Fetch methods of the services it registers (refused), to the
+// server; its streams are Isthmus's own (sotw.go, delta.go), which call
+// onOpen, onRequest, onResponse and onClosed themselves.
 type callbacks struct{ s *Server }
 
 var _ serverv3.Callbacks = callbacks{}

@@ -35,29 +35,6 @@ const (
 // isDebugType reports whether typeURL is one of the debug types.
 func isDebugType(typeURL string) bool { return strings.HasPrefix(typeURL, "istio.io/debug/") }
 
-// debugCache answers the debug types from the server and everything else
-// from the resource cache.
-type debugCache struct {
-	resourceCache
-	s *Server
-}
-
-// CreateWatch answers a debug request at once, unless it acknowledges a
-// debug response (it carries that response's version): a watch that is
-// never answered then.
-func (c debugCache) CreateWatch(req *cache.Request, sub cache.Subscription, out chan cache.Response) (func(), error) {
-	if !isDebugType(req.GetTypeUrl()) {
-		return c.resourceCache.CreateWatch(req, sub, out)
-	}
-	if req.GetVersionInfo() == "" {
-		resp := &cache.PassthroughResponse{Request: req, DiscoveryResponse: c.s.debugResponse(req)}
-		if !trySend(out, cache.Response(resp)) {
-			c.s.log.Error("debug request not answered: the stream cannot take a response", "type", req.GetTypeUrl())
-		}
-	}
-	return func() {}, nil
-}
-
 // debugResponse is the answer to a debug request; its version is the time
 // it was made.
 func (s *Server) debugResponse(req *cache.Request) *discoveryv3.DiscoveryResponse {

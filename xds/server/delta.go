@@ -77,7 +77,7 @@ func (s *Server) serveDelta(io deltaIO, fixedType string) error {
 		return err
 	}
 	defer d.close()
-	requests := d.receive()
+	requests := receive(io.Context(), s.ctx, io.Recv)
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -109,27 +109,27 @@ func (s *Server) openDelta(io deltaIO, fixedType string) (*deltaStream, error) {
 // close forgets the stream.
 func (d *deltaStream) close() {
 	if d.node != nil {
-		d.node.unwatchDelta(d.wake)
+		d.node.unwatch(d.wake)
 	}
 	d.s.onClosed(d.key)
 }
 
-// receive reads the stream's requests into the returned channel, closed
-// when the stream ends.
-func (d *deltaStream) receive() <-chan *discoveryv3.DeltaDiscoveryRequest {
-	out := make(chan *discoveryv3.DeltaDiscoveryRequest)
+// receive reads a stream's requests with recv into the returned channel,
+// closed when the stream (streamCtx) or the server (serverCtx) ends.
+func receive[T any](streamCtx, serverCtx context.Context, recv func() (T, error)) <-chan T {
+	out := make(chan T)
 	go func() {
 		defer close(out)
 		for {
-			req, err := d.io.Recv()
+			req, err := recv()
 			if err != nil {
 				return
 			}
 			select {
 			case out <- req:
-			case <-d.io.Context().Done():
+			case <-streamCtx.Done():
 				return
-			case <-d.s.ctx.Done():
+			case <-serverCtx.Done():
 				return
 			}
 		}
@@ -175,7 +175,7 @@ func (d *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 // when the proxy's resources change, once its node is known.
 func (d *deltaStream) attach() {
 	if d.node == nil && d.nodeID != "" {
-		d.node = d.s.cache.watchDelta(d.nodeID, d.wake)
+		d.node = d.s.cache.watch(d.nodeID, d.wake)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"weak"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
 // wildcardName is the resource name that subscribes to every resource of a
@@ -50,6 +51,52 @@ func newDeltaType(req *discoveryv3.DeltaDiscoveryRequest, sets *nameSets) *delta
 	}
 	d.update(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), sets)
 	return d
+}
+
+// newSotwHeld is the state made by a state-of-the-world stream's first
+// request of a type: CDS and LDS requests that name nothing subscribe to
+// everything (xDS's legacy wildcard); "*" does for any type.
+func newSotwHeld(typeURL string, req *discoveryv3.DiscoveryRequest, sets *nameSets) *deltaType {
+	d := &deltaType{names: sets.empty()}
+	if len(req.GetResourceNames()) == 0 && (typeURL == resource.ClusterType || typeURL == resource.ListenerType) {
+		d.wildcard, d.legacy = true, true
+	}
+	d.resubscribe(req.GetResourceNames(), sets)
+	return d
+}
+
+// resubscribe makes names, a state-of-the-world request's whole list, what
+// the stream subscribes to.
+func (d *deltaType) resubscribe(names []string, sets *nameSets) {
+	if d.legacy && len(names) == 0 {
+		return
+	}
+	if !d.wildcard && len(names) == len(d.names.names) && allIn(names, d.names) {
+		return
+	}
+	want := make(map[string]struct{}, len(names))
+	for _, name := range names {
+		want[name] = struct{}{}
+	}
+	var gone []string
+	if _, ok := want[wildcardName]; !ok && d.wildcard {
+		gone = append(gone, wildcardName)
+	}
+	for name := range d.names.names {
+		if _, ok := want[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	d.update(names, gone, sets)
+}
+
+func allIn(names []string, set *nameSet) bool {
+	for _, name := range names {
+		if !set.has(name) {
+			return false
+		}
+	}
+	return true
 }
 
 // update applies a request's subscriptions and unsubscriptions, in that

@@ -42,8 +42,7 @@
 //     by identity, then by content), and keeps its encoding and version
 //     while it does not change. One type's list of resources is one object
 //     for every proxy and view served the same list (interned by content
-//     version). Responses are built from these encodings (state of the
-//     world: go-control-plane's pass-through responses), never marshalled
+//     version). Responses are built from these encodings, never marshalled
 //     per stream: a gRPC codec writes them referring to the prepared
 //     encodings of large resources (512 B and more) instead of copying them
 //     (in delta responses, the wrapper around each prepared resource is
@@ -51,22 +50,26 @@
 //     type sent whole (every resource) to a second stream gets one
 //     contiguous encoding of its resources, which every later response
 //     carrying the whole type refers to (whole.go).
-//   - State-of-the-world watches follow go-control-plane's snapshot cache: a
-//     wildcard watch (CDS, LDS) is answered with every resource when the
-//     version differs from the request's. The types subscribed to by name
-//     (EDS, RDS, SDS) are not full state in xDS (a resource left out is not
-//     removed): their responses carry the subscribed resources the stream
-//     was not sent at their version, or none but the new version when only
-//     other resources changed. Delta streams are the server's own (delta.go):
-//     a type is answered when a request of it waits for its response and
-//     the proxy's resources owe it something (resources it subscribes to
-//     and does not hold at their version, the removal of those it holds
-//     that are gone), and the first request of a wildcard subscription is
+//   - Both protocols' streams are the server's own (sotw.go, delta.go): a
+//     type is answered when a request of it waits for its response and the
+//     proxy's resources owe it something. A wildcard state-of-the-world
+//     type (CDS, LDS) is full state: every resource, whenever its version
+//     is not the one the stream was told or says it holds. The types
+//     subscribed to by name (EDS, RDS, SDS) are not full state in xDS (a
+//     resource left out is not removed): their state-of-the-world responses
+//     carry the subscribed resources the stream was not sent at their
+//     version, or none but the new version when only others changed. A
+//     delta response carries the resources the stream subscribes to and
+//     does not hold at their version, and the removal of those it holds
+//     that are gone; the first request of a wildcard subscription is
 //     answered even when empty. A stream keeps no map of names: it holds
 //     the list it was last answered from (shared with every proxy served
 //     that list) and subscribes to a name set shared by every stream
 //     subscribing to the same names (namesets.go), so its state is a few
-//     pointers per type. A version a proxy rejected is not sent again
+//     pointers per type; streams alike are owed one diff, found once. A
+//     state-of-the-world request carrying the nonce of an older response
+//     than its type's last is counted (an acknowledgement or rejection)
+//     and otherwise ignored. A version a proxy rejected is not sent again
 //     until the version changes. Responses go out in ADS order (CDS, EDS,
 //     LDS, RDS, SDS); a proxy that connects before the first push waits for
 //     it.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -120,17 +118,4 @@ func (s *Server) noteNoStreams() {
 	if s.draining.Load() {
 		debounce.Signal(s.streamsGone)
 	}
-}
-
-// endingResponse answers a state-of-the-world watch of a proxy whose
-// streams the server ends: go-control-plane, failing to get its response,
-// ends the stream with Unavailable and errDraining's message.
-type endingResponse struct{ *cache.PassthroughResponse }
-
-func (endingResponse) GetDiscoveryResponse() (*discoveryv3.DiscoveryResponse, error) {
-	return nil, errDraining
-}
-
-func endingSotw(req *cache.Request) cache.Response {
-	return endingResponse{&cache.PassthroughResponse{Request: req}}
 }

@@ -2,19 +2,14 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -182,37 +177,33 @@ func TestStopCutsADrainShort(t *testing.T) {
 	}
 }
 
-// A state-of-the-world watch opened once its proxy's streams are being
-// ended (the request was on its way) is answered with the end at once.
-func TestEndedProxyWatchesEndTheirStream(t *testing.T) {
-	c := newPreparedCache(slog.New(slog.DiscardHandler))
-	node := &corev3.Node{Id: sidecarNode(t, "app-1").Id}
-	c.end(node.Id)
-
-	sotw := make(chan cache.Response, 1)
-	if _, err := c.CreateWatch(&cache.Request{Node: node, TypeUrl: resource.ClusterType}, stream.NewSotwSubscription(nil, true), sotw); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := (<-sotw).GetDiscoveryResponse(); !errors.Is(err, errDraining) {
-		t.Errorf("state-of-the-world watch answered with %v, want %v", err, errDraining)
-	}
-}
-
-// A delta stream whose proxy's streams are being ended (its request was on
-// its way) ends at its first request.
-func TestEndedProxyDeltaStreamEnds(t *testing.T) {
+// A stream whose proxy's streams are being ended (its request was on its
+// way) ends at its first request, in either protocol.
+func TestEndedProxyStreamEndsAtItsFirstRequest(t *testing.T) {
 	h := startServer(t, meshTranslate)
-	node := sidecarNode(t, "app-1")
+	node, other := sidecarNode(t, "app-1"), sidecarNode(t, "app-2")
 	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
 	h.server.cache.end(node.Id)
-	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(h.dial()).DeltaAggregatedResources(t.Context())
+	h.server.cache.end(other.Id)
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(h.dial())
+	sotw, err := ads.StreamAggregatedResources(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}); err != nil {
+	if err := sotw.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resource.ClusterType}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Recv(); !isDrainEnd(err) {
+	if _, err := sotw.Recv(); !isDrainEnd(err) {
+		t.Errorf("state-of-the-world stream ended with %v, want Unavailable %q", err, drainingMessage)
+	}
+	delta, err := ads.DeltaAggregatedResources(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := delta.Send(&discoveryv3.DeltaDiscoveryRequest{Node: other, TypeUrl: resource.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := delta.Recv(); !isDrainEnd(err) {
 		t.Errorf("delta stream ended with %v, want Unavailable %q", err, drainingMessage)
 	}
 }

@@ -16,9 +16,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
@@ -153,16 +151,8 @@ type fleet []*benchClient
 func connectFleet(b *testing.B, s *Server, m benchMesh, n int, delta bool) fleet {
 	clients := make(fleet, n)
 	parallel(n, func(k int) {
-		node := m.proxy(k)
-		p, err := model.ParseNode(node)
-		if err != nil {
-			panic(err)
-		}
-		c := newBenchClient(s, node, delta)
+		c := newBenchClient(s, m.proxy(k), delta) // attached by its first request
 		clients[k] = c
-		if !delta {
-			s.attach(p, nil) // a delta stream attaches on its first request
-		}
 		c.subscribe(resource.ClusterType, nil)
 		c.subscribe(resource.ListenerType, nil)
 		c.drain()
@@ -203,91 +193,80 @@ func parallel(n int, fn func(int)) {
 	wg.Wait()
 }
 
-// benchClient is one simulated Envoy, talking to the server's cache as the
-// go-control-plane stream handlers would: one watch per type, re-armed
-// after each response with the version it carried.
+// benchClient is one simulated Envoy, talking to a stream of the server
+// without a connection: it hands its requests to the stream and reads the
+// responses the stream sent.
 type benchClient struct {
 	s        *Server
 	node     *corev3.Node
 	delta    *deltaStream // nil for state of the world
-	deltaIO  *memDeltaIO
-	sotw     chan cache.Response
-	subs     map[string]*stream.Subscription
+	deltaIO  *memIO[*discoveryv3.DeltaDiscoveryRequest, *discoveryv3.DeltaDiscoveryResponse]
+	sotw     *sotwStream // nil for delta
+	sotwIO   *memIO[*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse]
 	names    map[string][]string
 	versions map[string]string
-	nonces   map[string]string // of the last delta response of each type
-	cancels  map[string]func()
+	nonces   map[string]string // of the last response of each type
 }
 
 func newBenchClient(s *Server, node *corev3.Node, delta bool) *benchClient {
-	c := &benchClient{s: s, node: node, sotw: make(chan cache.Response, 16),
-		subs: map[string]*stream.Subscription{}, names: map[string][]string{},
-		versions: map[string]string{}, nonces: map[string]string{}, cancels: map[string]func(){}}
+	c := &benchClient{s: s, node: node, names: map[string][]string{}, versions: map[string]string{}, nonces: map[string]string{}}
+	var err error
 	if delta {
-		c.deltaIO = &memDeltaIO{ctx: s.ctx}
-		var err error
-		if c.delta, err = s.openDelta(c.deltaIO, ""); err != nil {
-			panic(err)
-		}
+		c.deltaIO = &memIO[*discoveryv3.DeltaDiscoveryRequest, *discoveryv3.DeltaDiscoveryResponse]{ctx: s.ctx}
+		c.delta, err = s.openDelta(c.deltaIO, "")
+	} else {
+		c.sotwIO = &memIO[*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse]{ctx: s.ctx}
+		c.sotw, err = s.openSotw(c.sotwIO, "")
+	}
+	if err != nil {
+		panic(err)
 	}
 	return c
 }
 
-// memDeltaIO is a delta stream without a connection: the bench client
-// hands requests to the deltaStream itself, and reads what it sent here.
-type memDeltaIO struct {
+// memIO is a stream without a connection: the bench client hands requests
+// to the stream itself, and reads what it sent here.
+type memIO[Req, Resp any] struct {
 	ctx  context.Context
-	sent []*discoveryv3.DeltaDiscoveryResponse
+	sent []Resp
 }
 
-func (m *memDeltaIO) Context() context.Context { return m.ctx }
+func (m *memIO[Req, Resp]) Context() context.Context { return m.ctx }
 
-func (m *memDeltaIO) Send(r *discoveryv3.DeltaDiscoveryResponse) error {
+func (m *memIO[Req, Resp]) Send(r Resp) error {
 	m.sent = append(m.sent, r)
 	return nil
 }
 
-func (m *memDeltaIO) Recv() (*discoveryv3.DeltaDiscoveryRequest, error) {
-	return nil, errors.New("the bench client hands requests over itself")
+func (m *memIO[Req, Resp]) Recv() (Req, error) {
+	var none Req
+	return none, errors.New("the bench client hands requests over itself")
 }
 
 // takeSent returns the responses sent since the last call.
-func (m *memDeltaIO) takeSent() []*discoveryv3.DeltaDiscoveryResponse {
+func (m *memIO[Req, Resp]) takeSent() []Resp {
 	out := m.sent
 	m.sent = nil
 	return out
 }
 
-// subscribe (re)opens the watch of typeURL for names, nil being wildcard;
-// over delta, it sends the request that acknowledges the last response of
-// the type and changes the subscription to names.
+// subscribe sends the request that acknowledges the last response of
+// typeURL and subscribes to names, nil being wildcard.
 func (c *benchClient) subscribe(typeURL string, names []string) {
 	old := c.names[typeURL]
 	c.names[typeURL] = names
+	var err error
 	if c.delta != nil {
 		req := &discoveryv3.DeltaDiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResponseNonce: c.nonces[typeURL]}
 		req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe = diffNames(old, names)
-		if err := c.delta.handle(req); err != nil {
-			panic(err)
-		}
-		return
-	}
-	if cancel := c.cancels[typeURL]; cancel != nil {
-		cancel()
-	}
-	sub := c.subs[typeURL]
-	req := &discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names, VersionInfo: c.versions[typeURL]}
-	if sub == nil {
-		s := stream.NewSotwSubscription(names, true)
-		sub = &s
+		err = c.delta.handle(req)
 	} else {
-		sub.SetResourceSubscription(names)
+		err = c.sotw.handle(&discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names,
+			VersionInfo: c.versions[typeURL], ResponseNonce: c.nonces[typeURL]})
 	}
-	cancel, err := c.s.cache.CreateWatch(req, sub, c.sotw)
 	if err != nil {
 		panic(err)
 	}
-	c.subs[typeURL], c.cancels[typeURL] = sub, cancel
 }
 
 func diffNames(old, names []string) (added, removed []string) {
@@ -312,39 +291,38 @@ func diffNames(old, names []string) (added, removed []string) {
 	return added, removed
 }
 
-// drain handles every pending response: marshals it as gRPC would, records
-// it and re-arms the watch, subscribing EDS and RDS to the names the proxy
-// is served. It returns the number of responses.
+// drain handles every pending response: the stream answers what a change
+// (set, which wakes it) or a request owes; each response is marshalled as
+// gRPC would, recorded and acknowledged, subscribing EDS and RDS to the
+// names the proxy is served. It returns the number of responses.
 func (c *benchClient) drain() int64 {
-	if c.delta != nil {
-		return c.drainDelta()
-	}
 	var n int64
 	for {
-		select {
-		case resp := <-c.sotw:
-			out, err := resp.GetDiscoveryResponse()
-			if err != nil {
-				panic(err)
-			}
-			mustMarshal(out)
-			c.subs[out.TypeUrl].SetReturnedResources(resp.GetReturnedResources())
-			c.versions[out.TypeUrl] = out.VersionInfo
-			c.cancels[out.TypeUrl] = nil // a watch answers once
-			c.subscribe(out.TypeUrl, c.names[out.TypeUrl])
-			c.followReferences(out.TypeUrl)
-			n++
-		default:
+		sent := c.answered()
+		if len(sent) == 0 {
 			return n
+		}
+		for _, out := range sent {
+			mustMarshal(out.msg)
+			c.versions[out.typeURL], c.nonces[out.typeURL] = out.version, out.nonce
+			c.subscribe(out.typeURL, c.names[out.typeURL])
+			c.followReferences(out.typeURL)
+			n++
 		}
 	}
 }
 
-// drainDelta is drain over delta: the stream answers what a change (set,
-// which wakes it) or a request owes, and each response is acknowledged.
-func (c *benchClient) drainDelta() int64 {
-	var n int64
-	for {
+// receivedResponse is what the bench client reads of a response.
+type receivedResponse struct {
+	msg                     proto.Message
+	typeURL, version, nonce string
+}
+
+// answered wakes the stream when set signalled it, and returns what it
+// sent since the last call.
+func (c *benchClient) answered() []receivedResponse {
+	var out []receivedResponse
+	if c.delta != nil {
 		select {
 		case <-c.delta.wake:
 			if err := c.delta.answerAll(); err != nil {
@@ -352,18 +330,22 @@ func (c *benchClient) drainDelta() int64 {
 			}
 		default:
 		}
-		sent := c.deltaIO.takeSent()
-		if len(sent) == 0 {
-			return n
+		for _, r := range c.deltaIO.takeSent() {
+			out = append(out, receivedResponse{r, r.TypeUrl, r.SystemVersionInfo, r.Nonce})
 		}
-		for _, out := range sent {
-			mustMarshal(out)
-			c.versions[out.TypeUrl], c.nonces[out.TypeUrl] = out.SystemVersionInfo, out.Nonce
-			c.subscribe(out.TypeUrl, c.names[out.TypeUrl])
-			c.followReferences(out.TypeUrl)
-			n++
-		}
+		return out
 	}
+	select {
+	case <-c.sotw.wake:
+		if err := c.sotw.answerAll(); err != nil {
+			panic(err)
+		}
+	default:
+	}
+	for _, r := range c.sotwIO.takeSent() {
+		out = append(out, receivedResponse{r, r.TypeUrl, r.VersionInfo, r.Nonce})
+	}
+	return out
 }
 
 // followReferences subscribes EDS after CDS and RDS after LDS, to the

@@ -54,9 +54,11 @@ type Server struct {
 	translator *snapshotTranslator
 	gen        uint64 // counts pushes; the generation of translator
 
-	// deltaStreams numbers delta streams (see serveDelta); nameSets holds
-	// the names they subscribe to.
+	// deltaStreams and sotwStreams number the streams of each protocol
+	// (see serveDelta, serveSotw); nameSets holds the names they
+	// subscribe to.
 	deltaStreams atomic.Int64
+	sotwStreams  atomic.Int64
 	nameSets     *nameSets
 
 	streamsMu sync.Mutex
@@ -97,7 +99,7 @@ func New(opts Options) *Server {
 		streamsGone: make(chan struct{}, 1),
 		work:        make(chan func()),
 	}
-	sotwServer := serverv3.NewServer(ctx, debugCache{s.cache, s}, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
+	sotwServer := serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
 	xds := xdsService{Server: sotwServer, s: s}
 	s.grpc = newGRPCServer(xds)
 	s.grpcTLS = newTLSServer(xds, opts.TLS)

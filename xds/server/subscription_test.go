@@ -20,29 +20,12 @@ var (
 	detailsRoute = translate.RouteConfigName("", detailsPort)
 )
 
-// openWatches lists the types of the node's open state-of-the-world
-// watches.
-func (c *preparedCache) openWatches(nodeID string) []string {
-	n := c.node(nodeID)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []string
-	for w := range n.sotw {
-		out = append(out, w.req.GetTypeUrl())
-	}
-	return out
-}
-
 // waitRejectionRead waits until the server has read the node's rejection
-// of typeURL: over state of the world, its watch is open again; over
-// delta, the type is NACKED (a delta stream handles a request whole before
+// of typeURL: the type is NACKED (a stream handles a request whole before
 // it answers a change).
-func (h *harness) waitRejectionRead(nodeID, typeURL string, delta bool) {
+func (h *harness) waitRejectionRead(nodeID, typeURL string) {
 	h.t.Helper()
 	eventually(h.t, "the rejection of "+typeLabel(typeURL)+" read", func() bool {
-		if !delta {
-			return slices.Contains(h.server.cache.(*preparedCache).openWatches(nodeID), typeURL)
-		}
 		ps := h.server.proxyByID(nodeID)
 		return ps != nil && h.server.proxyStatus(ps).Types[typeLabel(typeURL)].State == StateNacked
 	})
@@ -243,7 +226,7 @@ func TestRejectedVersionIsNotResent(t *testing.T) {
 			eds := next()
 			wantType(t, eds, resource.EndpointType)
 			nack()
-			h.waitRejectionRead(node.Id, resource.EndpointType, delta)
+			h.waitRejectionRead(node.Id, resource.EndpointType)
 
 			h.server.Update(world{version: 3, endpoints: []string{"10.1.0.9"}, timeout: time.Second}.snapshot())
 			wantType(t, next(), resource.RouteType)

@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"strconv"
+
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+func (x xdsService) StreamAggregatedResources(st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	return x.s.serveSotw(st, "")
+}
+
+func (x xdsService) StreamClusters(st clusterservice.ClusterDiscoveryService_StreamClustersServer) error {
+	return x.s.serveSotw(st, resource.ClusterType)
+}
+
+func (x xdsService) StreamEndpoints(st endpointservice.EndpointDiscoveryService_StreamEndpointsServer) error {
+	return x.s.serveSotw(st, resource.EndpointType)
+}
+
+func (x xdsService) StreamListeners(st listenerservice.ListenerDiscoveryService_StreamListenersServer) error {
+	return x.s.serveSotw(st, resource.ListenerType)
+}
+
+func (x xdsService) StreamRoutes(st routeservice.RouteDiscoveryService_StreamRoutesServer) error {
+	return x.s.serveSotw(st, resource.RouteType)
+}
+
+func (x xdsService) StreamSecrets(st secretservice.SecretDiscoveryService_StreamSecretsServer) error {
+	return x.s.serveSotw(st, resource.SecretType)
+}
+
+// sotwIO is a state-of-the-world xDS stream as gRPC hands it over.
+type sotwIO interface {
+	Context() context.Context
+	Send(*discoveryv3.DiscoveryResponse) error
+	Recv() (*discoveryv3.DiscoveryRequest, error)
+}
+
+// sotwStream is one state-of-the-world xDS stream: ADS (fixedType "") or
+// one type's service. Its state is touched only by the stream's goroutine.
+// What it holds and subscribes to of each type is a deltaType: the same
+// shared list and name set as a delta stream's.
+type sotwStream struct {
+	s         *Server
+	key       streamKey
+	io        sotwIO
+	fixedType string
+	nodeID    string
+	node      *nodeState
+	wake      chan struct{}
+	types     map[string]*sotwType
+	nonce     int64
+}
+
+// sotwType is a sotwStream's state of one type.
+type sotwType struct {
+	held  *deltaType
+	nonce string // of the last response of the type; "" before
+	// rejecting: the last request rejected a response.
+	rejecting bool
+	// told is the version the stream was last told of the type (or said
+	// it holds); a type subscribed to by name is told a new version even
+	// when none of its resources changed.
+	told string
+}
+
+// serveSotw serves a state-of-the-world stream until it ends: requests
+// acknowledge responses and name what the stream subscribes to; each type
+// is answered, in ADS order, when a request waits and the proxy's
+// resources owe it something. A request carrying the nonce of an older
+// response than the type's last is ignored, as xDS says.
+func (s *Server) serveSotw(io sotwIO, fixedType string) error {
+	d, err := s.openSotw(io, fixedType)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	requests := receive(io.Context(), s.ctx, io.Recv)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return nil
+		case req, ok := <-requests:
+			if !ok {
+				return nil
+			}
+			if err := d.handle(req); err != nil {
+				return err
+			}
+		case <-d.wake:
+			if err := d.answerAll(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// openSotw registers a new state-of-the-world stream.
+func (s *Server) openSotw(io sotwIO, fixedType string) (*sotwStream, error) {
+	key := streamKey{delta: false, id: s.sotwStreams.Add(1)}
+	if err := s.onOpen(io.Context(), key); err != nil {
+		return nil, err
+	}
+	return &sotwStream{s: s, key: key, io: io, fixedType: fixedType, wake: make(chan struct{}, 1), types: map[string]*sotwType{}}, nil
+}
+
+func (d *sotwStream) close() {
+	if d.node != nil {
+		d.node.unwatch(d.wake)
+	}
+	d.s.onClosed(d.key)
+}
+
+// handle reads one request: its node, the acknowledgement or rejection it
+// carries and the names it subscribes to; then answers its type if owed.
+func (d *sotwStream) handle(req *discoveryv3.DiscoveryRequest) error {
+	if req.GetNode() != nil && d.nodeID == "" {
+		d.nodeID = req.GetNode().GetId()
+	}
+	typeURL := req.GetTypeUrl()
+	if d.fixedType != "" && typeURL == "" {
+		typeURL = d.fixedType
+	}
+	if typeURL == "" {
+		return status.Error(codes.InvalidArgument, "type URL is required for ADS")
+	}
+	trimErrorDetail(req.ErrorDetail)
+	r := request{req.GetNode(), typeURL, req.GetResourceNames(), req.GetResponseNonce(), req.GetErrorDetail()}
+	if err := d.s.onRequest(d.key, r); err != nil {
+		return err
+	}
+	t := d.types[typeURL]
+	if t != nil && t.nonce != "" && req.GetResponseNonce() != t.nonce {
+		return nil // stale: a newer response is on its way
+	}
+	if isDebugType(typeURL) {
+		return d.answerDebug(req, typeURL)
+	}
+	if d.node == nil && d.nodeID != "" {
+		d.node = d.s.cache.watch(d.nodeID, d.wake)
+	}
+	if t == nil {
+		t = &sotwType{held: newSotwHeld(typeURL, req, d.s.nameSets), told: req.GetVersionInfo()}
+		d.types[typeURL] = t
+	} else {
+		t.held.resubscribe(req.GetResourceNames(), d.s.nameSets)
+	}
+	t.held.open = true
+	t.rejecting = req.GetErrorDetail() != nil
+	return d.answer(typeURL)
+}
+
+// answerDebug answers a debug request at once, unless it acknowledges a
+// debug response (it carries that response's version).
+func (d *sotwStream) answerDebug(req *discoveryv3.DiscoveryRequest, typeURL string) error {
+	if req.GetVersionInfo() != "" {
+		return nil
+	}
+	resp := d.s.debugResponse(req)
+	return d.send(typeURL, resp)
+}
+
+// answerAll answers, in ADS order, each type that waits for a response.
+func (d *sotwStream) answerAll() error {
+	for _, typeURL := range servedTypes {
+		if err := d.answer(typeURL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answer sends typeURL's response if a request waits for one and the
+// proxy's resources owe the stream something. A wildcard type (CDS, LDS)
+// is full state: every resource, whenever its list is not the one the
+// stream holds. A type subscribed to by name is not: the subscribed
+// resources the stream does not hold at their version, or none but the
+// new version when only others changed (not while it rejects a
+// response). A proxy being ended (Drain) ends the stream instead.
+func (d *sotwStream) answer(typeURL string) error {
+	t := d.types[typeURL]
+	if t == nil || !t.held.open || d.node == nil {
+		return nil
+	}
+	served, ending := d.node.current()
+	if ending {
+		return errDrainingStatus
+	}
+	if served == nil {
+		return nil
+	}
+	list := served.types[typeURL]
+	version := list.versionOrEmpty()
+	var resources []*anypb.Any
+	if t.held.wildcard {
+		if t.told == version && (t.held.answered || version != "") {
+			t.held.base = list // the same content, told or said held
+			return nil
+		}
+		resources = list.anys()
+	} else {
+		send, _ := t.held.owed(list)
+		if len(send) == 0 && (t.rejecting || t.told == version) {
+			return nil
+		}
+		resources = sotwResources(list, send)
+	}
+	t.held.sent(list)
+	t.told = version
+	return d.send(typeURL, &discoveryv3.DiscoveryResponse{VersionInfo: version, Resources: resources, TypeUrl: typeURL})
+}
+
+// send numbers resp and sends it.
+func (d *sotwStream) send(typeURL string, resp *discoveryv3.DiscoveryResponse) error {
+	d.nonce++
+	resp.Nonce = strconv.FormatInt(d.nonce, 10)
+	if t := d.types[typeURL]; t != nil {
+		t.nonce = resp.Nonce
+	}
+	d.s.onResponse(d.key, typeURL, sentResponse{resp.Nonce, resp.VersionInfo})
+	return d.io.Send(resp)
+}
+
+// sotwResources is list, resources of t, as the resources of a response:
+// t's own list when it is every resource of t.
+func sotwResources(t *typeResources, list []*preparedResource) []*anypb.Any {
+	if len(list) > 0 && len(list) == len(t.list) {
+		return t.anys()
+	}
+	return anysOf(list)
+}
+
+func anysOf(list []*preparedResource) []*anypb.Any {
+	out := make([]*anypb.Any, len(list))
+	for i, r := range list {
+		out[i] = r.any
+	}
+	return out
+}
