@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"strconv"
 
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -12,8 +11,6 @@ import (
 	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // xdsService is go-control-plane's server for state of the world, with
@@ -54,18 +51,11 @@ type deltaIO interface {
 	Recv() (*discoveryv3.DeltaDiscoveryRequest, error)
 }
 
-// deltaStream is one delta xDS stream: ADS (fixedType "") or one type's
-// service. Its state is touched only by the stream's goroutine.
+// deltaStream is one delta xDS stream: ADS or one type's service.
 type deltaStream struct {
-	s         *Server
-	key       streamKey
-	io        deltaIO
-	fixedType string
-	nodeID    string
-	node      *nodeState // the cache's state of its proxy, once attached
-	wake      chan struct{}
-	types     map[string]*deltaType
-	nonce     int64
+	streamBase
+	io    deltaIO
+	types map[string]*deltaType
 }
 
 // serveDelta serves a delta stream until it ends: requests update what it
@@ -76,80 +66,27 @@ func (s *Server) serveDelta(io deltaIO, fixedType string) error {
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	requests := receive(io.Context(), s.ctx, io.Recv)
-	for {
-		select {
-		case <-s.ctx.Done():
-			return nil
-		case req, ok := <-requests:
-			if !ok {
-				return nil
-			}
-			if err := d.handle(req); err != nil {
-				return err
-			}
-		case <-d.wake:
-			if err := d.answerAll(); err != nil {
-				return err
-			}
-		}
-	}
+	return runStream(d, io.Context(), io.Recv)
 }
 
 // openDelta registers a new delta stream.
 func (s *Server) openDelta(io deltaIO, fixedType string) (*deltaStream, error) {
-	key := streamKey{delta: true, id: s.deltaStreams.Add(1)}
-	if err := s.onOpen(io.Context(), key); err != nil {
+	b, err := s.openStream(io.Context(), true, fixedType)
+	if err != nil {
 		return nil, err
 	}
-	return &deltaStream{s: s, key: key, io: io, fixedType: fixedType, wake: make(chan struct{}, 1), types: map[string]*deltaType{}}, nil
+	return &deltaStream{streamBase: b, io: io, types: map[string]*deltaType{}}, nil
 }
 
-// close forgets the stream.
-func (d *deltaStream) close() {
-	if d.node != nil {
-		d.node.unwatch(d.wake)
-	}
-	d.s.onClosed(d.key)
-}
-
-// receive reads a stream's requests with recv into the returned channel,
-// closed when the stream (streamCtx) or the server (serverCtx) ends.
-func receive[T any](streamCtx, serverCtx context.Context, recv func() (T, error)) <-chan T {
-	out := make(chan T)
-	go func() {
-		defer close(out)
-		for {
-			req, err := recv()
-			if err != nil {
-				return
-			}
-			select {
-			case out <- req:
-			case <-streamCtx.Done():
-				return
-			case <-serverCtx.Done():
-				return
-			}
-		}
-	}()
-	return out
-}
+func (d *deltaStream) base() *streamBase { return &d.streamBase }
 
 // handle reads one request: its node (the first names it), the
 // acknowledgement or rejection it carries, and its subscriptions; then
 // answers its type if the proxy's resources owe it something.
 func (d *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
-	if req.GetNode() != nil && d.nodeID == "" {
-		d.nodeID = req.GetNode().GetId()
-	}
-	typeURL := req.GetTypeUrl()
-	if d.fixedType != "" && typeURL == "" {
-		typeURL = d.fixedType
-	}
-	if typeURL == "" {
-		return status.Error(codes.InvalidArgument, "type URL is required for ADS")
+	typeURL, err := d.typeOf(req.GetNode(), req.GetTypeUrl())
+	if err != nil {
+		return err
 	}
 	trimErrorDetail(req.ErrorDetail)
 	r := request{req.GetNode(), typeURL, req.GetResourceNamesSubscribe(), req.GetResponseNonce(), req.GetErrorDetail()}
@@ -169,14 +106,6 @@ func (d *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 	}
 	t.open = true
 	return d.answer(typeURL)
-}
-
-// attach registers the stream with its proxy's cache state, to be woken
-// when the proxy's resources change, once its node is known.
-func (d *deltaStream) attach() {
-	if d.node == nil && d.nodeID != "" {
-		d.node = d.s.cache.watch(d.nodeID, d.wake)
-	}
 }
 
 // answerAll answers, in ADS order, each type that waits for a response.
@@ -216,8 +145,7 @@ func (d *deltaStream) answer(typeURL string) error {
 		RemovedResources:  removed,
 		TypeUrl:           typeURL,
 	}
-	d.nonce++
-	resp.Nonce = strconv.FormatInt(d.nonce, 10)
+	resp.Nonce = d.nextNonce()
 	d.s.onResponse(d.key, typeURL, sentResponse{resp.Nonce, resp.SystemVersionInfo})
 	t.sent(resources)
 	return d.io.Send(resp)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"strconv"
 
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -11,8 +10,6 @@ import (
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
 	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -47,20 +44,13 @@ type sotwIO interface {
 	Recv() (*discoveryv3.DiscoveryRequest, error)
 }
 
-// sotwStream is one state-of-the-world xDS stream: ADS (fixedType "") or
-// one type's service. Its state is touched only by the stream's goroutine.
-// What it holds and subscribes to of each type is a deltaType: the same
-// shared list and name set as a delta stream's.
+// sotwStream is one state-of-the-world xDS stream: ADS or one type's
+// service. What it holds and subscribes to of each type is a deltaType:
+// the same shared list and name set as a delta stream's.
 type sotwStream struct {
-	s         *Server
-	key       streamKey
-	io        sotwIO
-	fixedType string
-	nodeID    string
-	node      *nodeState
-	wake      chan struct{}
-	types     map[string]*sotwType
-	nonce     int64
+	streamBase
+	io    sotwIO
+	types map[string]*sotwType
 }
 
 // sotwType is a sotwStream's state of one type.
@@ -85,55 +75,26 @@ func (s *Server) serveSotw(io sotwIO, fixedType string) error {
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	requests := receive(io.Context(), s.ctx, io.Recv)
-	for {
-		select {
-		case <-s.ctx.Done():
-			return nil
-		case req, ok := <-requests:
-			if !ok {
-				return nil
-			}
-			if err := d.handle(req); err != nil {
-				return err
-			}
-		case <-d.wake:
-			if err := d.answerAll(); err != nil {
-				return err
-			}
-		}
-	}
+	return runStream(d, io.Context(), io.Recv)
 }
 
 // openSotw registers a new state-of-the-world stream.
 func (s *Server) openSotw(io sotwIO, fixedType string) (*sotwStream, error) {
-	key := streamKey{delta: false, id: s.sotwStreams.Add(1)}
-	if err := s.onOpen(io.Context(), key); err != nil {
+	b, err := s.openStream(io.Context(), false, fixedType)
+	if err != nil {
 		return nil, err
 	}
-	return &sotwStream{s: s, key: key, io: io, fixedType: fixedType, wake: make(chan struct{}, 1), types: map[string]*sotwType{}}, nil
+	return &sotwStream{streamBase: b, io: io, types: map[string]*sotwType{}}, nil
 }
 
-func (d *sotwStream) close() {
-	if d.node != nil {
-		d.node.unwatch(d.wake)
-	}
-	d.s.onClosed(d.key)
-}
+func (d *sotwStream) base() *streamBase { return &d.streamBase }
 
 // handle reads one request: its node, the acknowledgement or rejection it
 // carries and the names it subscribes to; then answers its type if owed.
 func (d *sotwStream) handle(req *discoveryv3.DiscoveryRequest) error {
-	if req.GetNode() != nil && d.nodeID == "" {
-		d.nodeID = req.GetNode().GetId()
-	}
-	typeURL := req.GetTypeUrl()
-	if d.fixedType != "" && typeURL == "" {
-		typeURL = d.fixedType
-	}
-	if typeURL == "" {
-		return status.Error(codes.InvalidArgument, "type URL is required for ADS")
+	typeURL, err := d.typeOf(req.GetNode(), req.GetTypeUrl())
+	if err != nil {
+		return err
 	}
 	trimErrorDetail(req.ErrorDetail)
 	r := request{req.GetNode(), typeURL, req.GetResourceNames(), req.GetResponseNonce(), req.GetErrorDetail()}
@@ -147,9 +108,7 @@ func (d *sotwStream) handle(req *discoveryv3.DiscoveryRequest) error {
 	if isDebugType(typeURL) {
 		return d.answerDebug(req, typeURL)
 	}
-	if d.node == nil && d.nodeID != "" {
-		d.node = d.s.cache.watch(d.nodeID, d.wake)
-	}
+	d.attach()
 	if t == nil {
 		t = &sotwType{held: newSotwHeld(typeURL, req, d.s.nameSets), told: req.GetVersionInfo()}
 		d.types[typeURL] = t
@@ -223,8 +182,7 @@ func (d *sotwStream) answer(typeURL string) error {
 
 // send numbers resp and sends it.
 func (d *sotwStream) send(typeURL string, resp *discoveryv3.DiscoveryResponse) error {
-	d.nonce++
-	resp.Nonce = strconv.FormatInt(d.nonce, 10)
+	resp.Nonce = d.nextNonce()
 	if t := d.types[typeURL]; t != nil {
 		t.nonce = resp.Nonce
 	}

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"strconv"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// streamBase is what a stream of either protocol (sotwStream, deltaStream)
+// keeps of itself: its registration, its proxy's cache state once known,
+// and the channel the cache wakes it on. Touched only by the stream's
+// goroutine.
+type streamBase struct {
+	s         *Server
+	key       streamKey
+	fixedType string // "" for ADS
+	nodeID    string
+	node      *nodeState // the cache's state of its proxy, once attached
+	wake      chan struct{}
+	nonce     int64
+}
+
+// openStream registers a new stream of either protocol.
+func (s *Server) openStream(ctx context.Context, delta bool, fixedType string) (streamBase, error) {
+	counter := &s.sotwStreams
+	if delta {
+		counter = &s.deltaStreams
+	}
+	key := streamKey{delta: delta, id: counter.Add(1)}
+	if err := s.onOpen(ctx, key); err != nil {
+		return streamBase{}, err
+	}
+	return streamBase{s: s, key: key, fixedType: fixedType, wake: make(chan struct{}, 1)}, nil
+}
+
+// close forgets the stream.
+func (b *streamBase) close() {
+	if b.node != nil {
+		b.node.unwatch(b.wake)
+	}
+	b.s.onClosed(b.key)
+}
+
+// typeOf is the type a request is of, noting the node id of the first
+// request that names it: the type URL the request carries, else the
+// service's (ADS requires one).
+func (b *streamBase) typeOf(node *corev3.Node, typeURL string) (string, error) {
+	if node != nil && b.nodeID == "" {
+		b.nodeID = node.GetId()
+	}
+	if typeURL == "" {
+		typeURL = b.fixedType
+	}
+	if typeURL == "" {
+		return "", status.Error(codes.InvalidArgument, "type URL is required for ADS")
+	}
+	return typeURL, nil
+}
+
+// attach registers the stream with its proxy's cache state, to be woken
+// when the proxy's resources change, once its node is known.
+func (b *streamBase) attach() {
+	if b.node == nil && b.nodeID != "" {
+		b.node = b.s.cache.watch(b.nodeID, b.wake)
+	}
+}
+
+// nextNonce numbers the stream's next response.
+func (b *streamBase) nextNonce() string {
+	b.nonce++
+	return strconv.FormatInt(b.nonce, 10)
+}
+
+// protocolStream is what runStream needs of a stream.
+type protocolStream[Req any] interface {
+	handle(Req) error
+	answerAll() error
+	base() *streamBase
+}
+
+// runStream serves a stream until it ends: each request is handled as it
+// comes, and each wake of the cache answers what the proxy's resources
+// owe the stream now.
+func runStream[Req any](st protocolStream[Req], ctx context.Context, recv func() (Req, error)) error {
+	b := st.base()
+	defer b.close()
+	requests := receive(ctx, b.s.ctx, recv)
+	for {
+		select {
+		case <-b.s.ctx.Done():
+			return nil
+		case req, ok := <-requests:
+			if !ok {
+				return nil
+			}
+			if err := st.handle(req); err != nil {
+				return err
+			}
+		case <-b.wake:
+			if err := st.answerAll(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// receive reads a stream's requests with recv into the returned channel,
+// closed when the stream (streamCtx) or the server (serverCtx) ends.
+func receive[T any](streamCtx, serverCtx context.Context, recv func() (T, error)) <-chan T {
+	out := make(chan T)
+	go func() {
+		defer close(out)
+		for {
+			req, err := recv()
+			if err != nil {
+				return
+			}
+			select {
+			case out <- req:
+			case <-streamCtx.Done():
+				return
+			case <-serverCtx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
