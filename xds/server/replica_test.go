@@ -48,3 +48,31 @@ func TestReconnectingToAnotherReplicaResendsNothingHeld(t *testing.T) {
 		}
 	}
 }
+
+// The same over state of the world: a proxy reconnecting to another replica
+// with the versions it holds is sent none of its resources again.
+func TestSotWReconnectingToAnotherReplicaResendsNothingHeld(t *testing.T) {
+	snap := world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot()
+	first, other := startServer(t, meshTranslate), startServer(t, meshTranslate)
+	first.server.Update(snap)
+	other.server.Update(snap)
+	node := sidecarNode(t, "app-1")
+	c := newSotwClient(t, first.dial(), node)
+	c.sync()
+
+	again := newSotwClient(t, other.dial(), node)
+	for _, typeURL := range []string{resource.ClusterType, resource.ListenerType, resource.EndpointType, resource.RouteType} {
+		again.send(&discoveryv3.DiscoveryRequest{TypeUrl: typeURL, ResourceNames: c.names[typeURL], VersionInfo: c.last[typeURL].GetVersionInfo()})
+	}
+	deadline := time.After(time.Second)
+	for {
+		select {
+		case resp := <-again.recv:
+			t.Errorf("the other replica sent %s: %d resources; want nothing (the proxy holds this version)", resp.TypeUrl, len(resp.Resources))
+		case err := <-again.ended:
+			t.Fatalf("stream ended: %v", err)
+		case <-deadline:
+			return
+		}
+	}
+}

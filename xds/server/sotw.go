@@ -169,6 +169,9 @@ func (d *sotwStream) answer(typeURL string) error {
 		}
 		resources = list.anys()
 	} else {
+		if !t.held.answered && t.told == version && version != "" {
+			t.held.base = list // a reconnecting proxy that holds this version
+		}
 		send, _ := t.held.owed(list)
 		if len(send) == 0 && (t.rejecting || t.told == version) {
 			return nil
