@@ -222,6 +222,18 @@ func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {
 	}
 }
 
+// noteHeld records that the proxy of stream key holds version of typeURL
+// though the stream was not sent it: it reconnected holding the version
+// it is served. Its status then shows the version acknowledged.
+func (s *Server) noteHeld(key streamKey, typeURL, version string) {
+	st := s.streamState(key)
+	if st == nil || st.proxy == nil {
+		return
+	}
+	st.proxy.markSent(typeURL, version)
+	s.recordACK(st.proxy, typeURL, version)
+}
+
 func (s *Server) onClosed(key streamKey) {
 	s.streamsMu.Lock()
 	st := s.streams[key]

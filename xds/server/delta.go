@@ -135,8 +135,13 @@ func (d *deltaStream) answer(typeURL string) error {
 		return nil
 	}
 	resources := served.types[typeURL]
+	reconnected := !t.answered && t.own != nil
 	send, removed := t.owed(resources)
 	if len(send) == 0 && len(removed) == 0 && (t.answered || !t.wildcard) {
+		if reconnected && !t.noted {
+			t.noted = true // it holds what it is served: acknowledged
+			d.s.noteHeld(d.key, typeURL, resources.versionOrEmpty())
+		}
 		return nil
 	}
 	resp := &discoveryv3.DeltaDiscoveryResponse{

@@ -35,6 +35,7 @@ type deltaType struct {
 
 	open     bool // a request waits for its response
 	answered bool // a response of this type was sent on the stream
+	noted    bool // what a reconnecting stream holds was recorded as held
 }
 
 // newDeltaType is the state made by a stream's first request of a type.

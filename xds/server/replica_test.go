@@ -44,6 +44,7 @@ func TestReconnectingToAnotherReplicaResendsNothingHeld(t *testing.T) {
 		case err := <-again.ended:
 			t.Fatalf("stream ended: %v", err)
 		case <-deadline:
+			wantHeldAcknowledged(t, other, node.Id)
 			return
 		}
 	}
@@ -72,7 +73,18 @@ func TestSotWReconnectingToAnotherReplicaResendsNothingHeld(t *testing.T) {
 		case err := <-again.ended:
 			t.Fatalf("stream ended: %v", err)
 		case <-deadline:
+			wantHeldAcknowledged(t, other, node.Id)
 			return
 		}
+	}
+}
+
+// wantHeldAcknowledged checks that the replica a proxy reconnected to
+// shows what the proxy holds as acknowledged, though it sent none of it.
+func wantHeldAcknowledged(t *testing.T, h *harness, nodeID string) {
+	t.Helper()
+	if !h.acked(nodeID) {
+		ps := h.server.proxyByID(nodeID)
+		t.Errorf("the other replica does not show the proxy's types acknowledged: %+v", h.server.proxyStatus(ps).Types)
 	}
 }

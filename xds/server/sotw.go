@@ -63,6 +63,8 @@ type sotwType struct {
 	// it holds); a type subscribed to by name is told a new version even
 	// when none of its resources changed.
 	told string
+	// noted: the version the stream said it holds was recorded as held.
+	noted bool
 }
 
 // serveSotw serves a state-of-the-world stream until it ends: requests
@@ -162,18 +164,21 @@ func (d *sotwStream) answer(typeURL string) error {
 	list := served.types[typeURL]
 	version := list.versionOrEmpty()
 	var resources []*anypb.Any
+	reconnected := !t.held.answered && t.told == version && version != ""
 	if t.held.wildcard {
 		if t.told == version && (t.held.answered || version != "") {
 			t.held.base = list // the same content, told or said held
+			d.noteHeld(t, typeURL, version, reconnected)
 			return nil
 		}
 		resources = list.anys()
 	} else {
-		if !t.held.answered && t.told == version && version != "" {
+		if reconnected {
 			t.held.base = list // a reconnecting proxy that holds this version
 		}
 		send, _ := t.held.owed(list)
 		if len(send) == 0 && (t.rejecting || t.told == version) {
+			d.noteHeld(t, typeURL, version, reconnected)
 			return nil
 		}
 		resources = sotwResources(list, send)
@@ -181,6 +186,16 @@ func (d *sotwStream) answer(typeURL string) error {
 	t.held.sent(list)
 	t.told = version
 	return d.send(typeURL, &discoveryv3.DiscoveryResponse{VersionInfo: version, Resources: resources, TypeUrl: typeURL})
+}
+
+// noteHeld records, once, that a proxy reconnecting with the version it
+// holds (from another replica, or before a restart) holds it: as sent and
+// acknowledged, though nothing is sent.
+func (d *sotwStream) noteHeld(t *sotwType, typeURL, version string, reconnected bool) {
+	if reconnected && !t.noted {
+		t.noted = true
+		d.s.noteHeld(d.key, typeURL, version)
+	}
 }
 
 // send numbers resp and sends it.
