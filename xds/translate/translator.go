@@ -194,6 +194,7 @@ type sharedResources struct {
 	// clusterInputs are the inputs of the cluster units the view took, and
 	// unitReads the reads of every unit it took (see unitSource).
 	clusterInputs []portClustersInput
+	clusterUnits  []*portClusters // the unit of each of clusterInputs
 	unitReads     []*reads
 	routeReads    []*reads             // those of unitReads that are routes' (see InheritFrom)
 	clusters      []*clusterv3.Cluster // outbound and fixed clusters
@@ -248,7 +249,8 @@ func (t *Translator) reassemble(prev *sharedResources, base *Index) (*sharedReso
 	recorded := &recordingUnits{units: t.units, routeReads: prev.routeReads}
 	recorded.unitReads = append(recorded.unitReads, prev.routeReads...)
 	fromUnits := &Resources{}
-	for _, in := range prev.clusterInputs {
+	moved := unitMoves{clusters: map[*clusterv3.Cluster]*clusterv3.Cluster{}, endpoints: map[*endpointv3.ClusterLoadAssignment]*endpointv3.ClusterLoadAssignment{}}
+	for i, in := range prev.clusterInputs {
 		next, ok := in.nextSnapshot(viewIndex)
 		if !ok {
 			return nil, false
@@ -259,8 +261,71 @@ func (t *Translator) reassemble(prev *sharedResources, base *Index) (*sharedReso
 		}
 		fromUnits.Clusters = append(fromUnits.Clusters, u.clusters...)
 		fromUnits.Endpoints = append(fromUnits.Endpoints, u.endpoints...)
+		moved.add(prev.clusterUnits[i], u)
+	}
+	if !moved.renamed {
+		return prev.withUnits(recorded, moved), true
 	}
 	return assembleShared(prev.reads, prev.scope, prev.own, recorded, fromUnits), true
+}
+
+// unitMoves maps the resources of a view's previous units to those of the
+// units that replace them, when each replacing unit gives the same names
+// in the same order (an endpoint or a policy changed, no subset or port
+// came or went); renamed when one does not.
+type unitMoves struct {
+	clusters  map[*clusterv3.Cluster]*clusterv3.Cluster
+	endpoints map[*endpointv3.ClusterLoadAssignment]*endpointv3.ClusterLoadAssignment
+	renamed   bool
+}
+
+func (m *unitMoves) add(was, now *portClusters) {
+	if was == now || m.renamed {
+		return
+	}
+	if !sameNames(was.clusters, now.clusters, (*clusterv3.Cluster).GetName) ||
+		!sameNames(was.endpoints, now.endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName) {
+		m.renamed = true
+		return
+	}
+	for i, c := range was.clusters {
+		m.clusters[c] = now.clusters[i]
+	}
+	for i, e := range was.endpoints {
+		m.endpoints[e] = now.endpoints[i]
+	}
+}
+
+func sameNames[T any](a, b []T, name func(T) string) bool {
+	return slices.EqualFunc(a, b, func(x, y T) bool { return name(x) == name(y) })
+}
+
+// withUnits is r, a view's outbound part, with the units recorded in
+// place of its own, whose resources moves maps from r's: the lists keep
+// their order (the names are the same), with no sort.
+func (r *sharedResources) withUnits(recorded *recordingUnits, moves unitMoves) *sharedResources {
+	out := *r
+	out.clusterInputs, out.clusterUnits = recorded.clusterInputs, recorded.clusterUnits
+	out.unitReads, out.routeReads = recorded.unitReads, recorded.routeReads
+	out.clusters = swapped(r.clusters, moves.clusters)
+	out.endpoints = swapped(r.endpoints, moves.endpoints)
+	return &out
+}
+
+// swapped is list with the entries with puts in place of those it has;
+// list itself when with is empty.
+func swapped[T comparable](list []T, with map[T]T) []T {
+	if len(with) == 0 {
+		return list
+	}
+	out := make([]T, len(list))
+	for i, v := range list {
+		if w, ok := with[v]; ok {
+			v = w
+		}
+		out[i] = v
+	}
+	return out
 }
 
 // assembleShared joins what a view built itself and what it took from
@@ -280,6 +345,7 @@ func assembleShared(r *reads, scope *Scope, own *Resources, recorded *recordingU
 		scope:         scope,
 		own:           own,
 		clusterInputs: recorded.clusterInputs,
+		clusterUnits:  recorded.clusterUnits,
 		unitReads:     recorded.unitReads,
 		routeReads:    recorded.routeReads,
 		clusters:      slices.Clip(uniqueByName(all.Clusters, (*clusterv3.Cluster).GetName)),
@@ -293,6 +359,7 @@ func assembleShared(r *reads, scope *Scope, own *Resources, recorded *recordingU
 type recordingUnits struct {
 	units         unitSource
 	clusterInputs []portClustersInput
+	clusterUnits  []*portClusters
 	unitReads     []*reads
 	routeReads    []*reads
 }
@@ -300,6 +367,7 @@ type recordingUnits struct {
 func (r *recordingUnits) portClusters(in portClustersInput) *portClusters {
 	u := r.units.portClusters(in)
 	r.clusterInputs = append(r.clusterInputs, in)
+	r.clusterUnits = append(r.clusterUnits, u)
 	r.unitReads = append(r.unitReads, u.reads)
 	return u
 }
