@@ -150,6 +150,9 @@ func (d *deltaStream) answer(typeURL string) error {
 		RemovedResources:  removed,
 		TypeUrl:           typeURL,
 	}
+	if typeURL == resource.ClusterType {
+		resendDependents(d.types[resource.EndpointType], send)
+	}
 	resp.Nonce = d.nextNonce()
 	d.s.onResponse(d.key, typeURL, sentResponse{resp.Nonce, resp.SystemVersionInfo})
 	t.sent(resources)

@@ -140,6 +140,22 @@ func (d *deltaType) update(subscribe, unsubscribe []string, sets *nameSets) {
 	d.names = sets.update(d.names, added, removed)
 }
 
+// resend has the stream sent name again at the next answer, if it
+// subscribes to it: Envoy builds a changed cluster anew, and the new
+// cluster waits for its load assignment even when that did not change.
+func (d *deltaType) resend(name string) {
+	if !d.subscribed(name) {
+		return
+	}
+	if d.own != nil {
+		delete(d.own, name)
+		return
+	}
+	if d.base.get(name) != nil {
+		d.markUnsent(name)
+	}
+}
+
 func (d *deltaType) markUnsent(name string) {
 	if d.own != nil {
 		return

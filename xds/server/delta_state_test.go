@@ -116,3 +116,15 @@ func TestStreamsAlikeAreOwedOneDiff(t *testing.T) {
 		t.Errorf("a stream without a owed %v", names(sendOther))
 	}
 }
+
+// A cluster that changed is built anew by Envoy and waits for its load
+// assignment: resend has it sent again though it did not change.
+func TestChangedClustersLoadAssignmentsAreSentAgain(t *testing.T) {
+	sets := newNameSets()
+	eds := newDeltaType(&discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a", "b"}}, sets)
+	all := typeOf("1", "a@1", "b@1")
+	wantOwed(t, eds, all, []string{"a@1", "b@1"}, []string{})
+	resendDependents(eds, []*preparedResource{{name: "cluster-a", refs: []string{"a"}}, {name: "other", refs: []string{"not-subscribed"}}})
+	wantOwed(t, eds, all, []string{"a@1"}, []string{})
+	wantOwed(t, eds, all, []string{}, []string{})
+}

@@ -172,6 +172,10 @@ func (d *sotwStream) answer(typeURL string) error {
 			return nil
 		}
 		resources = list.anys()
+		if typeURL == resource.ClusterType {
+			changed, _ := t.held.owed(list)
+			resendDependents(d.edsHeld(), changed)
+		}
 	} else {
 		if reconnected {
 			t.held.base = list // a reconnecting proxy that holds this version
@@ -186,6 +190,14 @@ func (d *sotwStream) answer(typeURL string) error {
 	t.held.sent(list)
 	t.told = version
 	return d.send(typeURL, &discoveryv3.DiscoveryResponse{VersionInfo: version, Resources: resources, TypeUrl: typeURL})
+}
+
+// edsHeld is the stream's EDS state; nil before its first EDS request.
+func (d *sotwStream) edsHeld() *deltaType {
+	if t := d.types[resource.EndpointType]; t != nil {
+		return t.held
+	}
+	return nil
 }
 
 // noteHeld records, once, that a proxy reconnecting with the version it

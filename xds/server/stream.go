@@ -129,3 +129,17 @@ func receive[T any](streamCtx, serverCtx context.Context, recv func() (T, error)
 	}()
 	return out
 }
+
+// resendDependents has the load assignments of the clusters in changed
+// sent again at the next EDS answer (see deltaType.resend); eds is the
+// stream's EDS state, nil when it has none yet.
+func resendDependents(eds *deltaType, changed []*preparedResource) {
+	if eds == nil {
+		return
+	}
+	for _, c := range changed {
+		for _, name := range c.refs {
+			eds.resend(name)
+		}
+	}
+}
