@@ -79,6 +79,7 @@ func TestMutualTLSMigration(t *testing.T) {
 			written = time.Now()
 		}
 		m.converge(t, step.name, written, step.strict)
+		waitSynced(t, m.isthmus, step.name)
 		t.Logf("step %d (%s) converged", i+1, step.name)
 	}
 	for _, c := range m.clients {
