@@ -2,13 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
 	"sync"
-
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/log"
 
 	"github.com/isthmus-mesh/isthmus/debounce"
 )
@@ -17,9 +11,6 @@ import (
 // (sotwStream, deltaStream) to read. Implementations must be safe for
 // concurrent use.
 type resourceCache interface {
-	// Cache is what go-control-plane's server, which Isthmus keeps for the
-	// services it does not serve itself, is built on.
-	cache.Cache
 	// set replaces the resources served to the proxy with node id nodeID and
 	// wakes its streams.
 	set(ctx context.Context, nodeID string, r *proxyResources) error
@@ -39,8 +30,6 @@ type resourceCache interface {
 // their own state and read the proxy's resources when set wakes them; a
 // proxy's streams wait until its first resources are set.
 type preparedCache struct {
-	log *slog.Logger
-
 	mu    sync.Mutex
 	nodes map[string]*nodeState
 }
@@ -55,8 +44,8 @@ type nodeState struct {
 	ending  bool // its streams are to end (see end)
 }
 
-func newPreparedCache(logger *slog.Logger) *preparedCache {
-	return &preparedCache{log: logger, nodes: map[string]*nodeState{}}
+func newPreparedCache() *preparedCache {
+	return &preparedCache{nodes: map[string]*nodeState{}}
 }
 
 // node returns the state of nodeID, creating it when new.
@@ -124,40 +113,4 @@ func (c *preparedCache) clear(nodeID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.nodes, nodeID)
-}
-
-// errOwnStreams answers go-control-plane's server, which Isthmus keeps only
-// for the services it does not register: its streams are Isthmus's own.
-var errOwnStreams = errors.New("isthmus serves xDS from its own streams")
-
-// CreateWatch is not used: state-of-the-world streams are sotwStreams.
-func (c *preparedCache) CreateWatch(*cache.Request, cache.Subscription, chan cache.Response) (func(), error) {
-	return nil, errOwnStreams
-}
-
-// CreateDeltaWatch is not used: delta streams are deltaStreams.
-func (c *preparedCache) CreateDeltaWatch(*cache.DeltaRequest, cache.Subscription, chan cache.DeltaResponse) (func(), error) {
-	return nil, errOwnStreams
-}
-
-// Fetch is not supported: Isthmus serves xDS over gRPC streams only.
-func (c *preparedCache) Fetch(context.Context, *cache.Request) (cache.Response, error) {
-	return nil, errors.New("isthmus serves xDS over gRPC streams only")
-}
-
-// libraryLogger sends go-control-plane's logs to slog at debug level; its
-// errors become warnings.
-func libraryLogger(logger *slog.Logger) log.Logger {
-	logger = logger.With("component", "go-control-plane")
-	debug := func(format string, args ...any) {
-		if logger.Enabled(context.Background(), slog.LevelDebug) {
-			logger.Debug(clip(fmt.Sprintf(format, args...), maxLoggedMessage))
-		}
-	}
-	return log.LoggerFuncs{
-		DebugFunc: debug,
-		InfoFunc:  debug,
-		WarnFunc:  debug,
-		ErrorFunc: func(format string, args ...any) { logger.Warn(clip(fmt.Sprintf(format, args...), maxLoggedMessage)) },
-	}
 }

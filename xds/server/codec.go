@@ -110,11 +110,10 @@ func contiguous(data mem.BufferSlice) []byte {
 	return data.Materialize()
 }
 
-// intern returns the canonical copy of s. go-control-plane keeps each
-// stream's last request of each type and its subscribed names, and
-// thousands of proxies subscribe to the same resource names (the EDS
-// clusters and RDS route configurations of their namespace) and hold the
-// same versions: interned, each name is held once.
+// intern returns the canonical copy of s. Thousands of proxies subscribe
+// to the same resource names (the EDS clusters and RDS route
+// configurations of their namespace), and the name sets streams subscribe
+// to keep the strings requests carried: interned, each name is held once.
 func intern(s string) string {
 	if s == "" {
 		return s

@@ -1,55 +1,9 @@
 package server
 
 import (
-	"context"
-
-	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
-	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
-	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
-	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 )
-
-// xdsService is go-control-plane's server for state of the world, with
-// delta xDS served by the Server's own streams (serveDelta).
-type xdsService struct {
-	serverv3.Server
-	s *Server
-}
-
-func (x xdsService) DeltaAggregatedResources(st discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
-	return x.s.serveDelta(st, "")
-}
-
-func (x xdsService) DeltaClusters(st clusterservice.ClusterDiscoveryService_DeltaClustersServer) error {
-	return x.s.serveDelta(st, resource.ClusterType)
-}
-
-func (x xdsService) DeltaEndpoints(st endpointservice.EndpointDiscoveryService_DeltaEndpointsServer) error {
-	return x.s.serveDelta(st, resource.EndpointType)
-}
-
-func (x xdsService) DeltaListeners(st listenerservice.ListenerDiscoveryService_DeltaListenersServer) error {
-	return x.s.serveDelta(st, resource.ListenerType)
-}
-
-func (x xdsService) DeltaRoutes(st routeservice.RouteDiscoveryService_DeltaRoutesServer) error {
-	return x.s.serveDelta(st, resource.RouteType)
-}
-
-func (x xdsService) DeltaSecrets(st secretservice.SecretDiscoveryService_DeltaSecretsServer) error {
-	return x.s.serveDelta(st, resource.SecretType)
-}
-
-// deltaIO is a delta xDS stream as gRPC hands it over.
-type deltaIO interface {
-	Context() context.Context
-	Send(*discoveryv3.DeltaDiscoveryResponse) error
-	Recv() (*discoveryv3.DeltaDiscoveryRequest, error)
-}
 
 // deltaStream is one delta xDS stream: ADS or one type's service.
 type deltaStream struct {
@@ -84,13 +38,8 @@ func (d *deltaStream) base() *streamBase { return &d.streamBase }
 // acknowledgement or rejection it carries, and its subscriptions; then
 // answers its type if the proxy's resources owe it something.
 func (d *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
-	typeURL, err := d.typeOf(req.GetNode(), req.GetTypeUrl())
+	typeURL, err := d.read(request{req.GetNode(), req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResponseNonce(), req.GetErrorDetail()})
 	if err != nil {
-		return err
-	}
-	trimErrorDetail(req.ErrorDetail)
-	r := request{req.GetNode(), typeURL, req.GetResourceNamesSubscribe(), req.GetResponseNonce(), req.GetErrorDetail()}
-	if err := d.s.onRequest(d.key, r); err != nil {
 		return err
 	}
 	if isDebugType(typeURL) {
@@ -108,39 +57,25 @@ func (d *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 	return d.answer(typeURL)
 }
 
-// answerAll answers, in ADS order, each type that waits for a response.
-func (d *deltaStream) answerAll() error {
-	for _, typeURL := range servedTypes {
-		if err := d.answer(typeURL); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // answer sends typeURL's response if a request waits for one and the
 // proxy's resources owe the stream something (or it is the first answer
 // to a wildcard subscription, which Envoy waits for even when empty). A
 // proxy being ended (Drain) ends the stream instead.
 func (d *deltaStream) answer(typeURL string) error {
 	t := d.types[typeURL]
-	if t == nil || !t.open || d.node == nil {
+	if t == nil || !t.open {
 		return nil
 	}
-	served, ending := d.node.current()
-	if ending {
-		return errDrainingStatus
-	}
+	served, err := d.served()
 	if served == nil {
-		return nil
+		return err
 	}
 	resources := served.types[typeURL]
 	reconnected := !t.answered && t.own != nil
 	send, removed := t.owed(resources)
 	if len(send) == 0 && len(removed) == 0 && (t.answered || !t.wildcard) {
-		if reconnected && !t.noted {
-			t.noted = true // it holds what it is served: acknowledged
-			d.s.noteHeld(d.key, typeURL, resources.versionOrEmpty())
+		if reconnected {
+			d.noteHeld(t, typeURL, resources.versionOrEmpty())
 		}
 		return nil
 	}

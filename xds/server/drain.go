@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -23,13 +22,9 @@ const drainGrace = time.Second
 // Envoy connects again, which takes it to another replica.
 const drainingMessage = "isthmus is draining: connect to another replica"
 
-var (
-	// errDraining ends a state-of-the-world stream (go-control-plane turns
-	// it into Unavailable).
-	errDraining = errors.New(drainingMessage)
-	// errDrainingStatus ends a delta stream, and refuses new streams.
-	errDrainingStatus = status.Error(codes.Unavailable, drainingMessage)
-)
+// errDrainingStatus ends the streams of a proxy being ended, and refuses
+// new streams.
+var errDrainingStatus = status.Error(codes.Unavailable, drainingMessage)
 
 // Drain stops the server gracefully, as a replica going away should. At
 // once, it reports not ready (/readyz), stops accepting connections, tells

@@ -9,7 +9,6 @@ import (
 	"net"
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -65,7 +64,7 @@ func (s *Server) grpcServers() []*grpc.Server {
 // connection would hold connBufferSize for its life, while crypto/tls
 // already buffers the record it decrypts and returns at most one record
 // per read, so the buffer saves no system call.
-func newTLSServer(xds serverv3.Server, cfg *tls.Config) *grpc.Server {
+func newTLSServer(xds xdsService, cfg *tls.Config) *grpc.Server {
 	if cfg == nil {
 		return nil
 	}

@@ -325,7 +325,7 @@ func (c *benchClient) answered() []receivedResponse {
 	if c.delta != nil {
 		select {
 		case <-c.delta.wake:
-			if err := c.delta.answerAll(); err != nil {
+			if err := answerAll(c.delta); err != nil {
 				panic(err)
 			}
 		default:
@@ -337,7 +337,7 @@ func (c *benchClient) answered() []receivedResponse {
 	}
 	select {
 	case <-c.sotw.wake:
-		if err := c.sotw.answerAll(); err != nil {
+		if err := answerAll(c.sotw); err != nil {
 			panic(err)
 		}
 	default:

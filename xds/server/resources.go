@@ -124,6 +124,14 @@ func (t *typeResources) deltaResources() []*discoveryv3.Resource {
 	return t.deltaList
 }
 
+// typeList is the resources of t; none when the proxy has no such type.
+func typeList(t *typeResources) []*preparedResource {
+	if t == nil {
+		return nil
+	}
+	return t.list
+}
+
 // versionOrEmpty is t's version; "" when the proxy has no such type.
 func (t *typeResources) versionOrEmpty() string {
 	if t == nil {

@@ -14,8 +14,6 @@ import (
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
 	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -86,7 +84,7 @@ func New(opts Options) *Server {
 		log:         opts.Logger,
 		logs:        newLogLimiter(opts.Logger, repeatLogInterval),
 		metrics:     newMetrics(),
-		cache:       newPreparedCache(opts.Logger),
+		cache:       newPreparedCache(),
 		prep:        newPreparer(),
 		nameSets:    newNameSets(),
 		ctx:         ctx,
@@ -99,8 +97,7 @@ func New(opts Options) *Server {
 		streamsGone: make(chan struct{}, 1),
 		work:        make(chan func()),
 	}
-	sotwServer := serverv3.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(libraryLogger(opts.Logger)))
-	xds := xdsService{Server: sotwServer, s: s}
+	xds := xdsService{s: s}
 	s.grpc = newGRPCServer(xds)
 	s.grpcTLS = newTLSServer(xds, opts.TLS)
 	if s.grpcTLS != nil {
@@ -150,7 +147,7 @@ const (
 // without copying their large resources. The windows for what proxies
 // send are fixed (receiveWindow), requests are read up to maxRequestBytes,
 // and write buffers are shared between connections, as is gRPC's default.
-func newGRPCServer(xds serverv3.Server, extra ...grpc.ServerOption) *grpc.Server {
+func newGRPCServer(xds xdsService, extra ...grpc.ServerOption) *grpc.Server {
 	g := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),

@@ -1,48 +1,10 @@
 package server
 
 import (
-	"context"
-
-	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
-	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
-	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
-	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 )
-
-func (x xdsService) StreamAggregatedResources(st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	return x.s.serveSotw(st, "")
-}
-
-func (x xdsService) StreamClusters(st clusterservice.ClusterDiscoveryService_StreamClustersServer) error {
-	return x.s.serveSotw(st, resource.ClusterType)
-}
-
-func (x xdsService) StreamEndpoints(st endpointservice.EndpointDiscoveryService_StreamEndpointsServer) error {
-	return x.s.serveSotw(st, resource.EndpointType)
-}
-
-func (x xdsService) StreamListeners(st listenerservice.ListenerDiscoveryService_StreamListenersServer) error {
-	return x.s.serveSotw(st, resource.ListenerType)
-}
-
-func (x xdsService) StreamRoutes(st routeservice.RouteDiscoveryService_StreamRoutesServer) error {
-	return x.s.serveSotw(st, resource.RouteType)
-}
-
-func (x xdsService) StreamSecrets(st secretservice.SecretDiscoveryService_StreamSecretsServer) error {
-	return x.s.serveSotw(st, resource.SecretType)
-}
-
-// sotwIO is a state-of-the-world xDS stream as gRPC hands it over.
-type sotwIO interface {
-	Context() context.Context
-	Send(*discoveryv3.DiscoveryResponse) error
-	Recv() (*discoveryv3.DiscoveryRequest, error)
-}
 
 // sotwStream is one state-of-the-world xDS stream: ADS or one type's
 // service. What it holds and subscribes to of each type is a deltaType:
@@ -63,8 +25,6 @@ type sotwType struct {
 	// it holds); a type subscribed to by name is told a new version even
 	// when none of its resources changed.
 	told string
-	// noted: the version the stream said it holds was recorded as held.
-	noted bool
 }
 
 // serveSotw serves a state-of-the-world stream until it ends: requests
@@ -94,13 +54,8 @@ func (d *sotwStream) base() *streamBase { return &d.streamBase }
 // handle reads one request: its node, the acknowledgement or rejection it
 // carries and the names it subscribes to; then answers its type if owed.
 func (d *sotwStream) handle(req *discoveryv3.DiscoveryRequest) error {
-	typeURL, err := d.typeOf(req.GetNode(), req.GetTypeUrl())
+	typeURL, err := d.read(request{req.GetNode(), req.GetTypeUrl(), req.GetResourceNames(), req.GetResponseNonce(), req.GetErrorDetail()})
 	if err != nil {
-		return err
-	}
-	trimErrorDetail(req.ErrorDetail)
-	r := request{req.GetNode(), typeURL, req.GetResourceNames(), req.GetResponseNonce(), req.GetErrorDetail()}
-	if err := d.s.onRequest(d.key, r); err != nil {
 		return err
 	}
 	t := d.types[typeURL]
@@ -132,16 +87,6 @@ func (d *sotwStream) answerDebug(req *discoveryv3.DiscoveryRequest, typeURL stri
 	return d.send(typeURL, resp)
 }
 
-// answerAll answers, in ADS order, each type that waits for a response.
-func (d *sotwStream) answerAll() error {
-	for _, typeURL := range servedTypes {
-		if err := d.answer(typeURL); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // answer sends typeURL's response if a request waits for one and the
 // proxy's resources owe the stream something. A wildcard type (CDS, LDS)
 // is full state: every resource, whenever its list is not the one the
@@ -151,15 +96,12 @@ func (d *sotwStream) answerAll() error {
 // response). A proxy being ended (Drain) ends the stream instead.
 func (d *sotwStream) answer(typeURL string) error {
 	t := d.types[typeURL]
-	if t == nil || !t.held.open || d.node == nil {
+	if t == nil || !t.held.open {
 		return nil
 	}
-	served, ending := d.node.current()
-	if ending {
-		return errDrainingStatus
-	}
+	served, err := d.served()
 	if served == nil {
-		return nil
+		return err
 	}
 	list := served.types[typeURL]
 	version := list.versionOrEmpty()
@@ -168,7 +110,9 @@ func (d *sotwStream) answer(typeURL string) error {
 	if t.held.wildcard {
 		if t.told == version && (t.held.answered || version != "") {
 			t.held.base = list // the same content, told or said held
-			d.noteHeld(t, typeURL, version, reconnected)
+			if reconnected {
+				d.noteHeld(t.held, typeURL, version)
+			}
 			return nil
 		}
 		resources = list.anys()
@@ -182,7 +126,9 @@ func (d *sotwStream) answer(typeURL string) error {
 		}
 		send, _ := t.held.owed(list)
 		if len(send) == 0 && (t.rejecting || t.told == version) {
-			d.noteHeld(t, typeURL, version, reconnected)
+			if reconnected {
+				d.noteHeld(t.held, typeURL, version)
+			}
 			return nil
 		}
 		resources = sotwResources(list, send)
@@ -198,16 +144,6 @@ func (d *sotwStream) edsHeld() *deltaType {
 		return t.held
 	}
 	return nil
-}
-
-// noteHeld records, once, that a proxy reconnecting with the version it
-// holds (from another replica, or before a restart) holds it: as sent and
-// acknowledged, though nothing is sent.
-func (d *sotwStream) noteHeld(t *sotwType, typeURL, version string, reconnected bool) {
-	if reconnected && !t.noted {
-		t.noted = true
-		d.s.noteHeld(d.key, typeURL, version)
-	}
 }
 
 // send numbers resp and sends it.

@@ -60,6 +60,18 @@ func (b *streamBase) typeOf(node *corev3.Node, typeURL string) (string, error) {
 	return typeURL, nil
 }
 
+// read takes a request of either protocol: the type it is of (see
+// typeOf), and what the server reads of it (Server.onRequest: the node of
+// the first, an acknowledgement or a rejection). An error ends the stream.
+func (b *streamBase) read(r request) (string, error) {
+	typeURL, err := b.typeOf(r.node, r.typeURL)
+	if err != nil {
+		return "", err
+	}
+	r.typeURL = typeURL
+	return typeURL, b.s.onRequest(b.key, r)
+}
+
 // attach registers the stream with its proxy's cache state, to be woken
 // when the proxy's resources change, once its node is known.
 func (b *streamBase) attach() {
@@ -74,10 +86,35 @@ func (b *streamBase) nextNonce() string {
 	return strconv.FormatInt(b.nonce, 10)
 }
 
+// served is what the stream's proxy is served, when a response may be
+// owed: nil before the stream's node is known or the proxy's first
+// resources are set. A proxy being ended (Drain) ends the stream.
+func (b *streamBase) served() (*proxyResources, error) {
+	if b.node == nil {
+		return nil, nil
+	}
+	served, ending := b.node.current()
+	if ending {
+		return nil, errDrainingStatus
+	}
+	return served, nil
+}
+
+// noteHeld records, once per type, that a proxy that reconnected holding
+// the version of held it is served holds it (see Server.noteHeld).
+func (b *streamBase) noteHeld(held *deltaType, typeURL, version string) {
+	if !held.noted {
+		held.noted = true
+		b.s.noteHeld(b.key, typeURL, version)
+	}
+}
+
 // protocolStream is what runStream needs of a stream.
 type protocolStream[Req any] interface {
 	handle(Req) error
-	answerAll() error
+	// answer sends typeURL's response if a request waits for one and the
+	// proxy's resources owe the stream something.
+	answer(typeURL string) error
 	base() *streamBase
 }
 
@@ -100,11 +137,21 @@ func runStream[Req any](st protocolStream[Req], ctx context.Context, recv func()
 				return err
 			}
 		case <-b.wake:
-			if err := st.answerAll(); err != nil {
+			if err := answerAll(st); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// answerAll answers, in ADS order, each type that waits for a response.
+func answerAll[Req any](st protocolStream[Req]) error {
+	for _, typeURL := range servedTypes {
+		if err := st.answer(typeURL); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // receive reads a stream's requests with recv into the returned channel,

@@ -6,8 +6,6 @@ import (
 	"net"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -17,16 +15,15 @@ import (
 	"github.com/isthmus-mesh/isthmus/xds/model"
 )
 
-// streamKey identifies a stream: go-control-plane numbers state-of-the-world
-// and delta streams separately.
+// streamKey identifies a stream: the server numbers state-of-the-world and
+// delta streams separately (see openStream).
 type streamKey struct {
 	delta bool
 	id    int64
 }
 
 // streamState is what the server tracks of one stream, from its opening.
-// Its fields are used only from the stream's own goroutine, where
-// go-control-plane runs its callbacks.
+// Its fields are used only from the stream's own goroutine.
 type streamState struct {
 	ctx   context.Context         // the stream's, for authentication
 	tls   bool                    // the stream came through ServeTLS
@@ -50,59 +47,6 @@ type request struct {
 	nonce       string
 	errorDetail *rpcstatus.Status
 }
-
-// callbacks connects go-control-plane's server, which Isthmus keeps only
-// for the Fetch methods of the services it registers (refused), to the
-// server; its streams are Isthmus's own (sotw.go, delta.go), which call
-// onOpen, onRequest, onResponse and onClosed themselves.
-type callbacks struct{ s *Server }
-
-var _ serverv3.Callbacks = callbacks{}
-
-func (c callbacks) OnStreamOpen(ctx context.Context, id int64, _ string) error {
-	return c.s.onOpen(ctx, streamKey{false, id})
-}
-
-func (c callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
-	return c.s.onOpen(ctx, streamKey{true, id})
-}
-
-func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node)      { c.s.onClosed(streamKey{false, id}) }
-func (c callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) { c.s.onClosed(streamKey{true, id}) }
-
-func (c callbacks) OnStreamRequest(id int64, r *discoveryv3.DiscoveryRequest) error {
-	trimErrorDetail(r.ErrorDetail)
-	return c.s.onRequest(streamKey{false, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResourceNames(), r.GetResponseNonce(), r.GetErrorDetail()})
-}
-
-func (c callbacks) OnStreamDeltaRequest(id int64, r *discoveryv3.DeltaDiscoveryRequest) error {
-	trimErrorDetail(r.ErrorDetail)
-	return c.s.onRequest(streamKey{true, id}, request{r.GetNode(), r.GetTypeUrl(), r.GetResourceNamesSubscribe(), r.GetResponseNonce(), r.GetErrorDetail()})
-}
-
-// trimErrorDetail cuts a rejection's message to maxLoggedMessage and drops
-// its details: go-control-plane keeps a stream's last request of each
-// type, and the server reads only the message.
-func trimErrorDetail(d *rpcstatus.Status) {
-	if d != nil {
-		d.Message = clip(d.Message, maxLoggedMessage)
-		d.Details = nil
-	}
-}
-
-func (c callbacks) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, r *discoveryv3.DiscoveryResponse) {
-	c.s.onResponse(streamKey{false, id}, r.GetTypeUrl(), sentResponse{r.GetNonce(), r.GetVersionInfo()})
-}
-
-func (c callbacks) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, r *discoveryv3.DeltaDiscoveryResponse) {
-	c.s.onResponse(streamKey{true, id}, r.GetTypeUrl(), sentResponse{r.GetNonce(), r.GetSystemVersionInfo()})
-}
-
-func (c callbacks) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error {
-	return status.Error(codes.Unimplemented, "isthmus serves xDS over gRPC streams only")
-}
-
-func (c callbacks) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
 
 // onOpen registers a new stream; while the server drains, it refuses it
 // instead.
@@ -142,7 +86,6 @@ func (s *Server) onRequest(key streamKey, req request) error {
 			return err
 		}
 	}
-	dropMetadata(req.node)
 	if req.errorDetail != nil {
 		s.recordNACK(st, req)
 		return nil
@@ -201,16 +144,6 @@ func peerString(addr net.Addr) string {
 	return addr.String()
 }
 
-// dropMetadata empties a request's node metadata once the stream's proxy
-// is parsed: go-control-plane keeps each stream's node and each watch's
-// request for as long as they live, and istio-proxy's metadata is the bulk
-// of them, while the cache needs only the node id.
-func dropMetadata(node *corev3.Node) {
-	if node != nil {
-		node.Metadata = nil
-	}
-}
-
 func (s *Server) onResponse(key streamKey, typeURL string, sent sentResponse) {
 	st := s.streamState(key)
 	if st == nil {
@@ -253,7 +186,7 @@ func (s *Server) onClosed(key streamKey) {
 // repeatLogInterval, however often it repeats them. Rejections of a type
 // the server does not serve are counted and logged as type "other".
 func (s *Server) recordNACK(st *streamState, req request) {
-	msg := req.errorDetail.GetMessage() // clipped by trimErrorDetail
+	msg := clip(req.errorDetail.GetMessage(), maxLoggedMessage)
 	label, served := typeLabels[req.typeURL]
 	if !served {
 		label = otherType
