@@ -56,6 +56,16 @@ func checkTLS(t *XDSTLS) error {
 	return nil
 }
 
+// xdsTLSParams pin the xds-grpc connection to TLS 1.3. It carries every
+// workload key the proxy is given (SDS), so it takes the hybrid
+// post-quantum key exchange (X25519MLKEM768) Envoy offers only over TLS
+// 1.3: a recording of the link cannot be decrypted later to recover those
+// keys. Left to its defaults, Envoy stops at TLS 1.2 and X25519 as a client.
+var xdsTLSParams = &tlsv3.TlsParameters{
+	TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_3,
+	TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3,
+}
+
 // xdsTransportSocket is the TLS of the xds-grpc cluster; nil without t.
 func xdsTransportSocket(t *XDSTLS) (*corev3.TransportSocket, error) {
 	if t == nil {
@@ -71,6 +81,7 @@ func xdsTransportSocket(t *XDSTLS) (*corev3.TransportSocket, error) {
 	dir := t.sdsDir()
 	ctx := &tlsv3.UpstreamTlsContext{Sni: name, CommonTlsContext: &tlsv3.CommonTlsContext{
 		AlpnProtocols: []string{"h2"},
+		TlsParams:     xdsTLSParams,
 		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 			DefaultValidationContext: &tlsv3.CertificateValidationContext{
 				MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{

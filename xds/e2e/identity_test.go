@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ func TestProvenIdentitiesOverTLS(t *testing.T) {
 	m.converge(t, "mesh STRICT", m.apply(t, meshStrictYAML), map[int]bool{migrationPort: true, migrationPlainPort: true})
 	for _, c := range m.clients {
 		m.checkClient(t, c)
+		checkPostQuantumXDS(t, c)
 	}
 
 	impostor := localmesh.SidecarNode("impostor", "default", "127.0.0.9", map[string]string{"app": "impostor"}, false)
@@ -58,6 +60,23 @@ func TestProvenIdentitiesOverTLS(t *testing.T) {
 		// not a key Isthmus served.
 		if s.Name != bootstrap.ClientCertSecret && (s.Name == "default" || strings.Contains(string(s.Secret), "private_key")) {
 			t.Errorf("the impostor holds a mesh key %s:\n%s", s.Name, body)
+		}
+	}
+}
+
+// checkPostQuantumXDS: the sidecar's connection to Isthmus, which carries
+// its private keys, is TLS 1.3 with the hybrid post-quantum key exchange.
+func checkPostQuantumXDS(t *testing.T, c *migrationClient) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stats, err := c.envoy.Stats(ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", c.name, err)
+	}
+	for _, name := range []string{"cluster.xds-grpc.ssl.versions.TLSv1.3", "cluster.xds-grpc.ssl.curves.X25519MLKEM768"} {
+		if stats[name] < 1 {
+			t.Errorf("%s: %s = %d, want the xDS connection on it", c.name, name, stats[name])
 		}
 	}
 }
