@@ -60,8 +60,13 @@ func (c xdsCodec) Marshal(v any) (mem.BufferSlice, error) {
 // node metadata only what model.ParseNode reads (see unmarshalLean), or
 // none of a node that breaks the limits on nodes (see checkNode), then
 // interns the strings of a discovery request that streams keep and that
-// recur across proxies (see intern).
+// recur across proxies (see intern). A state-of-the-world stream reads
+// into a sotwRequest, whose many resource names stay encoded (see
+// unmarshalSotw).
 func (c xdsCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*sotwRequest); ok {
+		return c.unmarshalSotw(data, r)
+	}
 	if !decodeRequest(data, v) {
 		if err := c.proto.Unmarshal(data, v); err != nil {
 			return err

@@ -57,12 +57,16 @@ func newDeltaType(req *discoveryv3.DeltaDiscoveryRequest, sets *nameSets) *delta
 // newSotwHeld is the state made by a state-of-the-world stream's first
 // request of a type: CDS and LDS requests that name nothing subscribe to
 // everything (xDS's legacy wildcard); "*" does for any type.
-func newSotwHeld(typeURL string, req *discoveryv3.DiscoveryRequest, sets *nameSets) *deltaType {
+func newSotwHeld(typeURL string, r *sotwRequest, sets *nameSets) *deltaType {
+	if r.same != nil {
+		return &deltaType{names: r.same}
+	}
+	names := r.req.GetResourceNames()
 	d := &deltaType{names: sets.empty()}
-	if len(req.GetResourceNames()) == 0 && (typeURL == resource.ClusterType || typeURL == resource.ListenerType) {
+	if len(names) == 0 && (typeURL == resource.ClusterType || typeURL == resource.ListenerType) {
 		d.wildcard, d.legacy = true, true
 	}
-	d.resubscribe(req.GetResourceNames(), sets)
+	d.resubscribe(names, sets)
 	return d
 }
 
@@ -72,7 +76,7 @@ func (d *deltaType) resubscribe(names []string, sets *nameSets) {
 	if d.legacy && len(names) == 0 {
 		return
 	}
-	if !d.wildcard && len(names) == len(d.names.names) && allIn(names, d.names) {
+	if !d.wildcard && d.names.sameAs(names) {
 		return
 	}
 	want := make(map[string]struct{}, len(names))
@@ -89,15 +93,6 @@ func (d *deltaType) resubscribe(names []string, sets *nameSets) {
 		}
 	}
 	d.update(names, gone, sets)
-}
-
-func allIn(names []string, set *nameSet) bool {
-	for _, name := range names {
-		if !set.has(name) {
-			return false
-		}
-	}
-	return true
 }
 
 // update applies a request's subscriptions and unsubscriptions, in that

@@ -82,6 +82,15 @@ func TestNameSetsAreSharedByContent(t *testing.T) {
 	if one != two {
 		t.Error("the same names subscribed in other orders and steps are two sets")
 	}
+	if got := sets.update(sets.empty(), []string{"c", "b", "a"}, nil); got != one {
+		t.Error("a first subscription to known names made a new set")
+	}
+	if got := sets.update(sets.empty(), []string{"a", "a", "b", "c"}, nil); got != one {
+		t.Error("a first subscription naming a known set's names, one twice, made a new set")
+	}
+	if got := sets.update(sets.empty(), []string{"a", "a", "b"}, nil); got == one || len(got.names) != 2 {
+		t.Errorf("{a a b} is %v", got.names)
+	}
 	if got := sets.update(one, []string{"a"}, []string{"zz"}); got != one {
 		t.Error("a change that changes nothing made a new set")
 	}

@@ -66,7 +66,12 @@
 //     the list it was last answered from (shared with every proxy served
 //     that list) and subscribes to a name set shared by every stream
 //     subscribing to the same names (namesets.go), so its state is a few
-//     pointers per type; streams alike are owed one diff, found once. A
+//     pointers per type; streams alike are owed one diff, found once. The
+//     many names of a state-of-the-world request (every acknowledgement
+//     of EDS names every load assignment subscribed to) are compared,
+//     still encoded, with the set its stream, or another, subscribes to,
+//     and decoded only when no set has exactly those names
+//     (codec_names.go). A
 //     state-of-the-world request carrying the nonce of an older response
 //     than its type's last is counted (an acknowledgement or rejection)
 //     and otherwise ignored. A version a proxy rejected is not sent again

@@ -17,6 +17,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/isthmus-mesh/isthmus/xds/model"
@@ -243,6 +244,24 @@ func (m *memIO[Req, Resp]) Recv() (Req, error) {
 	return none, errors.New("the bench client hands requests over itself")
 }
 
+// RecvMsg is never called: the bench client hands requests over itself.
+func (m *memIO[Req, Resp]) RecvMsg(any) error {
+	return errors.New("the bench client hands requests over itself")
+}
+
+// decoded is req as the stream reads it off the wire.
+func (d *sotwStream) decoded(req *discoveryv3.DiscoveryRequest) *sotwRequest {
+	b, err := proto.Marshal(req)
+	if err != nil {
+		panic(err)
+	}
+	r := &sotwRequest{known: d.knownSet}
+	if err := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r); err != nil {
+		panic(err)
+	}
+	return r
+}
+
 // takeSent returns the responses sent since the last call.
 func (m *memIO[Req, Resp]) takeSent() []Resp {
 	out := m.sent
@@ -261,8 +280,8 @@ func (c *benchClient) subscribe(typeURL string, names []string) {
 		req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe = diffNames(old, names)
 		err = c.delta.handle(req)
 	} else {
-		err = c.sotw.handle(&discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names,
-			VersionInfo: c.versions[typeURL], ResponseNonce: c.nonces[typeURL]})
+		err = c.sotw.handle(c.sotw.decoded(&discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names,
+			VersionInfo: c.versions[typeURL], ResponseNonce: c.nonces[typeURL]}))
 	}
 	if err != nil {
 		panic(err)

@@ -32,6 +32,7 @@ type streamIO[Req, Resp any] interface {
 	Context() context.Context
 	Send(Resp) error
 	Recv() (Req, error)
+	RecvMsg(m any) error
 }
 
 // sotwIO and deltaIO are the streams of the two protocols.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"sync"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -13,6 +15,9 @@ type sotwStream struct {
 	streamBase
 	io    sotwIO
 	types map[string]*sotwType
+	// subscribed is, by type URL, the name set the stream subscribes to,
+	// for the requests it reads meanwhile (see sotwRequest.known).
+	subscribed sync.Map
 }
 
 // sotwType is a sotwStream's state of one type.
@@ -37,7 +42,23 @@ func (s *Server) serveSotw(io sotwIO, fixedType string) error {
 	if err != nil {
 		return err
 	}
-	return runStream(d, io.Context(), io.Recv)
+	return runStream(d, io.Context(), func() (*sotwRequest, error) {
+		r := &sotwRequest{known: d.knownSet}
+		return r, io.RecvMsg(r)
+	})
+}
+
+// knownSet is the set of exactly names: the one the stream subscribes to
+// of typeURL (the service's type when empty), else one another stream
+// does; nil when there is none.
+func (d *sotwStream) knownSet(typeURL string, names encodedNames) *nameSet {
+	if typeURL == "" {
+		typeURL = d.fixedType
+	}
+	if set, ok := d.subscribed.Load(typeURL); ok && set.(*nameSet).sameAsEncoded(names) {
+		return set.(*nameSet)
+	}
+	return d.s.nameSets.knownEncoded(names)
 }
 
 // openSotw registers a new state-of-the-world stream.
@@ -53,7 +74,8 @@ func (d *sotwStream) base() *streamBase { return &d.streamBase }
 
 // handle reads one request: its node, the acknowledgement or rejection it
 // carries and the names it subscribes to; then answers its type if owed.
-func (d *sotwStream) handle(req *discoveryv3.DiscoveryRequest) error {
+func (d *sotwStream) handle(r *sotwRequest) error {
+	req := r.req
 	typeURL, err := d.read(request{req.GetNode(), req.GetTypeUrl(), req.GetResourceNames(), req.GetResponseNonce(), req.GetErrorDetail()})
 	if err != nil {
 		return err
@@ -67,11 +89,12 @@ func (d *sotwStream) handle(req *discoveryv3.DiscoveryRequest) error {
 	}
 	d.attach()
 	if t == nil {
-		t = &sotwType{held: newSotwHeld(typeURL, req, d.s.nameSets), told: req.GetVersionInfo()}
+		t = &sotwType{held: newSotwHeld(typeURL, r, d.s.nameSets), told: req.GetVersionInfo()}
 		d.types[typeURL] = t
-	} else {
-		t.held.resubscribe(req.GetResourceNames(), d.s.nameSets)
+	} else if r.same != t.held.names || t.held.wildcard {
+		t.held.resubscribe(r.resourceNames(), d.s.nameSets)
 	}
+	d.subscribed.Store(typeURL, t.held.names)
 	t.held.open = true
 	t.rejecting = req.GetErrorDetail() != nil
 	return d.answer(typeURL)

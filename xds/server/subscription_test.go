@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -327,5 +328,51 @@ func TestSotWEndpointChangeSendsOneLoadAssignment(t *testing.T) {
 	h.acceptUntilAcked(c, node.Id)
 	if got := c.holding(resource.EndpointType); !slices.Equal(got, sorted(detailsCluster, ratingsCluster, reviewsCluster)) {
 		t.Errorf("the proxy holds %v", got)
+	}
+}
+
+// A state-of-the-world request naming many resources (an EDS
+// acknowledgement in a large mesh) is read without decoding its names when
+// they are the ones the stream subscribes to: a request with as many
+// names but not the same ones still changes the subscription, and so does
+// one that repeats a name in place of another.
+func TestSotWManyNamedSubscriptionsFollowTheClient(t *testing.T) {
+	h := startServer(t, meshTranslate)
+	node := sidecarNode(t, "app-1")
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	c := newSotwClient(t, h.dial(), node)
+	c.sync()
+	h.waitAcked(node.Id)
+
+	absent := make([]string, encodedNamesFrom)
+	for i := range absent {
+		absent[i] = fmt.Sprintf("outbound|9080||absent-%d.default.svc.cluster.local", i)
+	}
+	both := append([]string{ratingsCluster, reviewsCluster}, absent...)
+	c.subscribe(resource.EndpointType, both)
+	h.acceptUntilAcked(c, node.Id)
+	for _, step := range []struct {
+		name  string
+		names []string
+	}{
+		{"reviews swapped for another absent name", append([]string{ratingsCluster, "outbound|9080||absent-x.default.svc.cluster.local"}, absent...)},
+		{"both again", both},
+		{"ratings named twice in place of reviews", append([]string{ratingsCluster, ratingsCluster}, absent...)},
+		{"both again, in another order", append(append([]string{}, absent...), reviewsCluster, ratingsCluster)},
+	} {
+		c.subscribe(resource.EndpointType, step.names)
+		want := []string{ratingsCluster}
+		if slices.Contains(step.names, reviewsCluster) {
+			want = sorted(ratingsCluster, reviewsCluster)
+			eds := c.next()
+			if got := loadAssignmentNames(t, eds.Resources); !slices.Equal(got, []string{reviewsCluster}) {
+				t.Fatalf("%s: answered with %v, want %s", step.name, got, reviewsCluster)
+			}
+			c.accept(eds)
+		}
+		if got := c.holding(resource.EndpointType); !slices.Equal(got, want) {
+			t.Fatalf("%s: the client holds %v, want %v", step.name, got, want)
+		}
+		h.acceptUntilAcked(c, node.Id)
 	}
 }
