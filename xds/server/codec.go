@@ -60,12 +60,15 @@ func (c xdsCodec) Marshal(v any) (mem.BufferSlice, error) {
 // node metadata only what model.ParseNode reads (see unmarshalLean), or
 // none of a node that breaks the limits on nodes (see checkNode), then
 // interns the strings of a discovery request that streams keep and that
-// recur across proxies (see intern). A state-of-the-world stream reads
-// into a sotwRequest, whose many resource names stay encoded (see
-// unmarshalSotw).
+// recur across proxies (see intern). Streams read into a sotwRequest or a
+// deltaRequest, whose many names are compared with known sets before they
+// are decoded (see readNamed).
 func (c xdsCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if r, ok := v.(*sotwRequest); ok {
+	switch r := v.(type) {
+	case *sotwRequest:
 		return c.unmarshalSotw(data, r)
+	case *deltaRequest:
+		return c.unmarshalDelta(data, r)
 	}
 	if !decodeRequest(data, v) {
 		if err := c.proto.Unmarshal(data, v); err != nil {

@@ -9,6 +9,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // A state-of-the-world request names every resource of its type the proxy
@@ -24,7 +25,10 @@ import (
 // encoded: fewer are decoded with the rest of the request.
 const encodedNamesFrom = 16
 
-var requestNamesField = fieldNumber(&discoveryv3.DiscoveryRequest{}, "resource_names")
+var (
+	requestNamesField   = fieldNumber(&discoveryv3.DiscoveryRequest{}, "resource_names")
+	deltaSubscribeField = fieldNumber(&discoveryv3.DeltaDiscoveryRequest{}, "resource_names_subscribe")
+)
 
 // sotwRequest is a state-of-the-world request as a stream reads it (see
 // xdsCodec.Unmarshal). When same is set, req carries no resource names:
@@ -45,6 +49,27 @@ func (r *sotwRequest) resourceNames() []string {
 		return r.req.GetResourceNames()
 	}
 	return r.same.list()
+}
+
+// deltaRequest is a delta request as a stream reads it (see
+// xdsCodec.Unmarshal). When subscribed is set, req carries no names to
+// subscribe to: they are exactly subscribed's. A stream's first request
+// names everything it subscribes to, and in a mesh without Sidecar
+// resources every sidecar's first EDS request names the same 4,000.
+type deltaRequest struct {
+	req        *discoveryv3.DeltaDiscoveryRequest
+	subscribed *nameSet
+	// known finds the set of exactly names, encoded (nil when none is
+	// known). Safe for concurrent use.
+	known func(names encodedNames) *nameSet
+}
+
+// subscribe are the names the request subscribes to, interned.
+func (r *deltaRequest) subscribe() []string {
+	if r.subscribed == nil {
+		return r.req.GetResourceNamesSubscribe()
+	}
+	return r.subscribed.list()
 }
 
 // encodedNames is a request's resource_names fields as they came: tag,
@@ -80,30 +105,63 @@ func (e encodedNames) decode() ([]string, error) {
 	return out, nil
 }
 
-// unmarshalSotw decodes a state-of-the-world request into r. Its resource
-// names, when there are many of them, one after the other (as every
-// encoder writes a repeated field), are compared with the set the stream
-// subscribes to before they are decoded (see sotwRequest.same); otherwise
-// the request is decoded whole, as Unmarshal decodes it.
+// unmarshalSotw decodes a state-of-the-world request into r (see
+// readNamed), its names compared with the set the stream subscribes to of
+// its type, else any set.
 func (c xdsCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRequest) error {
 	r.req = &discoveryv3.DiscoveryRequest{}
-	b, done := readable(data)
-	defer done()
-	start, end, ok := encodedNamesSpan(b)
-	if !ok {
-		return c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r.req)
-	}
-	rest := append(b[:start:start], b[end:]...)
-	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(rest)}, r.req); err != nil {
+	same, names, err := c.readNamed(data, r.req, requestNamesField, func(names encodedNames) *nameSet {
+		return r.known(r.req.GetTypeUrl(), names)
+	})
+	if err != nil {
 		return err
 	}
-	names := encodedNames(b[start:end])
-	if r.same = r.known(r.req.GetTypeUrl(), names); r.same != nil {
-		return nil
+	r.same = same
+	if names != nil {
+		r.req.ResourceNames = names
 	}
-	var err error
-	r.req.ResourceNames, err = names.decode()
-	return err
+	return nil
+}
+
+// unmarshalDelta decodes a delta request into r (see readNamed), the
+// names it subscribes to compared with every stream's sets.
+func (c xdsCodec) unmarshalDelta(data mem.BufferSlice, r *deltaRequest) error {
+	r.req = &discoveryv3.DeltaDiscoveryRequest{}
+	same, names, err := c.readNamed(data, r.req, deltaSubscribeField, r.known)
+	if err != nil {
+		return err
+	}
+	r.subscribed = same
+	if names != nil {
+		r.req.ResourceNamesSubscribe = names
+	}
+	return nil
+}
+
+// readNamed decodes the request in data into m, but for its names in
+// field when there are many of them, one after the other (as every
+// encoder writes a repeated field): those are given, encoded, to match
+// (after m is decoded), and the set it returns, of exactly those names, is
+// returned instead; when it returns none, they are returned decoded. A
+// request with few names, or names otherwise laid out, is decoded whole,
+// as Unmarshal decodes it, returning neither.
+func (c xdsCodec) readNamed(data mem.BufferSlice, m proto.Message, field protowire.Number, match func(encodedNames) *nameSet) (*nameSet, []string, error) {
+	b, done := readable(data)
+	defer done()
+	start, end, ok := encodedNamesSpan(b, field)
+	if !ok {
+		return nil, nil, c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, m)
+	}
+	rest := append(b[:start:start], b[end:]...)
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(rest)}, m); err != nil {
+		return nil, nil, err
+	}
+	names := encodedNames(b[start:end])
+	if same := match(names); same != nil {
+		return same, nil, nil
+	}
+	decoded, err := names.decode()
+	return nil, decoded, err
 }
 
 // requestBuffers are what requests in several buffers are copied into
@@ -128,11 +186,11 @@ func readable(data mem.BufferSlice) (b []byte, done func()) {
 	return buf, func() { requestBuffers.Put(p) }
 }
 
-// encodedNamesSpan finds, in the encoded request b, its resource names:
-// [start, end) holds at least encodedNamesFrom of them and every
-// resource_names field of b. False when b has fewer, or they are not one
-// after the other, or b is not well formed.
-func encodedNamesSpan(b []byte) (start, end int, ok bool) {
+// encodedNamesSpan finds, in the encoded request b, its names in field:
+// [start, end) holds at least encodedNamesFrom of them and every such
+// field of b. False when b has fewer, or they are not one after the
+// other, or b is not well formed.
+func encodedNamesSpan(b []byte, field protowire.Number) (start, end int, ok bool) {
 	count := 0
 	for pos := 0; pos < len(b); {
 		num, typ, tagLen := protowire.ConsumeTag(b[pos:])
@@ -144,7 +202,7 @@ func encodedNamesSpan(b []byte) (start, end int, ok bool) {
 			return 0, 0, false
 		}
 		next := pos + tagLen + valueLen
-		if num == requestNamesField {
+		if num == field {
 			if typ != protowire.BytesType || (count > 0 && pos != end) {
 				return 0, 0, false
 			}

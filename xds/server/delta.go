@@ -20,7 +20,10 @@ func (s *Server) serveDelta(io deltaIO, fixedType string) error {
 	if err != nil {
 		return err
 	}
-	return runStream(d, io.Context(), io.Recv)
+	return runStream(d, io.Context(), func() (*deltaRequest, error) {
+		r := &deltaRequest{known: s.nameSets.knownEncoded}
+		return r, io.RecvMsg(r)
+	})
 }
 
 // openDelta registers a new delta stream.
@@ -37,7 +40,8 @@ func (d *deltaStream) base() *streamBase { return &d.streamBase }
 // handle reads one request: its node (the first names it), the
 // acknowledgement or rejection it carries, and its subscriptions; then
 // answers its type if the proxy's resources owe it something.
-func (d *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
+func (d *deltaStream) handle(r *deltaRequest) error {
+	req := r.req
 	typeURL, err := d.read(request{req.GetNode(), req.GetTypeUrl(), req.GetResourceNamesSubscribe(), req.GetResponseNonce(), req.GetErrorDetail()})
 	if err != nil {
 		return err
@@ -48,10 +52,10 @@ func (d *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 	d.attach()
 	t := d.types[typeURL]
 	if t == nil {
-		t = newDeltaType(req, d.s.nameSets)
+		t = newDeltaType(r, d.s.nameSets)
 		d.types[typeURL] = t
 	} else {
-		t.update(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), d.s.nameSets)
+		t.update(r.subscribe(), req.GetResourceNamesUnsubscribe(), d.s.nameSets)
 	}
 	t.open = true
 	return d.answer(typeURL)

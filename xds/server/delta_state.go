@@ -5,7 +5,6 @@ import (
 	"strings"
 	"weak"
 
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
@@ -39,9 +38,14 @@ type deltaType struct {
 }
 
 // newDeltaType is the state made by a stream's first request of a type.
-func newDeltaType(req *discoveryv3.DeltaDiscoveryRequest, sets *nameSets) *deltaType {
+func newDeltaType(r *deltaRequest, sets *nameSets) *deltaType {
+	req := r.req
 	d := &deltaType{names: sets.empty()}
-	if len(req.GetResourceNamesSubscribe()) == 0 {
+	subscribe := req.GetResourceNamesSubscribe()
+	switch {
+	case r.subscribed != nil: // names, no "*": the set, before what it unsubscribes
+		d.names, subscribe = r.subscribed, nil
+	case len(subscribe) == 0:
 		d.wildcard, d.legacy = true, true
 	}
 	if held := req.GetInitialResourceVersions(); len(held) > 0 {
@@ -50,7 +54,7 @@ func newDeltaType(req *discoveryv3.DeltaDiscoveryRequest, sets *nameSets) *delta
 			d.own[name] = version
 		}
 	}
-	d.update(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), sets)
+	d.update(subscribe, req.GetResourceNamesUnsubscribe(), sets)
 	return d
 }
 

@@ -39,7 +39,7 @@ func wantOwed(t *testing.T, d *deltaType, of *typeResources, send, removed []str
 
 func TestDeltaWildcardIsOwedChangesAndRemovals(t *testing.T) {
 	sets := newNameSets()
-	d := newDeltaType(&discoveryv3.DeltaDiscoveryRequest{}, sets)
+	d := newDeltaType(&deltaRequest{req: &discoveryv3.DeltaDiscoveryRequest{}}, sets)
 	wantOwed(t, d, typeOf("1", "a@1", "b@1"), []string{"a@1", "b@1"}, []string{})
 	wantOwed(t, d, typeOf("1", "a@1", "b@1"), []string{}, []string{})
 	wantOwed(t, d, typeOf("2", "a@2", "c@1"), []string{"a@2", "c@1"}, []string{"b"})
@@ -53,7 +53,7 @@ func TestDeltaWildcardIsOwedChangesAndRemovals(t *testing.T) {
 
 func TestDeltaSubscriptionIsOwedItsNamesOnly(t *testing.T) {
 	sets := newNameSets()
-	d := newDeltaType(&discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a", "b", "missing"}}, sets)
+	d := newDeltaType(&deltaRequest{req: &discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a", "b", "missing"}}}, sets)
 	all := typeOf("1", "a@1", "b@1", "c@1")
 	wantOwed(t, d, all, []string{"a@1", "b@1"}, []string{})
 
@@ -68,7 +68,7 @@ func TestDeltaSubscriptionIsOwedItsNamesOnly(t *testing.T) {
 
 func TestDeltaReconnectSendsOnlyWhatDiffersFromWhatItHolds(t *testing.T) {
 	sets := newNameSets()
-	d := newDeltaType(&discoveryv3.DeltaDiscoveryRequest{InitialResourceVersions: map[string]string{"a": "1", "b": "0", "gone": "1"}}, sets)
+	d := newDeltaType(&deltaRequest{req: &discoveryv3.DeltaDiscoveryRequest{InitialResourceVersions: map[string]string{"a": "1", "b": "0", "gone": "1"}}}, sets)
 	wantOwed(t, d, typeOf("1", "a@1", "b@1", "c@1"), []string{"b@1", "c@1"}, []string{"gone"})
 	wantOwed(t, d, typeOf("2", "a@1", "b@1"), []string{}, []string{"c"})
 }
@@ -110,7 +110,7 @@ func TestStreamsAlikeAreOwedOneDiff(t *testing.T) {
 	sets := newNameSets()
 	before, after := typeOf("1", "a@1", "b@1", "c@1"), typeOf("2", "a@2", "b@1", "c@1")
 	stream := func(names ...string) *deltaType {
-		d := newDeltaType(&discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: names}, sets)
+		d := newDeltaType(&deltaRequest{req: &discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: names}}, sets)
 		d.sent(before)
 		return d
 	}
@@ -130,7 +130,7 @@ func TestStreamsAlikeAreOwedOneDiff(t *testing.T) {
 // assignment: resend has it sent again though it did not change.
 func TestChangedClustersLoadAssignmentsAreSentAgain(t *testing.T) {
 	sets := newNameSets()
-	eds := newDeltaType(&discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a", "b"}}, sets)
+	eds := newDeltaType(&deltaRequest{req: &discoveryv3.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a", "b"}}}, sets)
 	all := typeOf("1", "a@1", "b@1")
 	wantOwed(t, eds, all, []string{"a@1", "b@1"}, []string{})
 	resendDependents(eds, []*preparedResource{{name: "cluster-a", refs: []string{"a"}}, {name: "other", refs: []string{"not-subscribed"}}})

@@ -251,15 +251,26 @@ func (m *memIO[Req, Resp]) RecvMsg(any) error {
 
 // decoded is req as the stream reads it off the wire.
 func (d *sotwStream) decoded(req *discoveryv3.DiscoveryRequest) *sotwRequest {
+	r := &sotwRequest{known: d.knownSet}
+	readAsFromTheWire(req, r)
+	return r
+}
+
+// decoded is req as the stream reads it off the wire.
+func (d *deltaStream) decoded(req *discoveryv3.DeltaDiscoveryRequest) *deltaRequest {
+	r := &deltaRequest{known: d.s.nameSets.knownEncoded}
+	readAsFromTheWire(req, r)
+	return r
+}
+
+func readAsFromTheWire(req proto.Message, into any) {
 	b, err := proto.Marshal(req)
 	if err != nil {
 		panic(err)
 	}
-	r := &sotwRequest{known: d.knownSet}
-	if err := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r); err != nil {
+	if err := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, into); err != nil {
 		panic(err)
 	}
-	return r
 }
 
 // takeSent returns the responses sent since the last call.
@@ -278,7 +289,7 @@ func (c *benchClient) subscribe(typeURL string, names []string) {
 	if c.delta != nil {
 		req := &discoveryv3.DeltaDiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResponseNonce: c.nonces[typeURL]}
 		req.ResourceNamesSubscribe, req.ResourceNamesUnsubscribe = diffNames(old, names)
-		err = c.delta.handle(req)
+		err = c.delta.handle(c.delta.decoded(req))
 	} else {
 		err = c.sotw.handle(c.sotw.decoded(&discoveryv3.DiscoveryRequest{Node: c.node, TypeUrl: typeURL, ResourceNames: names,
 			VersionInfo: c.versions[typeURL], ResponseNonce: c.nonces[typeURL]}))

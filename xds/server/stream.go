@@ -154,10 +154,18 @@ func answerAll[Req any](st protocolStream[Req]) error {
 	return nil
 }
 
+// requestsAhead is how many requests a stream reads ahead of the one it
+// handles. While a stream writes a large response to a slow proxy, the
+// proxy's next requests (an acknowledgement, a request naming 4,000 load
+// assignments) would wait in gRPC's buffers as they came, a whole request
+// per stream in a connect storm; read, most are a few pointers (see
+// sotwRequest, deltaRequest).
+const requestsAhead = 4
+
 // receive reads a stream's requests with recv into the returned channel,
 // closed when the stream (streamCtx) or the server (serverCtx) ends.
 func receive[T any](streamCtx, serverCtx context.Context, recv func() (T, error)) <-chan T {
-	out := make(chan T)
+	out := make(chan T, requestsAhead)
 	go func() {
 		defer close(out)
 		for {

@@ -376,3 +376,33 @@ func TestSotWManyNamedSubscriptionsFollowTheClient(t *testing.T) {
 		h.acceptUntilAcked(c, node.Id)
 	}
 }
+
+// A delta stream's first request naming many resources finds the set
+// another stream subscribes to without decoding the names; what the same
+// request unsubscribes still applies.
+func TestDeltaFirstSubscriptionToKnownNames(t *testing.T) {
+	h := startServer(t, meshTranslate)
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	names := []string{ratingsCluster, reviewsCluster}
+	for i := range encodedNamesFrom {
+		names = append(names, fmt.Sprintf("outbound|9080||absent-%d.default.svc.cluster.local", i))
+	}
+	for i, step := range []struct {
+		unsubscribe []string
+		want        []string
+	}{
+		{nil, sorted(ratingsCluster, reviewsCluster)},
+		{nil, sorted(ratingsCluster, reviewsCluster)},
+		{[]string{reviewsCluster}, []string{ratingsCluster}},
+	} {
+		c := newDeltaClient(t, h.dial(), sidecarNode(t, fmt.Sprintf("app-%d", i)))
+		shuffled := slices.Clone(names)
+		slices.Reverse(shuffled[i:])
+		c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resource.EndpointType, ResourceNamesSubscribe: shuffled, ResourceNamesUnsubscribe: step.unsubscribe})
+		eds := c.next()
+		wantType(t, eds.TypeUrl, resource.EndpointType)
+		if got := resourceNames(eds); !slices.Equal(got, step.want) {
+			t.Errorf("stream %d (unsubscribing %v) was sent %v, want %v", i, step.unsubscribe, got, step.want)
+		}
+	}
+}
