@@ -87,12 +87,7 @@ func TestSotWProxyReceivesItsResources(t *testing.T) {
 // A later route-only change is the marker: if the endpoint change had
 // re-sent CDS, LDS or RDS, those responses would arrive before the marker's.
 func TestSotWEndpointChangeSendsOnlyEDS(t *testing.T) {
-	h := startServer(t, meshTranslate)
-	node := sidecarNode(t, "app-1")
-	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
-	c := newSotwClient(t, h.dial(), node)
-	c.sync()
-	h.waitAcked(node.Id)
+	h, node, c := syncedSotwClient(t)
 	before := map[string]string{}
 	for typeURL, resp := range c.last {
 		before[typeURL] = resp.VersionInfo
@@ -378,12 +373,7 @@ func TestNotReadyWhileNotServing(t *testing.T) {
 }
 
 func TestDebugEndpoints(t *testing.T) {
-	h := startServer(t, meshTranslate)
-	node := sidecarNode(t, "app-1")
-	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
-	c := newSotwClient(t, h.dial(), node)
-	c.sync()
-	h.waitAcked(node.Id)
+	h, node, c := syncedSotwClient(t)
 
 	_, body := h.get("/debug/proxies")
 	var proxies []ProxyStatus

@@ -175,12 +175,7 @@ func (c *sotwClient) syncTo(eds, rds []string) {
 }
 
 func TestSotWNamedSubscriptionsFollowTheClient(t *testing.T) {
-	h := startServer(t, meshTranslate)
-	node := sidecarNode(t, "app-1")
-	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
-	c := newSotwClient(t, h.dial(), node)
-	c.sync()
-	h.waitAcked(node.Id)
+	h, node, c := syncedSotwClient(t)
 	version := c.last[resource.EndpointType].VersionInfo
 
 	// Narrowing the subscription needs no answer; widening it again is
@@ -337,12 +332,7 @@ func TestSotWEndpointChangeSendsOneLoadAssignment(t *testing.T) {
 // names but not the same ones still changes the subscription, and so does
 // one that repeats a name in place of another.
 func TestSotWManyNamedSubscriptionsFollowTheClient(t *testing.T) {
-	h := startServer(t, meshTranslate)
-	node := sidecarNode(t, "app-1")
-	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
-	c := newSotwClient(t, h.dial(), node)
-	c.sync()
-	h.waitAcked(node.Id)
+	h, node, c := syncedSotwClient(t)
 
 	absent := make([]string, encodedNamesFrom)
 	for i := range absent {
@@ -405,4 +395,17 @@ func TestDeltaFirstSubscriptionToKnownNames(t *testing.T) {
 			t.Errorf("stream %d (unsubscribing %v) was sent %v, want %v", i, step.unsubscribe, got, step.want)
 		}
 	}
+}
+
+// syncedSotwClient starts a server serving version 1 of the world and a
+// state-of-the-world client that holds it and acknowledged it.
+func syncedSotwClient(t *testing.T) (*harness, *corev3.Node, *sotwClient) {
+	t.Helper()
+	h := startServer(t, meshTranslate)
+	node := sidecarNode(t, "app-1")
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	c := newSotwClient(t, h.dial(), node)
+	c.sync()
+	h.waitAcked(node.Id)
+	return h, node, c
 }
