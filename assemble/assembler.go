@@ -33,9 +33,11 @@ type Assembler struct {
 	lastGood map[policy.Key]*policy.Object
 	config   *policy.Config
 	problems []*policy.ConfigError
-	// syncWaitOver: RunOptions.SyncWait has passed; missing: the sources
-	// last published without.
+	// syncWaitOver: RunOptions.SyncWait has passed; heldBack: a snapshot
+	// waits for it (a source had not synced when one was due); missing:
+	// the sources last published without.
 	syncWaitOver bool
+	heldBack     bool
 	missing      []string
 	// firstChange: unix nanoseconds of the first change signalled since
 	// the last publication (Snapshot.ChangedAt); 0 for none.
@@ -122,16 +124,20 @@ type RunOptions struct {
 }
 
 // Run publishes to sink once every source has synced (or SyncWait has
-// passed), then after every change of a source or registry. It returns
-// when ctx ends.
+// passed, when a snapshot waits for it), then after every change of a
+// source or registry: nothing is published again when nothing changed. It
+// returns when ctx ends.
 func (a *Assembler) Run(ctx context.Context, sink Sink, opts RunOptions) {
 	changes := make(chan struct{}, 1)
 	if opts.SyncWait > 0 {
 		timer := time.AfterFunc(opts.SyncWait, func() {
 			a.mu.Lock()
 			a.syncWaitOver = true
+			held := a.heldBack
 			a.mu.Unlock()
-			debounce.Signal(changes)
+			if held {
+				debounce.Signal(changes)
+			}
 		})
 		defer timer.Stop()
 	}
@@ -190,7 +196,8 @@ func (a *Assembler) readyToPublish() bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(missing) > 0 && !a.syncWaitOver {
+	a.heldBack = len(missing) > 0 && !a.syncWaitOver
+	if a.heldBack {
 		return false
 	}
 	if !slices.Equal(missing, a.missing) {

@@ -139,3 +139,37 @@ func TestAssemblerRunWaitsForEverySource(t *testing.T) {
 		t.Fatal("nothing published after every source synced")
 	}
 }
+
+// The end of the wait for sources publishes what waited for it, and
+// nothing when every source had synced: a snapshot is a rebuild for every
+// proxy, and nothing changed.
+func TestAssemblerSyncWaitPublishesOnlyWhatWaited(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		syncBoth bool
+		want     int // snapshots after the wait
+	}{
+		{"every source synced", true, 1},
+		{"a source never synced", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files, cluster := newFakeSource("files"), newFakeSource("config")
+			a := New(Settings{}, nil)
+			a.AddSource(files)
+			a.AddSource(cluster)
+			sink := &recordingSink{snaps: make(chan *model.Snapshot, 10)}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			files.set(destinationRule(policy.Source{File: "mesh.yaml"}))
+			if tc.syncBoth {
+				cluster.set(virtualService(policy.Source{Cluster: "config"}, "v2"))
+			}
+			const wait = 100 * time.Millisecond
+			go a.Run(ctx, sink, RunOptions{Quiet: 5 * time.Millisecond, MaxWait: 20 * time.Millisecond, SyncWait: wait})
+			time.Sleep(5 * wait)
+			if got := len(sink.snaps); got != tc.want {
+				t.Errorf("%d snapshots published, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -18,7 +18,8 @@
 //     publishes nothing until every source has synced once, or until
 //     RunOptions.SyncWait has passed (then without the missing sources,
 //     logged); a slow source or registry never holds the others' changes
-//     back after that.
+//     back after that. The end of the wait publishes only a snapshot that
+//     was held back: when every source had synced, nothing changed.
 //   - A panic while assembling (a bug reached by unusual input) is logged
 //     and the previous snapshot stays in place.
 package assemble
