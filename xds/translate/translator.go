@@ -246,9 +246,7 @@ func (t *Translator) reassemble(prev *sharedResources, base *Index) (*sharedReso
 	if !allKept(prev.routeReads, t.carried) {
 		return nil, false
 	}
-	recorded := &recordingUnits{units: t.units, routeReads: prev.routeReads}
-	recorded.unitReads = append(recorded.unitReads, prev.routeReads...)
-	fromUnits := &Resources{}
+	recorded := prev.recordingAgain(t.units)
 	moved := unitMoves{clusters: map[*clusterv3.Cluster]*clusterv3.Cluster{}, endpoints: map[*endpointv3.ClusterLoadAssignment]*endpointv3.ClusterLoadAssignment{}}
 	for i, in := range prev.clusterInputs {
 		next, ok := in.nextSnapshot(viewIndex)
@@ -259,14 +257,30 @@ func (t *Translator) reassemble(prev *sharedResources, base *Index) (*sharedReso
 		if u.err != nil {
 			return nil, false
 		}
-		fromUnits.Clusters = append(fromUnits.Clusters, u.clusters...)
-		fromUnits.Endpoints = append(fromUnits.Endpoints, u.endpoints...)
 		moved.add(prev.clusterUnits[i], u)
 	}
 	if !moved.renamed {
 		return prev.withUnits(recorded, moved), true
 	}
+	fromUnits := &Resources{}
+	for _, u := range recorded.clusterUnits {
+		fromUnits.Clusters = append(fromUnits.Clusters, u.clusters...)
+		fromUnits.Endpoints = append(fromUnits.Endpoints, u.endpoints...)
+	}
 	return assembleShared(prev.reads, prev.scope, prev.own, recorded, fromUnits), true
+}
+
+// recordingAgain records the units of a reassembly of prev: its route
+// units carried over, room for as many cluster units as it had.
+func (prev *sharedResources) recordingAgain(units unitSource) *recordingUnits {
+	n := len(prev.clusterInputs)
+	r := &recordingUnits{units: units, routeReads: prev.routeReads,
+		clusterInputs: make([]portClustersInput, 0, n),
+		clusterUnits:  make([]*portClusters, 0, n),
+		unitReads:     make([]*reads, 0, n+len(prev.routeReads)),
+	}
+	r.unitReads = append(r.unitReads, prev.routeReads...)
+	return r
 }
 
 // unitMoves maps the resources of a view's previous units to those of the
