@@ -19,7 +19,9 @@ import (
 // Decoding them into strings and interning them was most of what an
 // endpoint change cost over state of the world. So the codec compares the
 // names of such a request, still encoded, with the set its stream
-// subscribes to, and decodes them only when they differ (sotwRequest).
+// subscribes to, else with the interned set of the same names (another
+// stream's: how a first request finds its set), and decodes them only
+// when no set has exactly those names (sotwRequest, deltaRequest).
 
 // encodedNamesFrom is how many names a request must carry to be compared
 // encoded: fewer are decoded with the rest of the request.
