@@ -30,6 +30,8 @@ type sotwType struct {
 	// it holds); a type subscribed to by name is told a new version even
 	// when none of its resources changed.
 	told string
+	// published is the name set last published in sotwStream.subscribed.
+	published *nameSet
 }
 
 // serveSotw serves a state-of-the-world stream until it ends: requests
@@ -94,7 +96,10 @@ func (d *sotwStream) handle(r *sotwRequest) error {
 	} else if r.same != t.held.names || t.held.wildcard {
 		t.held.resubscribe(r.resourceNames(), d.s.nameSets)
 	}
-	d.subscribed.Store(typeURL, t.held.names)
+	if t.published != t.held.names {
+		t.published = t.held.names
+		d.subscribed.Store(typeURL, t.published)
+	}
 	t.held.open = true
 	t.rejecting = req.GetErrorDetail() != nil
 	return d.answer(typeURL)
