@@ -175,3 +175,46 @@ func TestNameSetsKnownEncoded(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the bytes, a state-of-the-world request reads as the codec
+// reads a DiscoveryRequest: the same error or none, the same request, its
+// names the same set (read against a set of names the corpus uses).
+func FuzzSotwRequestReadsAsTheCodec(f *testing.F) {
+	names := clusterNames(2 * encodedNamesFrom)
+	for _, n := range []int{0, 3, encodedNamesFrom, 2 * encodedNamesFrom} {
+		b, err := proto.Marshal(&discoveryv3.DiscoveryRequest{VersionInfo: "1", ResourceNames: names[:n], TypeUrl: resource.EndpointType, ResponseNonce: "2"})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	sets := newNameSets()
+	set := sets.update(sets.empty(), names[:encodedNamesFrom], nil)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := &discoveryv3.DiscoveryRequest{}
+		wantErr := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, want)
+		r := &sotwRequest{known: func(_ string, names encodedNames) *nameSet {
+			if set.sameAsEncoded(names) {
+				return set
+			}
+			return nil
+		}}
+		err := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("error %v, the codec's %v", err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		got := proto.Clone(r.req).(*discoveryv3.DiscoveryRequest)
+		if r.same != nil {
+			if !r.same.sameAs(want.GetResourceNames()) {
+				t.Fatalf("read as a set that is not the request's %d names", len(want.GetResourceNames()))
+			}
+			got.ResourceNames = want.GetResourceNames()
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("read\n%v\nthe codec read\n%v", got, want)
+		}
+	})
+}
