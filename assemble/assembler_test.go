@@ -115,11 +115,7 @@ func (r *recordingSink) SetConfigErrors(int)      {}
 
 // Run publishes nothing until every source has synced, then every change.
 func TestAssemblerRunWaitsForEverySource(t *testing.T) {
-	files, cluster := newFakeSource("files"), newFakeSource("config")
-	a := New(Settings{}, nil)
-	a.AddSource(files)
-	a.AddSource(cluster)
-	sink := &recordingSink{snaps: make(chan *model.Snapshot, 10)}
+	a, files, cluster, sink := filesAndCluster()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go a.Run(ctx, sink, RunOptions{Quiet: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond})
@@ -153,11 +149,7 @@ func TestAssemblerSyncWaitPublishesOnlyWhatWaited(t *testing.T) {
 		{"a source never synced", false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			files, cluster := newFakeSource("files"), newFakeSource("config")
-			a := New(Settings{}, nil)
-			a.AddSource(files)
-			a.AddSource(cluster)
-			sink := &recordingSink{snaps: make(chan *model.Snapshot, 10)}
+			a, files, cluster, sink := filesAndCluster()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			files.set(destinationRule(policy.Source{File: "mesh.yaml"}))
@@ -172,4 +164,14 @@ func TestAssemblerSyncWaitPublishesOnlyWhatWaited(t *testing.T) {
 			}
 		})
 	}
+}
+
+// filesAndCluster is an assembler of two sources, files and a config
+// cluster, and a sink for what it publishes.
+func filesAndCluster() (a *Assembler, files, cluster *fakeSource, sink *recordingSink) {
+	files, cluster = newFakeSource("files"), newFakeSource("config")
+	a = New(Settings{}, nil)
+	a.AddSource(files)
+	a.AddSource(cluster)
+	return a, files, cluster, &recordingSink{snaps: make(chan *model.Snapshot, 10)}
 }
