@@ -201,9 +201,9 @@ type benchClient struct {
 	s        *Server
 	node     *corev3.Node
 	delta    *deltaStream // nil for state of the world
-	deltaIO  *memIO[*discoveryv3.DeltaDiscoveryRequest, *discoveryv3.DeltaDiscoveryResponse]
+	deltaIO  *memIO[*discoveryv3.DeltaDiscoveryResponse]
 	sotw     *sotwStream // nil for delta
-	sotwIO   *memIO[*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse]
+	sotwIO   *memIO[*discoveryv3.DiscoveryResponse]
 	names    map[string][]string
 	versions map[string]string
 	nonces   map[string]string // of the last response of each type
@@ -213,10 +213,10 @@ func newBenchClient(s *Server, node *corev3.Node, delta bool) *benchClient {
 	c := &benchClient{s: s, node: node, names: map[string][]string{}, versions: map[string]string{}, nonces: map[string]string{}}
 	var err error
 	if delta {
-		c.deltaIO = &memIO[*discoveryv3.DeltaDiscoveryRequest, *discoveryv3.DeltaDiscoveryResponse]{ctx: s.ctx}
+		c.deltaIO = &memIO[*discoveryv3.DeltaDiscoveryResponse]{ctx: s.ctx}
 		c.delta, err = s.openDelta(c.deltaIO, "")
 	} else {
-		c.sotwIO = &memIO[*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse]{ctx: s.ctx}
+		c.sotwIO = &memIO[*discoveryv3.DiscoveryResponse]{ctx: s.ctx}
 		c.sotw, err = s.openSotw(c.sotwIO, "")
 	}
 	if err != nil {
@@ -227,25 +227,20 @@ func newBenchClient(s *Server, node *corev3.Node, delta bool) *benchClient {
 
 // memIO is a stream without a connection: the bench client hands requests
 // to the stream itself, and reads what it sent here.
-type memIO[Req, Resp any] struct {
+type memIO[Resp any] struct {
 	ctx  context.Context
 	sent []Resp
 }
 
-func (m *memIO[Req, Resp]) Context() context.Context { return m.ctx }
+func (m *memIO[Resp]) Context() context.Context { return m.ctx }
 
-func (m *memIO[Req, Resp]) Send(r Resp) error {
+func (m *memIO[Resp]) Send(r Resp) error {
 	m.sent = append(m.sent, r)
 	return nil
 }
 
-func (m *memIO[Req, Resp]) Recv() (Req, error) {
-	var none Req
-	return none, errors.New("the bench client hands requests over itself")
-}
-
 // RecvMsg is never called: the bench client hands requests over itself.
-func (m *memIO[Req, Resp]) RecvMsg(any) error {
+func (m *memIO[Resp]) RecvMsg(any) error {
 	return errors.New("the bench client hands requests over itself")
 }
 
@@ -274,7 +269,7 @@ func readAsFromTheWire(req proto.Message, into any) {
 }
 
 // takeSent returns the responses sent since the last call.
-func (m *memIO[Req, Resp]) takeSent() []Resp {
+func (m *memIO[Resp]) takeSent() []Resp {
 	out := m.sent
 	m.sent = nil
 	return out
@@ -353,29 +348,29 @@ type receivedResponse struct {
 func (c *benchClient) answered() []receivedResponse {
 	var out []receivedResponse
 	if c.delta != nil {
-		select {
-		case <-c.delta.wake:
-			if err := answerAll(c.delta); err != nil {
-				panic(err)
-			}
-		default:
-		}
+		answerIfWoken(c.delta)
 		for _, r := range c.deltaIO.takeSent() {
 			out = append(out, receivedResponse{r, r.TypeUrl, r.SystemVersionInfo, r.Nonce})
 		}
 		return out
 	}
-	select {
-	case <-c.sotw.wake:
-		if err := answerAll(c.sotw); err != nil {
-			panic(err)
-		}
-	default:
-	}
+	answerIfWoken(c.sotw)
 	for _, r := range c.sotwIO.takeSent() {
 		out = append(out, receivedResponse{r, r.TypeUrl, r.VersionInfo, r.Nonce})
 	}
 	return out
+}
+
+// answerIfWoken answers what st owes when the cache woke it, as runStream
+// does.
+func answerIfWoken[Req any](st protocolStream[Req]) {
+	select {
+	case <-st.base().wake:
+		if err := answerAll(st); err != nil {
+			panic(err)
+		}
+	default:
+	}
 }
 
 // followReferences subscribes EDS after CDS and RDS after LDS, to the

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
@@ -13,11 +14,7 @@ import (
 // none of the clusters, endpoints, listeners and routes it already has:
 // versions are content hashes, the same in every replica.
 func TestReconnectingToAnotherReplicaResendsNothingHeld(t *testing.T) {
-	snap := world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot()
-	first, other := startServer(t, meshTranslate), startServer(t, meshTranslate)
-	first.server.Update(snap)
-	other.server.Update(snap)
-	node := sidecarNode(t, "app-1")
+	first, other, node := twoReplicas(t)
 	c := newDeltaClient(t, first.dial(), node)
 	c.sync()
 
@@ -53,11 +50,7 @@ func TestReconnectingToAnotherReplicaResendsNothingHeld(t *testing.T) {
 // The same over state of the world: a proxy reconnecting to another replica
 // with the versions it holds is sent none of its resources again.
 func TestSotWReconnectingToAnotherReplicaResendsNothingHeld(t *testing.T) {
-	snap := world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot()
-	first, other := startServer(t, meshTranslate), startServer(t, meshTranslate)
-	first.server.Update(snap)
-	other.server.Update(snap)
-	node := sidecarNode(t, "app-1")
+	first, other, node := twoReplicas(t)
 	c := newSotwClient(t, first.dial(), node)
 	c.sync()
 
@@ -87,4 +80,15 @@ func wantHeldAcknowledged(t *testing.T, h *harness, nodeID string) {
 		ps := h.server.proxyByID(nodeID)
 		t.Errorf("the other replica does not show the proxy's types acknowledged: %+v", h.server.proxyStatus(ps).Types)
 	}
+}
+
+// twoReplicas starts two servers serving the same snapshot, and names the
+// sidecar that will connect to them.
+func twoReplicas(t *testing.T) (first, other *harness, node *corev3.Node) {
+	t.Helper()
+	snap := world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot()
+	first, other = startServer(t, meshTranslate), startServer(t, meshTranslate)
+	first.server.Update(snap)
+	other.server.Update(snap)
+	return first, other, sidecarNode(t, "app-1")
 }

@@ -117,12 +117,7 @@ func TestSotWEndpointChangeSendsOnlyEDS(t *testing.T) {
 }
 
 func TestDeltaEndpointChangeSendsOnlyTheChangedEndpoints(t *testing.T) {
-	h := startServer(t, meshTranslate)
-	node := sidecarNode(t, "app-1")
-	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
-	c := newDeltaClient(t, h.dial(), node)
-	c.sync()
-	h.waitAcked(node.Id)
+	h, node, c := syncedDeltaClient(t)
 	if got := len(c.resources[resource.EndpointType]); got != 2 {
 		t.Fatalf("%d load assignments, want 2", got)
 	}

@@ -26,19 +26,19 @@ type xdsService struct {
 	s *Server
 }
 
-// streamIO is an xDS stream as gRPC hands it over: requests of type Req,
-// responses of type Resp.
-type streamIO[Req, Resp any] interface {
+// streamIO is an xDS stream as gRPC hands it over, sending responses of
+// type Resp. Requests are read with RecvMsg into the stream's own request
+// types (sotwRequest, deltaRequest), which the codec fills.
+type streamIO[Resp any] interface {
 	Context() context.Context
 	Send(Resp) error
-	Recv() (Req, error)
 	RecvMsg(m any) error
 }
 
 // sotwIO and deltaIO are the streams of the two protocols.
 type (
-	sotwIO  = streamIO[*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse]
-	deltaIO = streamIO[*discoveryv3.DeltaDiscoveryRequest, *discoveryv3.DeltaDiscoveryResponse]
+	sotwIO  = streamIO[*discoveryv3.DiscoveryResponse]
+	deltaIO = streamIO[*discoveryv3.DeltaDiscoveryResponse]
 )
 
 func (x xdsService) StreamAggregatedResources(st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"sync"
+	"sync/atomic"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -15,9 +15,10 @@ type sotwStream struct {
 	streamBase
 	io    sotwIO
 	types map[string]*sotwType
-	// subscribed is, by type URL, the name set the stream subscribes to,
-	// for the requests it reads meanwhile (see sotwRequest.known).
-	subscribed sync.Map
+	// subscribed is, for each served type, the name set the stream
+	// subscribes to, for the requests it reads meanwhile (see
+	// sotwRequest.known). The map is made with the stream and not changed.
+	subscribed map[string]*atomic.Pointer[nameSet]
 }
 
 // sotwType is a sotwStream's state of one type.
@@ -30,8 +31,6 @@ type sotwType struct {
 	// it holds); a type subscribed to by name is told a new version even
 	// when none of its resources changed.
 	told string
-	// published is the name set last published in sotwStream.subscribed.
-	published *nameSet
 }
 
 // serveSotw serves a state-of-the-world stream until it ends: requests
@@ -57,10 +56,19 @@ func (d *sotwStream) knownSet(typeURL string, names encodedNames) *nameSet {
 	if typeURL == "" {
 		typeURL = d.fixedType
 	}
-	if set, ok := d.subscribed.Load(typeURL); ok && set.(*nameSet).sameAsEncoded(names) {
-		return set.(*nameSet)
+	if set := d.subscribedTo(typeURL); set != nil && set.sameAsEncoded(names) {
+		return set
 	}
 	return d.s.nameSets.knownEncoded(names)
+}
+
+// subscribedTo is the set the stream subscribes to of typeURL; nil before
+// its first request of the type, or for a type that is not served.
+func (d *sotwStream) subscribedTo(typeURL string) *nameSet {
+	if published := d.subscribed[typeURL]; published != nil {
+		return published.Load()
+	}
+	return nil
 }
 
 // openSotw registers a new state-of-the-world stream.
@@ -69,7 +77,11 @@ func (s *Server) openSotw(io sotwIO, fixedType string) (*sotwStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sotwStream{streamBase: b, io: io, types: map[string]*sotwType{}}, nil
+	subscribed := make(map[string]*atomic.Pointer[nameSet], len(servedTypes))
+	for _, typeURL := range servedTypes {
+		subscribed[typeURL] = &atomic.Pointer[nameSet]{}
+	}
+	return &sotwStream{streamBase: b, io: io, types: map[string]*sotwType{}, subscribed: subscribed}, nil
 }
 
 func (d *sotwStream) base() *streamBase { return &d.streamBase }
@@ -96,9 +108,8 @@ func (d *sotwStream) handle(r *sotwRequest) error {
 	} else if r.same != t.held.names || t.held.wildcard {
 		t.held.resubscribe(r.resourceNames(), d.s.nameSets)
 	}
-	if t.published != t.held.names {
-		t.published = t.held.names
-		d.subscribed.Store(typeURL, t.published)
+	if published := d.subscribed[typeURL]; published != nil {
+		published.Store(t.held.names)
 	}
 	t.held.open = true
 	t.rejecting = req.GetErrorDetail() != nil

@@ -60,12 +60,7 @@ func (c *deltaClient) until(typeURLs ...string) map[string]*discoveryv3.DeltaDis
 }
 
 func TestDeltaNamedSubscriptionsFollowTheClient(t *testing.T) {
-	h := startServer(t, meshTranslate)
-	node := sidecarNode(t, "app-1")
-	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
-	c := newDeltaClient(t, h.dial(), node)
-	c.sync()
-	h.waitAcked(node.Id)
+	h, node, c := syncedDeltaClient(t)
 
 	// Unsubscribing from a load assignment needs no answer; subscribing
 	// again brings it back, alone.
@@ -401,11 +396,28 @@ func TestDeltaFirstSubscriptionToKnownNames(t *testing.T) {
 // state-of-the-world client that holds it and acknowledged it.
 func syncedSotwClient(t *testing.T) (*harness, *corev3.Node, *sotwClient) {
 	t.Helper()
-	h := startServer(t, meshTranslate)
-	node := sidecarNode(t, "app-1")
-	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	h, node := serverOfWorldOne(t)
 	c := newSotwClient(t, h.dial(), node)
 	c.sync()
 	h.waitAcked(node.Id)
 	return h, node, c
+}
+
+// syncedDeltaClient is syncedSotwClient over delta xDS.
+func syncedDeltaClient(t *testing.T) (*harness, *corev3.Node, *deltaClient) {
+	t.Helper()
+	h, node := serverOfWorldOne(t)
+	c := newDeltaClient(t, h.dial(), node)
+	c.sync()
+	h.waitAcked(node.Id)
+	return h, node, c
+}
+
+// serverOfWorldOne starts a server serving version 1 of the world, and
+// names the sidecar that will connect to it.
+func serverOfWorldOne(t *testing.T) (*harness, *corev3.Node) {
+	t.Helper()
+	h := startServer(t, meshTranslate)
+	h.server.Update(world{version: 1, endpoints: []string{"10.1.0.1"}}.snapshot())
+	return h, sidecarNode(t, "app-1")
 }
