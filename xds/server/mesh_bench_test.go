@@ -21,10 +21,14 @@ type benchMesh struct {
 	namespaces int
 	endpoints  int // per service
 	subsets    int
+	unscoped   bool // no Sidecar resources: every proxy sees every service
 }
 
 // targetMesh is 1,000 services in 100 namespaces, 3 endpoints each.
 var targetMesh = benchMesh{services: 1000, namespaces: 100, endpoints: 3, subsets: 3}
+
+// unscopedMesh is targetMesh without Sidecar resources.
+var unscopedMesh = benchMesh{services: 1000, namespaces: 100, endpoints: 3, subsets: 3, unscoped: true}
 
 func (m benchMesh) namespace(i int) string { return fmt.Sprintf("ns-%d", i%m.namespaces) }
 func (m benchMesh) name(i int) string      { return fmt.Sprintf("svc-%d", i) }
@@ -64,7 +68,9 @@ func (m benchMesh) snapshot(v uint64, v1, moved int) *model.Snapshot {
 		objs = append(objs, m.destinationRule(i), m.virtualService(i, v1))
 	}
 	for j := range m.namespaces {
-		objs = append(objs, m.sidecar(j))
+		if !m.unscoped {
+			objs = append(objs, m.sidecar(j))
+		}
 	}
 	return &model.Snapshot{Version: v, Config: policy.NewConfig(objs), Catalog: discovery.NewCatalog(services, endpoints)}
 }

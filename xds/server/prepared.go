@@ -65,6 +65,9 @@ type preparer struct {
 	// order translation gave them, without sorting or hashing it again:
 	// views that give the same resources share one list.
 	lists map[listKey]madeList
+	// sources finds the typeResources of a list of translated objects by
+	// their identities, before any of them is looked up.
+	sources map[listKey]madeFromObjects
 	// consistent remembers the outcome of referencesMatch for a pair of
 	// lists (clusters and load assignments, listeners and routes).
 	consistent map[[2]*typeResources]error
@@ -79,6 +82,13 @@ type preparer struct {
 type madeList struct {
 	t      *typeResources
 	source []*preparedResource
+}
+
+// madeFromObjects is a typeResources and the list of translated objects
+// (a []T of prepareType) it was made from.
+type madeFromObjects struct {
+	t       *typeResources
+	objects any
 }
 
 // listKey identifies a list of prepared resources by the identities of its
@@ -96,13 +106,13 @@ type typeKey struct {
 
 func newPreparer() *preparer {
 	return &preparer{objects: map[types.Resource]prepareResult{}, contents: map[contentKey]*preparedResource{},
-		types: map[typeKey]*typeResources{}, lists: map[listKey]madeList{}, consistent: map[[2]*typeResources]error{},
+		types: map[typeKey]*typeResources{}, lists: map[listKey]madeList{}, sources: map[listKey]madeFromObjects{}, consistent: map[[2]*typeResources]error{},
 		seed: maphash.MakeSeed()}
 }
 
 // prepareAll prepares list, resources of typeURL, in order; validated says
 // the resources are known to pass Validate().
-func (m *preparer) prepareAll(typeURL string, list []types.Resource, validated bool) ([]*preparedResource, error) {
+func prepareAll[T types.Resource](m *preparer, typeURL string, list []T, validated bool) ([]*preparedResource, error) {
 	out := make([]*preparedResource, len(list))
 	var missing []int
 	m.mu.Lock()
@@ -180,19 +190,61 @@ func (m *preparer) rotate() {
 	m.oldContents, m.contents = m.contents, make(map[contentKey]*preparedResource, len(m.contents))
 	m.oldTypes, m.types = m.types, make(map[typeKey]*typeResources, len(m.types))
 	m.lists = make(map[listKey]madeList, len(m.lists))
+	m.sources = make(map[listKey]madeFromObjects, len(m.sources))
 	m.consistent = make(map[[2]*typeResources]error, len(m.consistent))
 }
 
 // listKeyOf is the key of list, prepared resources of typeURL.
 func (m *preparer) listKeyOf(typeURL string, list []*preparedResource) listKey {
+	return addressesKey(m.seed, typeURL, list, func(r *preparedResource) unsafe.Pointer { return unsafe.Pointer(r) })
+}
+
+// objectsKeyOf is the key of list, translated objects of typeURL.
+func objectsKeyOf[T types.Resource](seed maphash.Seed, typeURL string, list []T) listKey {
+	return addressesKey(seed, typeURL, list, objectAddress[T])
+}
+
+// objectAddress is the address of the object r points to.
+func objectAddress[T types.Resource](r T) unsafe.Pointer {
+	var iface types.Resource = r
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&iface))[1]
+}
+
+// addressesKey is the key of a list of typeURL by the addresses of its
+// entries, in order.
+func addressesKey[E any](seed maphash.Seed, typeURL string, list []E, address func(E) unsafe.Pointer) listKey {
 	var h maphash.Hash
-	h.SetSeed(m.seed)
+	h.SetSeed(seed)
 	var b [8]byte
 	for _, r := range list {
-		binary.LittleEndian.PutUint64(b[:], uint64(uintptr(unsafe.Pointer(r))))
+		binary.LittleEndian.PutUint64(b[:], uint64(uintptr(address(r))))
 		h.Write(b[:])
 	}
 	return listKey{typeURL: typeURL, sum: h.Sum64(), n: len(list)}
+}
+
+// knownObjects is the typeResources made earlier in this generation from
+// exactly the objects of list, in its order; nil when none.
+func knownObjects[T types.Resource](m *preparer, key listKey, list []T) *typeResources {
+	m.mu.Lock()
+	made, ok := m.sources[key]
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	same := func(a, b T) bool { return objectAddress(a) == objectAddress(b) }
+	if objects, ok := made.objects.([]T); !ok || !slices.EqualFunc(objects, list, same) {
+		return nil
+	}
+	return made.t
+}
+
+// rememberObjects records t as made from the objects of list (see
+// knownObjects).
+func (m *preparer) rememberObjects(key listKey, list any, t *typeResources) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sources[key] = madeFromObjects{t: t, objects: list}
 }
 
 // knownList is the typeResources made earlier in this generation from

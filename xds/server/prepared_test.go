@@ -3,7 +3,8 @@ package server
 import (
 	"testing"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
@@ -13,22 +14,26 @@ import (
 func TestViewsWithTheSameResourcesShareOneList(t *testing.T) {
 	prep := newPreparer()
 	a, b := edsCluster("outbound|80||a.ns.svc.cluster.local"), edsCluster("outbound|80||b.ns.svc.cluster.local")
-	oneView, err := prepareType(resource.ClusterType, []types.Resource{a, b}, nil, prep, false)
+	oneView, err := prepareType(resource.ClusterType, []*clusterv3.Cluster{a, b}, nil, prep, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherView, err := prepareType(resource.ClusterType, []types.Resource{a, b}, nil, prep, false)
+	otherView, err := prepareType(resource.ClusterType, []*clusterv3.Cluster{a, b}, nil, prep, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rebuilt, err := prepareType(resource.ClusterType, []types.Resource{edsCluster("outbound|80||b.ns.svc.cluster.local"), a}, nil, prep, false)
+	rebuilt, err := prepareType(resource.ClusterType, []*clusterv3.Cluster{edsCluster("outbound|80||b.ns.svc.cluster.local"), a}, nil, prep, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if oneView != otherView || oneView != rebuilt {
+	reordered, err := prepareType(resource.ClusterType, []*clusterv3.Cluster{b, a}, nil, prep, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oneView != otherView || oneView != rebuilt || oneView != reordered {
 		t.Error("views given the same clusters are served different lists")
 	}
-	fewer, err := prepareType(resource.ClusterType, []types.Resource{a}, nil, prep, false)
+	fewer, err := prepareType(resource.ClusterType, []*clusterv3.Cluster{a}, nil, prep, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +41,7 @@ func TestViewsWithTheSameResourcesShareOneList(t *testing.T) {
 		t.Errorf("a view with one cluster is served %d, version %s", len(fewer.list), fewer.version)
 	}
 
-	endpoints, err := prepareType(resource.EndpointType, []types.Resource{loadAssignment(a.Name, nil)}, nil, prep, false)
+	endpoints, err := prepareType(resource.EndpointType, []*endpointv3.ClusterLoadAssignment{loadAssignment(a.Name, nil)}, nil, prep, false)
 	if err != nil {
 		t.Fatal(err)
 	}

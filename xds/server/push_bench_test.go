@@ -110,31 +110,49 @@ func BenchmarkMeshPush(b *testing.B) {
 	for _, delta := range []bool{false, true} {
 		for _, change := range []string{"mesh-wide", "endpoint"} {
 			b.Run(protocolName(delta)+"/"+change, func(b *testing.B) {
-				s := New(Options{Logger: slog.New(slog.DiscardHandler), Secrets: testSecrets(b), InsecureIdentities: true})
-				defer s.Stop()
-				s.push(targetMesh.snapshot(1, 80, 0))
-				clients := connectFleet(b, s, targetMesh, meshProxies, delta)
-				runtime.GC()
-				meter := newCostMeter()
-				var responses int64
-				for i := 0; b.Loop(); i++ {
-					b.StopTimer()
-					v := uint64(i + 2)
-					snap := targetMesh.snapshot(v, 80, (i+1)%targetMesh.services)
-					if change == "mesh-wide" {
-						snap = targetMesh.snapshot(v, 50+i%2*30, 0)
-					}
-					b.StartTimer()
-					meter.start()
-					s.push(snap)
-					responses += clients.drainAll()
-					meter.stop()
-				}
-				meter.report(b)
-				b.ReportMetric(float64(responses)/float64(b.N), "responses/op")
+				benchmarkPush(b, targetMesh, meshProxies, delta, change)
 			})
 		}
 	}
+}
+
+// BenchmarkUnscopedEndpointPush measures an endpoint change in the target
+// mesh without Sidecar resources, to 1,000 sidecars in its 100 namespaces:
+// one load assignment that every view holds changes, and every proxy is
+// sent it.
+func BenchmarkUnscopedEndpointPush(b *testing.B) {
+	for _, delta := range []bool{false, true} {
+		b.Run(protocolName(delta), func(b *testing.B) {
+			benchmarkPush(b, unscopedMesh, 1000, delta, "endpoint")
+		})
+	}
+}
+
+// benchmarkPush measures pushes of change ("mesh-wide" or "endpoint") to
+// n connected proxies of mesh m.
+func benchmarkPush(b *testing.B, m benchMesh, n int, delta bool, change string) {
+	s := New(Options{Logger: slog.New(slog.DiscardHandler), Secrets: testSecrets(b), InsecureIdentities: true})
+	defer s.Stop()
+	s.push(m.snapshot(1, 80, 0))
+	clients := connectFleet(b, s, m, n, delta)
+	runtime.GC()
+	meter := newCostMeter()
+	var responses int64
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		v := uint64(i + 2)
+		snap := m.snapshot(v, 80, (i+1)%m.services)
+		if change == "mesh-wide" {
+			snap = m.snapshot(v, 50+i%2*30, 0)
+		}
+		b.StartTimer()
+		meter.start()
+		s.push(snap)
+		responses += clients.drainAll()
+		meter.stop()
+	}
+	meter.report(b)
+	b.ReportMetric(float64(responses)/float64(b.N), "responses/op")
 }
 
 func protocolName(delta bool) string {
@@ -294,26 +312,28 @@ func (c *benchClient) subscribe(typeURL string, names []string) {
 	}
 }
 
+// diffNames is what names adds to old and what it drops from it.
 func diffNames(old, names []string) (added, removed []string) {
-	in := func(list []string, n string) bool {
-		for _, v := range list {
-			if v == n {
-				return true
-			}
-		}
-		return false
-	}
+	had, has := toSet(old), toSet(names)
 	for _, n := range names {
-		if !in(old, n) {
+		if !had[n] {
 			added = append(added, n)
 		}
 	}
 	for _, n := range old {
-		if !in(names, n) {
+		if !has[n] {
 			removed = append(removed, n)
 		}
 	}
 	return added, removed
+}
+
+func toSet(names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
 }
 
 // drain handles every pending response: the stream answers what a change

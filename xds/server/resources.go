@@ -87,6 +87,9 @@ type typeResources struct {
 	deltaList []*discoveryv3.Resource // the resources of list in delta responses
 	deltaSent atomic.Int32            // delta responses with every resource
 	owedFrom  sync.Map                // owedKey → owedResult (see deltaType.owed)
+
+	refsOnce sync.Once
+	refs     []secretRef // see secretRefs
 }
 
 // anys returns every resource as sent, built once and shared by every
@@ -170,15 +173,29 @@ type resourceTypes struct {
 // (nil before the first build) keeps prev's version without hashing again.
 func prepareResourceTypes(res *translate.Resources, prev *proxyResources, prep *preparer, validated bool) (*resourceTypes, error) {
 	rt := &resourceTypes{types: map[string]*typeResources{}}
-	for typeURL, list := range resourcesByType(res) {
-		if typeURL == resource.SecretType {
-			continue
-		}
-		t, err := prepareType(typeURL, list, prev, prep, validated)
+	prepared := []struct {
+		typeURL string
+		prepare func() (*typeResources, error)
+	}{
+		{resource.ClusterType, func() (*typeResources, error) {
+			return prepareType(resource.ClusterType, res.Clusters, prev, prep, validated)
+		}},
+		{resource.EndpointType, func() (*typeResources, error) {
+			return prepareType(resource.EndpointType, res.Endpoints, prev, prep, validated)
+		}},
+		{resource.ListenerType, func() (*typeResources, error) {
+			return prepareType(resource.ListenerType, res.Listeners, prev, prep, validated)
+		}},
+		{resource.RouteType, func() (*typeResources, error) {
+			return prepareType(resource.RouteType, res.Routes, prev, prep, validated)
+		}},
+	}
+	for _, typed := range prepared {
+		t, err := typed.prepare()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typeURL), err)
+			return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typed.typeURL), err)
 		}
-		rt.types[typeURL] = t
+		rt.types[typed.typeURL] = t
 	}
 	if err := prep.referencesMatch(rt.types[resource.ClusterType], rt.types[resource.EndpointType]); err != nil {
 		return nil, fmt.Errorf("%w: endpoints: %w", errInconsistent, err)
@@ -191,22 +208,43 @@ func prepareResourceTypes(res *translate.Resources, prev *proxyResources, prep *
 }
 
 // secretRefsOf lists, sorted, the secrets rt's clusters and listeners
-// reference.
+// reference, each with the first cluster, else listener, that does.
 func secretRefsOf(rt *resourceTypes) []secretRef {
-	seen := map[string]bool{}
-	var out []secretRef
-	for _, t := range []string{resource.ClusterType, resource.ListenerType} {
-		for _, r := range rt.types[t].list {
-			for _, name := range r.secrets {
-				if !seen[name] {
-					seen[name] = true
-					out = append(out, secretRef{secret: name, typeURL: t, resource: r.name})
-				}
-			}
+	clusters, listeners := rt.types[resource.ClusterType].secretRefs(), rt.types[resource.ListenerType].secretRefs()
+	if len(listeners) == 0 {
+		return clusters
+	}
+	out := slices.Clone(clusters)
+	for _, ref := range listeners {
+		if _, found := findSecretRef(clusters, ref.secret); !found {
+			out = append(out, ref)
 		}
 	}
 	slices.SortFunc(out, func(a, b secretRef) int { return strings.Compare(a.secret, b.secret) })
 	return out
+}
+
+// secretRefs lists, sorted, the secrets t's resources reference, each
+// with the first resource that does; made once, as t is immutable.
+func (t *typeResources) secretRefs() []secretRef {
+	t.refsOnce.Do(func() {
+		seen := map[string]bool{}
+		for _, r := range t.list {
+			for _, name := range r.secrets {
+				if !seen[name] {
+					seen[name] = true
+					t.refs = append(t.refs, secretRef{secret: name, typeURL: r.any.TypeUrl, resource: r.name})
+				}
+			}
+		}
+		slices.SortFunc(t.refs, func(a, b secretRef) int { return strings.Compare(a.secret, b.secret) })
+	})
+	return t.refs
+}
+
+// findSecretRef finds the reference to secret in refs, sorted by secret.
+func findSecretRef(refs []secretRef, secret string) (int, bool) {
+	return slices.BinarySearchFunc(refs, secret, func(m secretRef, name string) int { return strings.Compare(m.secret, name) })
 }
 
 // buildProxyResources prepares res for serving (see prepareResourceTypes)
@@ -232,7 +270,7 @@ func withProxySecrets(rt *resourceTypes, res *translate.Resources, secrets []*tl
 	if len(served) > 0 {
 		pr.resources = withSecrets(res, served)
 	}
-	t, err := prepareType(resource.SecretType, asResources(served), prev, prep, false)
+	t, err := prepareType(resource.SecretType, served, prev, prep, false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(resource.SecretType), err)
 	}
@@ -249,8 +287,7 @@ func withProxySecrets(rt *resourceTypes, res *translate.Resources, secrets []*tl
 func referencedSecrets(rt *resourceTypes, secrets []*tlsv3.Secret) []*tlsv3.Secret {
 	var out []*tlsv3.Secret
 	for _, s := range secrets {
-		_, found := slices.BinarySearchFunc(rt.secretRefs, s.GetName(), func(m secretRef, name string) int { return strings.Compare(m.secret, name) })
-		if found {
+		if _, found := findSecretRef(rt.secretRefs, s.GetName()); found {
 			out = append(out, s)
 		}
 	}
@@ -264,20 +301,28 @@ func withSecrets(res *translate.Resources, secrets []*tlsv3.Secret) *translate.R
 	return &out
 }
 
-func prepareType(typeURL string, list []types.Resource, prev *proxyResources, prep *preparer, validated bool) (*typeResources, error) {
-	prepared, err := prep.prepareAll(typeURL, list, validated)
+// prepareType is the typeResources of list, translated resources of
+// typeURL. A list of the very objects of one prepared before in this
+// generation (another view's, in a mesh where views take the same units) is
+// found by their identities alone, without looking each one up.
+func prepareType[T types.Resource](typeURL string, list []T, prev *proxyResources, prep *preparer, validated bool) (*typeResources, error) {
+	sourceKey := objectsKeyOf(prep.seed, typeURL, list)
+	if known := knownObjects(prep, sourceKey, list); known != nil {
+		return known, nil
+	}
+	prepared, err := prepareAll(prep, typeURL, list, validated)
 	if err != nil {
 		return nil, err
 	}
 	key := prep.listKeyOf(typeURL, prepared)
-	if known := prep.knownList(key, prepared); known != nil {
-		return known, nil
+	t := prep.knownList(key, prepared)
+	if t == nil {
+		if t, err = sortedType(typeURL, prepared, prev, prep); err != nil {
+			return nil, err
+		}
+		prep.rememberList(key, prepared, t)
 	}
-	t, err := sortedType(typeURL, prepared, prev, prep)
-	if err != nil {
-		return nil, err
-	}
-	prep.rememberList(key, prepared, t)
+	prep.rememberObjects(sourceKey, list, t)
 	return t, nil
 }
 
@@ -314,25 +359,6 @@ func typeVersion(list []*preparedResource) (string, error) {
 		h.Write(r.sum[:])
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
-}
-
-// resourcesByType lists res by xDS type; every served type is present.
-func resourcesByType(res *translate.Resources) map[string][]types.Resource {
-	return map[string][]types.Resource{
-		resource.ClusterType:  asResources(res.Clusters),
-		resource.EndpointType: asResources(res.Endpoints),
-		resource.ListenerType: asResources(res.Listeners),
-		resource.RouteType:    asResources(res.Routes),
-		resource.SecretType:   asResources(res.Secrets),
-	}
-}
-
-func asResources[T types.Resource](list []T) []types.Resource {
-	out := make([]types.Resource, len(list))
-	for i, r := range list {
-		out[i] = r
-	}
-	return out
 }
 
 // secretsServed checks that every mesh secret a cluster or listener

@@ -16,7 +16,7 @@ func sharedClusters(idx *Index, p *model.Proxy, scope *Scope, units unitSource) 
 	fromUnits, own = &Resources{}, &Resources{}
 	for _, svc := range outboundServices(scope, p.Namespace) {
 		for _, port := range svc.Ports {
-			u := units.portClusters(portClustersInputOf(idx, p, svc, port))
+			u := units.portClusters(portClustersInputOf(idx, p, svc, port)).res
 			if u.err != nil {
 				return nil, nil, u.err
 			}

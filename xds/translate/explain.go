@@ -147,9 +147,9 @@ type explainedClusters struct {
 	unit *portClusters
 }
 
-func (e *explainingUnits) portClusters(in portClustersInput) *portClusters {
+func (e *explainingUnits) portClusters(in portClustersInput) *clusterUnit {
 	u := e.buildUnits.portClusters(in)
-	e.clusters = append(e.clusters, explainedClusters{in: in, unit: u})
+	e.clusters = append(e.clusters, explainedClusters{in: in, unit: u.res})
 	return u
 }
 

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -191,16 +192,15 @@ type sharedResources struct {
 	// own are the resources the view built itself: routes, listeners, and
 	// the SNI-DNAT and fixed clusters.
 	own *Resources
-	// clusterInputs are the inputs of the cluster units the view took, and
-	// unitReads the reads of every unit it took (see unitSource).
-	clusterInputs []portClustersInput
-	clusterUnits  []*portClusters // the unit of each of clusterInputs
-	unitReads     []*reads
-	routeReads    []*reads             // those of unitReads that are routes' (see InheritFrom)
-	clusters      []*clusterv3.Cluster // outbound and fixed clusters
-	endpoints     []*endpointv3.ClusterLoadAssignment
-	routes        []*routev3.RouteConfiguration
-	listeners     []*listenerv3.Listener // outbound listeners and virtualOutbound
+	// clusterUnits are the cluster units the view took, and unitReads the
+	// reads of every unit it took (see unitSource).
+	clusterUnits []*clusterUnit
+	unitReads    []*reads
+	routeReads   []*reads             // those of unitReads that are routes' (see InheritFrom)
+	clusters     []*clusterv3.Cluster // outbound and fixed clusters
+	endpoints    []*endpointv3.ClusterLoadAssignment
+	routes       []*routev3.RouteConfiguration
+	listeners    []*listenerv3.Listener // outbound listeners and virtualOutbound
 }
 
 // buildShared builds the outbound part of view v, or reassembles prev (the
@@ -248,24 +248,28 @@ func (t *Translator) reassemble(prev *sharedResources, base *Index) (*sharedReso
 	}
 	recorded := prev.recordingAgain(t.units)
 	moved := unitMoves{clusters: map[*clusterv3.Cluster]*clusterv3.Cluster{}, endpoints: map[*endpointv3.ClusterLoadAssignment]*endpointv3.ClusterLoadAssignment{}}
-	for i, in := range prev.clusterInputs {
-		next, ok := in.nextSnapshot(viewIndex)
+	for _, was := range prev.clusterUnits {
+		u, ok := t.units.carriedOver(was)
 		if !ok {
+			next, known := was.in.nextSnapshot(viewIndex)
+			if !known {
+				return nil, false
+			}
+			u = t.units.portClusters(next)
+		}
+		recorded.took(u)
+		if u.res.err != nil {
 			return nil, false
 		}
-		u := recorded.portClusters(next)
-		if u.err != nil {
-			return nil, false
-		}
-		moved.add(prev.clusterUnits[i], u)
+		moved.add(was.res, u.res)
 	}
 	if !moved.renamed {
 		return prev.withUnits(recorded, moved), true
 	}
 	fromUnits := &Resources{}
 	for _, u := range recorded.clusterUnits {
-		fromUnits.Clusters = append(fromUnits.Clusters, u.clusters...)
-		fromUnits.Endpoints = append(fromUnits.Endpoints, u.endpoints...)
+		fromUnits.Clusters = append(fromUnits.Clusters, u.res.clusters...)
+		fromUnits.Endpoints = append(fromUnits.Endpoints, u.res.endpoints...)
 	}
 	return assembleShared(prev.reads, prev.scope, prev.own, recorded, fromUnits), true
 }
@@ -273,11 +277,10 @@ func (t *Translator) reassemble(prev *sharedResources, base *Index) (*sharedReso
 // recordingAgain records the units of a reassembly of prev: its route
 // units carried over, room for as many cluster units as it had.
 func (prev *sharedResources) recordingAgain(units unitSource) *recordingUnits {
-	n := len(prev.clusterInputs)
+	n := len(prev.clusterUnits)
 	r := &recordingUnits{units: units, routeReads: prev.routeReads,
-		clusterInputs: make([]portClustersInput, 0, n),
-		clusterUnits:  make([]*portClusters, 0, n),
-		unitReads:     make([]*reads, 0, n+len(prev.routeReads)),
+		clusterUnits: make([]*clusterUnit, 0, n),
+		unitReads:    make([]*reads, 0, n+len(prev.routeReads)),
 	}
 	r.unitReads = append(r.unitReads, prev.routeReads...)
 	return r
@@ -319,25 +322,26 @@ func sameNames[T any](a, b []T, name func(T) string) bool {
 // their order (the names are the same), with no sort.
 func (r *sharedResources) withUnits(recorded *recordingUnits, moves unitMoves) *sharedResources {
 	out := *r
-	out.clusterInputs, out.clusterUnits = recorded.clusterInputs, recorded.clusterUnits
+	out.clusterUnits = recorded.clusterUnits
 	out.unitReads, out.routeReads = recorded.unitReads, recorded.routeReads
-	out.clusters = swapped(r.clusters, moves.clusters)
-	out.endpoints = swapped(r.endpoints, moves.endpoints)
+	out.clusters = swapped(r.clusters, moves.clusters, (*clusterv3.Cluster).GetName)
+	out.endpoints = swapped(r.endpoints, moves.endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)
 	return &out
 }
 
-// swapped is list with the entries with puts in place of those it has;
-// list itself when with is empty.
-func swapped[T comparable](list []T, with map[T]T) []T {
+// swapped is list, sorted by name with names unique, with the entries
+// with puts in place of those it has, found by name; list itself when with
+// is empty.
+func swapped[T comparable](list []T, with map[T]T, name func(T) string) []T {
 	if len(with) == 0 {
 		return list
 	}
-	out := make([]T, len(list))
-	for i, v := range list {
-		if w, ok := with[v]; ok {
-			v = w
+	out := slices.Clone(list)
+	for was, now := range with {
+		i, found := slices.BinarySearchFunc(out, name(was), func(v T, n string) int { return strings.Compare(name(v), n) })
+		if found && out[i] == was {
+			out[i] = now
 		}
-		out[i] = v
 	}
 	return out
 }
@@ -355,35 +359,37 @@ func assembleShared(r *reads, scope *Scope, own *Resources, recorded *recordingU
 	}
 	sortResources(all)
 	return &sharedResources{
-		reads:         r,
-		scope:         scope,
-		own:           own,
-		clusterInputs: recorded.clusterInputs,
-		clusterUnits:  recorded.clusterUnits,
-		unitReads:     recorded.unitReads,
-		routeReads:    recorded.routeReads,
-		clusters:      slices.Clip(uniqueByName(all.Clusters, (*clusterv3.Cluster).GetName)),
-		endpoints:     slices.Clip(uniqueByName(all.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)),
-		routes:        slices.Clip(all.Routes),
-		listeners:     slices.Clip(all.Listeners),
+		reads:        r,
+		scope:        scope,
+		own:          own,
+		clusterUnits: recorded.clusterUnits,
+		unitReads:    recorded.unitReads,
+		routeReads:   recorded.routeReads,
+		clusters:     slices.Clip(uniqueByName(all.Clusters, (*clusterv3.Cluster).GetName)),
+		endpoints:    slices.Clip(uniqueByName(all.Endpoints, (*endpointv3.ClusterLoadAssignment).GetClusterName)),
+		routes:       slices.Clip(all.Routes),
+		listeners:    slices.Clip(all.Listeners),
 	}
 }
 
 // recordingUnits remembers the units a view took.
 type recordingUnits struct {
-	units         unitSource
-	clusterInputs []portClustersInput
-	clusterUnits  []*portClusters
-	unitReads     []*reads
-	routeReads    []*reads
+	units        unitSource
+	clusterUnits []*clusterUnit
+	unitReads    []*reads
+	routeReads   []*reads
 }
 
-func (r *recordingUnits) portClusters(in portClustersInput) *portClusters {
+func (r *recordingUnits) portClusters(in portClustersInput) *clusterUnit {
 	u := r.units.portClusters(in)
-	r.clusterInputs = append(r.clusterInputs, in)
-	r.clusterUnits = append(r.clusterUnits, u)
-	r.unitReads = append(r.unitReads, u.reads)
+	r.took(u)
 	return u
+}
+
+// took records u, a unit the view takes.
+func (r *recordingUnits) took(u *clusterUnit) {
+	r.clusterUnits = append(r.clusterUnits, u)
+	r.unitReads = append(r.unitReads, u.res.reads)
 }
 
 func (r *recordingUnits) serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {

@@ -125,14 +125,16 @@ func buildServiceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {
 // routes of each virtual host: built on the spot (Translate), or shared
 // across views (a Translator).
 type unitSource interface {
-	portClusters(in portClustersInput) *portClusters
+	portClusters(in portClustersInput) *clusterUnit
 	serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes
 }
 
 // buildUnits builds every unit it is asked for: the pure Translate.
 type buildUnits struct{}
 
-func (buildUnits) portClusters(in portClustersInput) *portClusters { return buildPortClusters(in) }
+func (buildUnits) portClusters(in portClustersInput) *clusterUnit {
+	return &clusterUnit{in: in, res: buildPortClusters(in)}
+}
 
 func (buildUnits) serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {
 	return buildServiceRoutes(in, view)
@@ -144,19 +146,25 @@ func (buildUnits) serviceRoutes(in serviceRoutesInput, view *proxyView) *service
 // answer their trace alike.
 type unitTable struct {
 	mu      sync.Mutex
-	entries map[portClustersInput]*unitEntry
+	entries map[portClustersInput]*clusterUnit
+	// carried maps each unit of the previous table that inherit took over
+	// to its counterpart here; written by inherit only, before any view
+	// is translated, so read without the lock.
+	carried map[*clusterUnit]*clusterUnit
 	routes  map[serviceRoutesInput][]*serviceRoutes
 }
 
-// unitEntry is one input's clusters, built once.
-type unitEntry struct {
+// clusterUnit is one input's clusters, built once. A view keeps the units
+// it took, each with its input, to take them again in a later snapshot.
+type clusterUnit struct {
+	in    portClustersInput
 	once  sync.Once
 	res   *portClusters
 	built atomic.Bool // res is set (see InheritFrom)
 }
 
 func newUnitTable() *unitTable {
-	return &unitTable{entries: map[portClustersInput]*unitEntry{}, routes: map[serviceRoutesInput][]*serviceRoutes{}}
+	return &unitTable{entries: map[portClustersInput]*clusterUnit{}, carried: map[*clusterUnit]*clusterUnit{}, routes: map[serviceRoutesInput][]*serviceRoutes{}}
 }
 
 // serviceRoutes gives the routes of in built for a view that answers like
@@ -178,11 +186,11 @@ func (t *unitTable) serviceRoutes(in serviceRoutesInput, view *proxyView) *servi
 	return built
 }
 
-func (t *unitTable) portClusters(in portClustersInput) *portClusters {
+func (t *unitTable) portClusters(in portClustersInput) *clusterUnit {
 	t.mu.Lock()
 	e := t.entries[in]
 	if e == nil {
-		e = &unitEntry{}
+		e = &clusterUnit{in: in}
 		t.entries[in] = e
 	}
 	t.mu.Unlock()
@@ -190,7 +198,14 @@ func (t *unitTable) portClusters(in portClustersInput) *portClusters {
 		e.res = buildPortClusters(in)
 		e.built.Store(true)
 	})
-	return e.res
+	return e
+}
+
+// carriedOver is the unit of this table that inherit took over for u, a
+// unit of the previous table.
+func (t *unitTable) carriedOver(u *clusterUnit) (*clusterUnit, bool) {
+	next, ok := t.carried[u]
+	return next, ok
 }
 
 // len counts the units built or being built.
@@ -220,10 +235,11 @@ func (t *unitTable) inherit(prev *unitTable, change *snapshotChange, nextIndex f
 		if !ok {
 			continue
 		}
-		inherited := &unitEntry{res: e.res}
+		inherited := &clusterUnit{in: next, res: e.res}
 		inherited.once.Do(func() {}) // built already
 		inherited.built.Store(true)
 		t.entries[next] = inherited
+		t.carried[e] = inherited
 		kept[e.res.reads] = true
 	}
 	for in, list := range prev.routes {
