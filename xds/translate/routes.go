@@ -47,7 +47,7 @@ func outboundRouteConfig(idx *Index, p *model.Proxy, scope *Scope, e *outboundEn
 		return u.routes
 	}
 	services := httpServicesOnPort(e.HTTPEgress.Services, e.Port, p.Namespace)
-	vhosts := serviceVirtualHosts(services, e.Port, p.DNSDomain, routesOf)
+	vhosts := serviceVirtualHosts(services, e.Port, p.DNSDomain, routesOf, units.virtualHost)
 	vhosts = append(vhosts, catchAllVirtualHost(outboundPolicyOf(scope)))
 	return &routev3.RouteConfiguration{
 		Name:                           e.RouteName,
@@ -81,9 +81,10 @@ func httpServicesOnPort(services []*discovery.Service, port uint32, ns string) [
 
 // serviceVirtualHosts gives each service its virtual host on port, with
 // domains kept unique across the configuration (short forms for a proxy in
-// DNS domain dnsDomain) and the routes routesOf gives. A service's own
-// hostname always belongs to it, never to another service's short forms.
-func serviceVirtualHosts(services []*discovery.Service, port uint32, dnsDomain string, routesOf func(*discovery.Service) []*routev3.Route) []*routev3.VirtualHost {
+// DNS domain dnsDomain) and the routes routesOf gives, made by
+// virtualHost. A service's own hostname always belongs to it, never to
+// another service's short forms.
+func serviceVirtualHosts(services []*discovery.Service, port uint32, dnsDomain string, routesOf func(*discovery.Service) []*routev3.Route, virtualHost func(virtualHostInput) *routev3.VirtualHost) []*routev3.VirtualHost {
 	claimed := domainSet{}
 	for _, svc := range services {
 		claimed.claim(withPort(nil, svc.Hostname, port))
@@ -91,15 +92,32 @@ func serviceVirtualHosts(services []*discovery.Service, port uint32, dnsDomain s
 	var out []*routev3.VirtualHost
 	for _, svc := range services {
 		aliases := claimed.claim(aliasDomains(svc, port, dnsDomain))
-		domains := append(withPort(nil, svc.Hostname, port), aliases...)
-		out = append(out, &routev3.VirtualHost{
-			Name:                       VirtualHostName(svc.Hostname, port),
-			Domains:                    domains,
-			Routes:                     routesOf(svc),
-			IncludeRequestAttemptCount: true,
-		})
+		out = append(out, virtualHost(virtualHostInput{
+			name:    VirtualHostName(svc.Hostname, port),
+			domains: append(withPort(nil, svc.Hostname, port), aliases...),
+			routes:  routesOf(svc),
+		}))
 	}
 	return out
+}
+
+// virtualHostInput is everything a service's virtual host is made of
+// (buildVirtualHost reads nothing else), so two views that give a service
+// equal inputs may share one virtual host (see unitTable.virtualHost).
+type virtualHostInput struct {
+	name    string
+	domains []string
+	routes  []*routev3.Route // a unit's routes, never modified
+}
+
+// buildVirtualHost is the virtual host of in.
+func buildVirtualHost(in virtualHostInput) *routev3.VirtualHost {
+	return &routev3.VirtualHost{
+		Name:                       in.name,
+		Domains:                    in.domains,
+		Routes:                     in.routes,
+		IncludeRequestAttemptCount: true,
+	}
 }
 
 // serviceRoutes are the routes of the first VirtualService that has any for

@@ -386,6 +386,10 @@ func (r *recordingUnits) portClusters(in portClustersInput) *clusterUnit {
 	return u
 }
 
+func (r *recordingUnits) virtualHost(in virtualHostInput) *routev3.VirtualHost {
+	return r.units.virtualHost(in)
+}
+
 // took records u, a unit the view takes.
 func (r *recordingUnits) took(u *clusterUnit) {
 	r.clusterUnits = append(r.clusterUnits, u)

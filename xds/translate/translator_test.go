@@ -1,6 +1,7 @@
 package translate
 
 import (
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -266,5 +267,31 @@ func TestSharedUnitsFollowWhatEachNamespaceSees(t *testing.T) {
 		if got := tr.units.len(); got < 2 {
 			t.Errorf("%d cluster units for proxies of namespaces %v, want at least 2 (namespace b sees its own rule)", got, order)
 		}
+	}
+}
+
+// Views that give a service the same domains and routes share its virtual
+// host: in a mesh without Sidecars, every namespace but the service's own,
+// whose proxies also reach it by its short names.
+func TestViewsShareVirtualHostsTheyGiveAlike(t *testing.T) {
+	w := newMeshWorld(t)
+	w.service("reviews.a.svc.cluster.local", "a", []string{"10.96.0.20"}, httpPort(9080))
+	tr := NewTranslator(w.index())
+	host := func(ns string) *routev3.VirtualHost {
+		res := assertSameAsTranslate(t, tr, sidecarProxy(ns, nil))
+		for _, vh := range findRouteConfig(t, res, "9080").GetVirtualHosts() {
+			if vh.GetName() == "reviews.a.svc.cluster.local:9080" {
+				return vh
+			}
+		}
+		t.Fatalf("no virtual host of reviews for a proxy of namespace %s", ns)
+		return nil
+	}
+	fromX, fromY, fromA := host("x"), host("y"), host("a")
+	if fromX != fromY {
+		t.Error("namespaces x and y see reviews alike but hold two virtual hosts")
+	}
+	if fromA == fromX || !slices.Contains(fromA.GetDomains(), "reviews") || slices.Contains(fromX.GetDomains(), "reviews") {
+		t.Errorf("reviews's domains: %v in its own namespace, %v elsewhere", fromA.GetDomains(), fromX.GetDomains())
 	}
 }

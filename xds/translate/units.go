@@ -1,8 +1,11 @@
 package translate
 
 import (
+	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -127,6 +130,9 @@ func buildServiceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes {
 type unitSource interface {
 	portClusters(in portClustersInput) *clusterUnit
 	serviceRoutes(in serviceRoutesInput, view *proxyView) *serviceRoutes
+	// virtualHost is the virtual host of in: built, or one built before
+	// for an equal input.
+	virtualHost(in virtualHostInput) *routev3.VirtualHost
 }
 
 // buildUnits builds every unit it is asked for: the pure Translate.
@@ -140,12 +146,18 @@ func (buildUnits) serviceRoutes(in serviceRoutesInput, view *proxyView) *service
 	return buildServiceRoutes(in, view)
 }
 
+func (buildUnits) virtualHost(in virtualHostInput) *routev3.VirtualHost { return buildVirtualHost(in) }
+
 // unitTable shares the units of one Translator across its views: each
 // input's clusters are built once, by the first view that needs them, while
 // the others wait; a virtual host's routes once for every set of views that
-// answer their trace alike.
+// answer their trace alike; and a virtual host once for every view that
+// gives it the same domains and routes (in a mesh without Sidecars, a
+// service's host is the same in every namespace but its own).
 type unitTable struct {
 	mu      sync.Mutex
+	hosts   map[virtualHostKey][]*routev3.VirtualHost
+	seed    maphash.Seed
 	entries map[portClustersInput]*clusterUnit
 	// carried maps each unit of the previous table that inherit took over
 	// to its counterpart here; written by inherit only, before any view
@@ -164,7 +176,8 @@ type clusterUnit struct {
 }
 
 func newUnitTable() *unitTable {
-	return &unitTable{entries: map[portClustersInput]*clusterUnit{}, carried: map[*clusterUnit]*clusterUnit{}, routes: map[serviceRoutesInput][]*serviceRoutes{}}
+	return &unitTable{entries: map[portClustersInput]*clusterUnit{}, carried: map[*clusterUnit]*clusterUnit{},
+		routes: map[serviceRoutesInput][]*serviceRoutes{}, hosts: map[virtualHostKey][]*routev3.VirtualHost{}, seed: maphash.MakeSeed()}
 }
 
 // serviceRoutes gives the routes of in built for a view that answers like
@@ -199,6 +212,50 @@ func (t *unitTable) portClusters(in portClustersInput) *clusterUnit {
 		e.built.Store(true)
 	})
 	return e
+}
+
+// virtualHostKey finds the virtual hosts that may have an input's content:
+// the same name and routes (by identity), and domains of the same hash.
+type virtualHostKey struct {
+	name    string
+	routes  *routev3.Route // the first of the routes
+	nRoutes int
+	domains uint64
+}
+
+// virtualHost returns a virtual host built before for an input equal to
+// in, else builds it and keeps it for the views that follow.
+func (t *unitTable) virtualHost(in virtualHostInput) *routev3.VirtualHost {
+	key := virtualHostKey{name: in.name, nRoutes: len(in.routes), domains: t.hashDomains(in.domains)}
+	if len(in.routes) > 0 {
+		key.routes = in.routes[0]
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, vh := range t.hosts[key] {
+		if slices.Equal(vh.Domains, in.domains) && sameSlice(vh.Routes, in.routes) {
+			return vh
+		}
+	}
+	vh := buildVirtualHost(in)
+	t.hosts[key] = append(t.hosts[key], vh)
+	return vh
+}
+
+func (t *unitTable) hashDomains(domains []string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	for _, d := range domains {
+		h.WriteString(d)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+// sameSlice reports whether a and b are the same slice: the same array and
+// length.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 // carriedOver is the unit of this table that inherit took over for u, a
