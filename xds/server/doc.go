@@ -42,7 +42,8 @@
 //     by identity, then by content), and keeps its encoding and version
 //     while it does not change. One type's list of resources is one object
 //     for every proxy and view served the same list (interned by content
-//     version). Responses are built from these encodings, never marshalled
+//     version; a list of the very objects of one prepared earlier in the
+//     push is found by their identities before any is looked up). Responses are built from these encodings, never marshalled
 //     per stream: a gRPC codec writes them referring to the prepared
 //     encodings of large resources (512 B and more) instead of copying them
 //     (in delta responses, the wrapper around each prepared resource is

@@ -14,7 +14,10 @@
 //     families, locality, network...; see outboundView) and, for its
 //     inbound side, its inbound targets. A Translator (one per snapshot, safe for concurrent use)
 //     gives the same resources as Translate, building each part once per
-//     distinct view (and targets) and handing proxies the same objects.
+//     distinct view (and targets) and handing proxies the same objects;
+//     across views it shares the clusters of a service port, the routes of
+//     a virtual host and the virtual host itself whenever their inputs
+//     (portClustersInput, the routes' traced view, virtualHostInput) agree.
 //     A Translator can take over from the previous snapshot's the parts a
 //     change cannot reach (InheritFrom), still giving exactly what
 //     Translate gives.
