@@ -147,7 +147,8 @@ run: tools build
 ##        benchmarks, xDS load against isthmus serve, data-plane latency; the
 ##        figures go into bench/RESULTS.md. Scale up with BENCH_FLAGS, e.g.
 ##        make bench BENCH_FLAGS='--proxies 5000 --sotw-only', or the mesh
-##        without Sidecar resources: BENCH_FLAGS='--unscoped --proxies 2000'
+##        without Sidecar resources: BENCH_FLAGS='--unscoped --proxies 2000',
+##        sidecars arriving at a pace: --connect-rate 100
 ##        (all flags: go run ./bench/cmd/benchall --help).
 BENCH_FLAGS ?=
 bench: tools

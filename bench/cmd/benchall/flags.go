@@ -29,6 +29,7 @@ type config struct {
 	DeltaOnly     bool
 	Changes       int
 	Rate          float64
+	ConnectRate   float64 // sidecars connecting per second; 0: all at once
 	ConfigTimeout time.Duration
 	SettleTimeout time.Duration
 
@@ -105,6 +106,7 @@ func registerFlags(fs *flag.FlagSet, cfg *config) {
 	fs.BoolVar(&cfg.DeltaOnly, "delta-only", false, "load with delta xDS only")
 	fs.IntVar(&cfg.Changes, "changes", cfg.Changes, "changes per xDS change scenario")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "changes per second in the xDS change scenarios")
+	fs.Float64Var(&cfg.ConnectRate, "connect-rate", cfg.ConnectRate, "sidecars connecting per second in the connect storm (0: all at once)")
 	fs.DurationVar(&cfg.ConfigTimeout, "config-timeout", cfg.ConfigTimeout, "how long the connect storm waits for every sidecar's full config")
 	fs.DurationVar(&cfg.SettleTimeout, "settle-timeout", cfg.SettleTimeout, "how long a change scenario waits for its changes to reach every sidecar")
 	fs.DurationVar(&cfg.DataplaneDuration, "dataplane-duration", cfg.DataplaneDuration, "measured data-plane load per scenario")
@@ -132,6 +134,9 @@ func (c config) validate() error {
 	}
 	if c.Changes < 1 || c.Rate <= 0 {
 		errs = append(errs, fmt.Errorf("--changes %d --rate %g: want at least one change at a positive rate", c.Changes, c.Rate))
+	}
+	if c.ConnectRate < 0 {
+		errs = append(errs, fmt.Errorf("--connect-rate %g: want 0 (all at once) or a positive rate", c.ConnectRate))
 	}
 	if c.DataplaneDuration < minDataplaneDuration {
 		errs = append(errs, fmt.Errorf("--dataplane-duration %v: want at least %v", c.DataplaneDuration, minDataplaneDuration))

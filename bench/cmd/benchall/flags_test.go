@@ -50,6 +50,13 @@ func TestFlagsScaleTheRun(t *testing.T) {
 	if cfg, _ := parseFlags([]string{"--unscoped"}, io.Discard); meshSpec(cfg).Sidecars {
 		t.Error("--unscoped still generates Sidecars")
 	}
+	cfg, _ = parseFlags([]string{"--unscoped", "--proxies", "5000", "--connect-rate", "100"}, io.Discard)
+	if opts := loadOptions(cfg, "127.0.0.1:1", "/tmp/mesh", true, io.Discard); opts.ConnectRate != 100 {
+		t.Errorf("--connect-rate 100 loads at %g per second", opts.ConnectRate)
+	}
+	if commands := strings.Join(xdsCommands(cfg, meshSpec(cfg)), "\n"); !strings.Contains(commands, "--connect-rate 100") {
+		t.Errorf("the recorded commands leave out the connect rate:\n%s", commands)
+	}
 	cfg, _ = parseFlags([]string{"--sotw-only"}, io.Discard)
 	if !slices.Equal(cfg.protocols(), []bool{false}) {
 		t.Errorf("--sotw-only protocols = %v", cfg.protocols())
@@ -64,6 +71,7 @@ func TestBadFlagsFailBeforeRunning(t *testing.T) {
 		{"--proxies", "0"},
 		{"--dataplane-duration", "100ms"},
 		{"--changes", "0"},
+		{"--connect-rate", "-1"},
 		{"--no-such-flag"},
 		{"extra"},
 	} {

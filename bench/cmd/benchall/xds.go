@@ -89,7 +89,7 @@ func loadOptions(cfg config, target, meshDir string, delta bool, progress io.Wri
 	opts.Target, opts.Delta, opts.Proxies = target, delta, cfg.Proxies
 	opts.Mesh, opts.ConfigDir = meshSpec(cfg), meshDir
 	opts.Scenarios = slices.Clone(xdsload.ChangeScenarios)
-	opts.Changes, opts.Rate = cfg.Changes, cfg.Rate
+	opts.Changes, opts.Rate, opts.ConnectRate = cfg.Changes, cfg.Rate, cfg.ConnectRate
 	opts.ConfigTimeout, opts.SettleTimeout = cfg.ConfigTimeout, cfg.SettleTimeout
 	opts.PID = 0
 	opts.Progress, opts.Terminal = progress, isTerminal(progress)
@@ -105,12 +105,15 @@ func xdsCommands(cfg config, spec meshgen.Spec) []string {
 		"isthmus serve --config-dir /tmp/mesh --xds-listen 127.0.0.1:15010 --secure-listen \"\" --insecure-identities --monitoring-listen 127.0.0.1:15014 --log-level warn &",
 	}
 	for _, delta := range cfg.protocols() {
-		flagDelta := ""
+		flags := ""
 		if delta {
-			flagDelta = " --delta"
+			flags = " --delta"
+		}
+		if cfg.ConnectRate > 0 {
+			flags += fmt.Sprintf(" --connect-rate %g", cfg.ConnectRate)
 		}
 		lines = append(lines, fmt.Sprintf("go run ./bench/cmd/xdsload --target 127.0.0.1:15010 --metrics http://127.0.0.1:15014/metrics --config-dir /tmp/mesh --proxies %d%s --changes %d --rate %g --settle-timeout %v --config-timeout %v",
-			cfg.Proxies, flagDelta, cfg.Changes, cfg.Rate, cfg.SettleTimeout, cfg.ConfigTimeout))
+			cfg.Proxies, flags, cfg.Changes, cfg.Rate, cfg.SettleTimeout, cfg.ConfigTimeout))
 	}
 	return lines
 }
