@@ -193,8 +193,19 @@ func readable(data mem.BufferSlice) (b []byte, done func()) {
 // field of b. False when b has fewer, or they are not one after the
 // other, or b is not well formed.
 func encodedNamesSpan(b []byte, field protowire.Number) (start, end int, ok bool) {
+	tag := protowire.AppendTag(nil, field, protowire.BytesType)
 	count := 0
 	for pos := 0; pos < len(b); {
+		if count == 0 && len(tag) == 1 && b[pos] == tag[0] {
+			// The names, one after the other: walked without decoding
+			// each tag (4,000 of them in an EDS acknowledgement).
+			start = pos
+			if end, count = bytesRun(b, pos, tag[0]); end < 0 {
+				return 0, 0, false
+			}
+			pos = end
+			continue
+		}
 		num, typ, tagLen := protowire.ConsumeTag(b[pos:])
 		if tagLen < 0 {
 			return 0, 0, false
@@ -216,4 +227,30 @@ func encodedNamesSpan(b []byte, field protowire.Number) (start, end int, ok bool
 		pos = next
 	}
 	return start, end, count >= encodedNamesFrom
+}
+
+// bytesRun walks the length-delimited fields of one-byte tag from pos, one
+// after the other: it returns where the first other field starts and how
+// many it walked; end is -1 when one is not well formed.
+func bytesRun(b []byte, pos int, tag byte) (end, count int) {
+	for pos < len(b) && b[pos] == tag {
+		pos++
+		var size uint64
+		if pos < len(b) && b[pos] < 0x80 {
+			size = uint64(b[pos])
+			pos++
+		} else {
+			v, n := protowire.ConsumeVarint(b[pos:])
+			if n < 0 {
+				return -1, 0
+			}
+			size, pos = v, pos+n
+		}
+		if size > uint64(len(b)-pos) {
+			return -1, 0
+		}
+		pos += int(size)
+		count++
+	}
+	return pos, count
 }
