@@ -46,7 +46,7 @@ func hasAnyAddress(endpoints []string, addrs map[string]bool) bool {
 // proxy holds, that serve host (its FQDN or FQDN:PORT).
 func virtualHostsFor(s configState, host string) []vhostSummary {
 	var out []vhostSummary
-	for _, d := range s.resources[typeRDS] {
+	for _, d := range s.resources[typeRDS].all() {
 		for _, vh := range d.vhosts {
 			if servesHost(vh, host) {
 				out = append(out, vh)
@@ -83,7 +83,7 @@ func clusterWeights(vhosts []vhostSummary, cluster string) []uint32 {
 // namespace ns: a service added there will concern it too.
 func seesNamespace(s configState, ns string) bool {
 	suffix := "." + ns + ".svc.cluster.local"
-	for name := range s.resources[typeCDS] {
+	for name := range s.resources[typeCDS].all() {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}
@@ -110,13 +110,16 @@ func differs(before, after configState) bool {
 	return false
 }
 
-func sameResources(a, b map[string]*decoded) bool {
-	if len(a) != len(b) {
+func sameResources(a, b *resourceMap) bool {
+	if a == b {
+		return true
+	}
+	if a.len() != b.len() {
 		return false
 	}
-	for name, da := range a {
-		db, ok := b[name]
-		if !ok || (da != db && da.digest != db.digest) {
+	for name, da := range a.all() {
+		db := b.get(name)
+		if db == nil || (da != db && da.digest != db.digest) {
 			return false
 		}
 	}

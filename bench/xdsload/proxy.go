@@ -104,6 +104,13 @@ func (p *Proxy) wanted(dep string) []string {
 	return p.state.wanted(dep)
 }
 
+// wantedList is wanted, interned.
+func (p *Proxy) wantedList(dep string) *nameList {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.wantedList(dep)
+}
+
 // acked records that a response of typeURL was ACKed at ackAt: the
 // configuration may now be complete and pending changes may be visible.
 func (p *Proxy) acked(typeURL string, ackAt time.Time) {

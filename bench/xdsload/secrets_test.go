@@ -2,7 +2,6 @@ package xdsload
 
 import (
 	"context"
-	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -55,7 +54,7 @@ func TestFleetSubscribesToSecretsAndSeesRotation(t *testing.T) {
 			}
 			for _, p := range fleet.r.proxies {
 				p.mu.Lock()
-				held := slices.Sorted(maps.Keys(p.state.resources[typeSDS]))
+				held := slices.Sorted(slices.Values(p.state.resources[typeSDS].names()))
 				p.mu.Unlock()
 				if !slices.Equal(held, []string{rootSecret, certSecret}) {
 					t.Errorf("%s holds secrets %v", p.ID.NodeID(), held)
@@ -162,7 +161,7 @@ func TestFullConfigurationNeedsEveryReferencedSecret(t *testing.T) {
 		t.Error("not complete with both secrets")
 	}
 	apply(typeCDS, decodeFor(t, typeCDS, plain))
-	if len(s.wanted(typeSDS)) != 0 || len(s.resources[typeSDS]) != 0 || !s.complete() {
-		t.Errorf("after TLS was removed: wanted %v, held %d secrets, complete %v", s.wanted(typeSDS), len(s.resources[typeSDS]), s.complete())
+	if len(s.wanted(typeSDS)) != 0 || s.resources[typeSDS].len() != 0 || !s.complete() {
+		t.Errorf("after TLS was removed: wanted %v, held %d secrets, complete %v", s.wanted(typeSDS), s.resources[typeSDS].len(), s.complete())
 	}
 }

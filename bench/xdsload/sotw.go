@@ -20,7 +20,12 @@ type sotwStream struct {
 	version  map[string]string   // last accepted version_info per type
 	nonce    map[string]string   // last response nonce per type
 	names    map[string][]string // subscribed names of EDS, RDS and SDS
+	encoded  map[string]encodedNames
 }
+
+// encodedFrom is how many names a request must carry for the stream to
+// send them as encoded once (see namedRequest).
+const encodedFrom = 16
 
 // runSotW subscribes like Envoy: CDS and LDS wildcard, then EDS, RDS and
 // SDS for the names they reference; it returns when the stream ends.
@@ -29,7 +34,7 @@ func runSotW(ctx context.Context, p *Proxy) error {
 	if err != nil {
 		return fmt.Errorf("open ADS stream: %w", err)
 	}
-	s := &sotwStream{p: p, stream: stream, version: map[string]string{}, nonce: map[string]string{}, names: map[string][]string{}}
+	s := &sotwStream{p: p, stream: stream, version: map[string]string{}, nonce: map[string]string{}, names: map[string][]string{}, encoded: map[string]encodedNames{}}
 	for _, t := range []string{typeCDS, typeLDS} {
 		if err := s.send(t, nil); err != nil {
 			return err
@@ -55,14 +60,19 @@ func (s *sotwStream) send(typeURL string, errDetail *statuspb.Status) error {
 		TypeUrl:       typeURL,
 		VersionInfo:   s.version[typeURL],
 		ResponseNonce: s.nonce[typeURL],
-		ResourceNames: s.names[typeURL],
 		ErrorDetail:   errDetail,
 	}
 	if !s.nodeSent {
 		req.Node = s.p.node
 		s.nodeSent = true
 	}
-	if err := s.stream.Send(req); err != nil {
+	var msg any = req
+	if encoded, ok := s.encoded[typeURL]; ok {
+		msg = &namedRequest{req: req, names: encoded}
+	} else {
+		req.ResourceNames = s.names[typeURL]
+	}
+	if err := s.stream.SendMsg(msg); err != nil {
 		return fmt.Errorf("send %s request: %w", typeNames[typeURL], err)
 	}
 	return nil
@@ -96,7 +106,8 @@ func (s *sotwStream) handle(resp *rawResponse) error {
 // references, when they changed.
 func (s *sotwStream) resubscribe(parent string) error {
 	for _, dep := range dependents[parent] {
-		want := s.p.wanted(dep)
+		wantList := s.p.wantedList(dep)
+		want := wantList.list()
 		if _, asked := s.names[dep]; asked && slices.Equal(want, s.names[dep]) {
 			continue
 		}
@@ -106,6 +117,10 @@ func (s *sotwStream) resubscribe(parent string) error {
 		s.names[dep] = want
 		if want == nil {
 			s.names[dep] = []string{}
+		}
+		delete(s.encoded, dep)
+		if len(want) >= encodedFrom {
+			s.encoded[dep] = wantList.encoded()
 		}
 		if err := s.send(dep, nil); err != nil {
 			return err

@@ -6,20 +6,22 @@ import (
 
 // configState is the configuration one simulated sidecar has accepted, by
 // type URL and resource name. Maps and slices are copied on write, never
-// changed in place, so a shallow copy of the struct is a consistent
-// snapshot.
+// changed in place (a type's resources are an immutable resourceMap), so a
+// shallow copy of the struct is a consistent snapshot. A dependent type
+// holds only names its parents reference, as Envoy keeps only what it
+// subscribes to.
 type configState struct {
-	resources map[string]map[string]*decoded
+	resources map[string]*resourceMap
 	// received records the types for which at least one response was
 	// accepted: an empty wildcard response still counts.
 	received map[string]bool
 	// want holds, by dependent type, the sorted names the accepted parent
 	// resources reference; it is recomputed when a parent type changes.
-	want map[string][]string
+	want map[string]*nameList
 }
 
 func newConfigState() configState {
-	return configState{resources: map[string]map[string]*decoded{}, received: map[string]bool{}, want: map[string][]string{}}
+	return configState{resources: map[string]*resourceMap{}, received: map[string]bool{}, want: map[string]*nameList{}}
 }
 
 // dependents maps each parent type to the types its resources make the
@@ -40,39 +42,49 @@ func (s *configState) replace(typeURL string, list []*decoded) {
 	for _, d := range list {
 		m[d.name] = d
 	}
-	if len(m) == len(s.resources[typeURL]) && s.holds(typeURL, list) {
+	if len(m) == s.resources[typeURL].len() && s.holds(typeURL, list) {
 		s.markReceived(typeURL) // the same resources again
 		return
 	}
-	s.setType(typeURL, m)
+	s.setType(typeURL, newResourceMap(m))
 }
 
-// update adds or replaces the resources in list and removes the named ones.
+// update adds or replaces the resources in list and removes the named
+// ones; of a dependent type, it takes only the names its parents
+// reference.
 func (s *configState) update(typeURL string, list []*decoded, removed []string) {
+	if _, dependent := parents[typeURL]; dependent {
+		list = s.onlyWanted(typeURL, list)
+	}
 	if s.holds(typeURL, list) && !s.holdsAny(typeURL, removed) {
 		s.markReceived(typeURL) // nothing changes
 		return
 	}
-	old := s.resources[typeURL]
-	m := make(map[string]*decoded, len(old)+len(list))
-	for k, v := range old {
-		m[k] = v
+	s.setType(typeURL, s.resources[typeURL].with(list, removed))
+}
+
+// onlyWanted is list without the resources the parents of typeURL do not
+// reference (list itself when it has none).
+func (s *configState) onlyWanted(typeURL string, list []*decoded) []*decoded {
+	want := s.wanted(typeURL)
+	wanted := func(d *decoded) bool { _, ok := slices.BinarySearch(want, d.name); return ok }
+	for i, d := range list {
+		if !wanted(d) {
+			out := slices.Clone(list[:i])
+			for _, d := range list[i+1:] {
+				if wanted(d) {
+					out = append(out, d)
+				}
+			}
+			return out
+		}
 	}
-	for _, d := range list {
-		m[d.name] = d
-	}
-	for _, name := range removed {
-		delete(m, name)
-	}
-	s.setType(typeURL, m)
+	return list
 }
 
 // forgetUnwanted drops, after an update of typeURL, the resources of
 // dependent types nothing references any more, as Envoy forgets them.
 func (s *configState) forgetUnwanted(typeURL string) {
-	if _, dependent := parents[typeURL]; dependent {
-		s.retain(typeURL, s.wanted(typeURL))
-	}
 	for _, dep := range dependents[typeURL] {
 		s.retain(dep, s.wanted(dep))
 	}
@@ -84,20 +96,20 @@ func (s *configState) retain(typeURL string, keep []string) {
 	old := s.resources[typeURL]
 	kept := 0
 	for _, name := range keep {
-		if _, ok := old[name]; ok {
+		if old.get(name) != nil {
 			kept++
 		}
 	}
-	if kept == len(old) {
+	if kept == old.len() {
 		return // every resource held is wanted
 	}
 	m := make(map[string]*decoded, kept)
 	for _, name := range keep {
-		if d, ok := old[name]; ok {
+		if d := old.get(name); d != nil {
 			m[name] = d
 		}
 	}
-	s.setType(typeURL, m)
+	s.setType(typeURL, newResourceMap(m))
 }
 
 // holds reports whether every resource of list is already held, the very
@@ -106,7 +118,7 @@ func (s *configState) retain(typeURL string, keep []string) {
 func (s *configState) holds(typeURL string, list []*decoded) bool {
 	held := s.resources[typeURL]
 	for _, d := range list {
-		if held[d.name] != d {
+		if held.get(d.name) != d {
 			return false
 		}
 	}
@@ -117,18 +129,18 @@ func (s *configState) holds(typeURL string, list []*decoded) bool {
 func (s *configState) holdsAny(typeURL string, names []string) bool {
 	held := s.resources[typeURL]
 	for _, name := range names {
-		if _, ok := held[name]; ok {
+		if held.get(name) != nil {
 			return true
 		}
 	}
 	return false
 }
 
-func (s *configState) setType(typeURL string, m map[string]*decoded) {
+func (s *configState) setType(typeURL string, m *resourceMap) {
 	s.resources = withKey(s.resources, typeURL, m)
 	s.markReceived(typeURL)
 	for _, dep := range dependents[typeURL] {
-		s.want = withKey(s.want, dep, s.referenced(dep))
+		s.want = withKey(s.want, dep, subscriptions.intern(s.referenced(dep)))
 	}
 }
 
@@ -150,13 +162,18 @@ func withKey[V any](m map[string]V, key string, v V) map[string]V {
 
 // get returns one resource, or nil.
 func (s *configState) get(typeURL, name string) *decoded {
-	return s.resources[typeURL][name]
+	return s.resources[typeURL].get(name)
 }
 
 // wanted lists, sorted, the names of the dependent type (EDS for CDS, RDS
 // for LDS, SDS for both) that the accepted parent resources reference.
 // The slice is shared: callers must not change it.
 func (s *configState) wanted(dependent string) []string {
+	return s.want[dependent].list()
+}
+
+// wantedList is wanted, interned.
+func (s *configState) wantedList(dependent string) *nameList {
 	return s.want[dependent]
 }
 
@@ -164,7 +181,7 @@ func (s *configState) wanted(dependent string) []string {
 func (s *configState) referenced(dependent string) []string {
 	var out []string
 	for _, parent := range parents[dependent] {
-		for _, d := range s.resources[parent] {
+		for _, d := range s.resources[parent].all() {
 			out = append(out, d.refs[dependent]...)
 		}
 	}
@@ -191,7 +208,7 @@ func (s *configState) complete() bool {
 func (s *configState) holdsAll(dependent string) bool {
 	held := s.resources[dependent]
 	for _, name := range s.wanted(dependent) {
-		if held[name] == nil {
+		if held.get(name) == nil {
 			return false
 		}
 	}

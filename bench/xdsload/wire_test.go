@@ -108,3 +108,29 @@ func TestCodecMarshalsRequestsAsUsual(t *testing.T) {
 		t.Errorf("round trip gave %v, %v", got, err)
 	}
 }
+
+// A request whose names were encoded once is written byte for byte as
+// proto.Marshal writes the request that carries them: first requests with
+// a node, acknowledgements and rejections alike.
+func TestNamedRequestsAreWrittenAsMarshalled(t *testing.T) {
+	names := []string{"outbound|80||a.ns.svc.cluster.local", "outbound|80|v1|a.ns.svc.cluster.local", "é"}
+	for _, req := range []*discoveryv3.DiscoveryRequest{
+		{TypeUrl: typeEDS},
+		{TypeUrl: typeEDS, VersionInfo: "v1", ResponseNonce: "7", Node: &corev3.Node{Id: "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local"}},
+		{TypeUrl: typeRDS, VersionInfo: "v2", ResponseNonce: "8", ErrorDetail: &statuspb.Status{Code: 3, Message: "rejected"}},
+	} {
+		data, err := (xdsCodec{}).Marshal(&namedRequest{req: req, names: encodeNames(names)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := proto.Clone(req).(*discoveryv3.DiscoveryRequest)
+		full.ResourceNames = names
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := data.Materialize(); !slices.Equal(got, want) {
+			t.Errorf("%v: wrote\n%x\nproto.Marshal writes\n%x", full, got, want)
+		}
+	}
+}
