@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"iter"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -43,6 +46,10 @@ type sotwRequest struct {
 	// is known). Set by the stream before reading; safe to call while the
 	// stream handles an earlier request.
 	known func(typeURL string, names encodedNames) *nameSet
+	// subscribed are the sets the stream subscribes to, one per type (nil
+	// before its first request of the type): an acknowledgement names one
+	// again, encoded as the set remembers (see readRepeated).
+	subscribed []*atomic.Pointer[nameSet]
 }
 
 // resourceNames are the names the request subscribes to, interned.
@@ -112,6 +119,10 @@ func (e encodedNames) decode() ([]string, error) {
 // its type, else any set.
 func (c xdsCodec) unmarshalSotw(data mem.BufferSlice, r *sotwRequest) error {
 	r.req = &discoveryv3.DiscoveryRequest{}
+	if same := c.readRepeated(data, r.req, requestNamesField, r.subscribed); same != nil {
+		r.same = same
+		return nil
+	}
 	same, names, err := c.readNamed(data, r.req, requestNamesField, func(names encodedNames) *nameSet {
 		return r.known(r.req.GetTypeUrl(), names)
 	})
@@ -253,4 +264,105 @@ func bytesRun(b []byte, pos int, tag byte) (end, count int) {
 		count++
 	}
 	return pos, count
+}
+
+// readRepeated reads the request in data into m when its names in field
+// are, byte for byte, the encoding one of sets remembers (an
+// acknowledgement naming again what its stream subscribes to), and
+// returns that set: the names are neither walked nor copied out of gRPC's
+// buffers, only compared. It returns nil, m reset, when no set's encoding
+// is there, or the request is laid out otherwise (the names not the first
+// buffer's, more names after them); readNamed then reads it.
+func (c xdsCodec) readRepeated(data mem.BufferSlice, m proto.Message, field protowire.Number, sets []*atomic.Pointer[nameSet]) *nameSet {
+	if len(data) == 0 || len(sets) == 0 {
+		return nil
+	}
+	first := data[0].ReadOnlyData()
+	start := namesStart(first, field)
+	if start < 0 {
+		return nil
+	}
+	total := data.Len()
+	for _, p := range sets {
+		set := p.Load()
+		if set == nil {
+			continue
+		}
+		enc := set.encoding.Load()
+		if enc == nil || len(*enc) == 0 || !encodedAt(data, start, *enc) {
+			continue
+		}
+		rest := appendRange(slices.Clip(first[:start]), data, start+len(*enc), total)
+		err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(rest)}, m)
+		if err == nil && !m.ProtoReflect().Has(m.ProtoReflect().Descriptor().Fields().ByNumber(field)) {
+			return set
+		}
+		proto.Reset(m)
+		return nil
+	}
+	return nil
+}
+
+// namesStart is where, in b (a request's first buffer), the first field
+// numbered field starts; -1 when b holds none or is not well formed
+// before it.
+func namesStart(b []byte, field protowire.Number) int {
+	for pos := 0; pos < len(b); {
+		num, typ, tagLen := protowire.ConsumeTag(b[pos:])
+		if tagLen < 0 {
+			return -1
+		}
+		if num == field {
+			return pos
+		}
+		valueLen := protowire.ConsumeFieldValue(num, typ, b[pos+tagLen:])
+		if valueLen < 0 {
+			return -1
+		}
+		pos += tagLen + valueLen
+	}
+	return -1
+}
+
+// encodedAt reports whether data's bytes from off are want, and what
+// follows them (if anything) is not another field of want's one-byte tag.
+func encodedAt(data mem.BufferSlice, off int, want []byte) bool {
+	tag := want[0]
+	for _, buf := range data {
+		b := buf.ReadOnlyData()
+		if off >= len(b) {
+			off -= len(b)
+			continue
+		}
+		b, off = b[off:], 0
+		if len(want) == 0 {
+			return b[0] != tag
+		}
+		n := min(len(b), len(want))
+		if !bytes.Equal(b[:n], want[:n]) {
+			return false
+		}
+		if want = want[n:]; len(want) == 0 && n < len(b) {
+			return b[n] != tag
+		}
+	}
+	return len(want) == 0
+}
+
+// appendRange appends data's bytes [from, to) to dst.
+func appendRange(dst []byte, data mem.BufferSlice, from, to int) []byte {
+	for _, buf := range data {
+		b := buf.ReadOnlyData()
+		if from >= len(b) {
+			from, to = from-len(b), to-len(b)
+			continue
+		}
+		end := min(to, len(b))
+		dst = append(dst, b[from:end]...)
+		if to <= len(b) {
+			return dst
+		}
+		from, to = 0, to-len(b)
+	}
+	return dst
 }

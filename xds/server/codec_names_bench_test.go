@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync/atomic"
 	"testing"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -26,6 +27,8 @@ func BenchmarkSotwAcknowledgement(b *testing.B) {
 		frames = append(frames, mem.SliceBuffer(rest[:n]))
 		rest = rest[n:]
 	}
+	subscribed := &atomic.Pointer[nameSet]{}
+	subscribed.Store(set)
 	codec := newXDSCodec()
 	b.SetBytes(int64(len(enc)))
 	for b.Loop() {
@@ -34,7 +37,7 @@ func BenchmarkSotwAcknowledgement(b *testing.B) {
 				return set
 			}
 			return nil
-		}}
+		}, subscribed: []*atomic.Pointer[nameSet]{subscribed}}
 		if err := codec.Unmarshal(frames, r); err != nil || r.same != set {
 			b.Fatalf("read %v, %v", r.same, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -21,9 +22,12 @@ func clusterNames(n int) []string {
 	return out
 }
 
-// readSotw reads b as a state-of-the-world stream that knows set does.
-func readSotw(t *testing.T, b []byte, set *nameSet) (*sotwRequest, error) {
+// readSotw reads b as a state-of-the-world stream that subscribes to set
+// does, b handed over in frames of frame bytes (all of it in one when 0).
+func readSotw(t *testing.T, b []byte, set *nameSet, frame int) (*sotwRequest, error) {
 	t.Helper()
+	subscribed := &atomic.Pointer[nameSet]{}
+	subscribed.Store(set)
 	r := &sotwRequest{known: func(typeURL string, names encodedNames) *nameSet {
 		if typeURL != resource.EndpointType {
 			t.Errorf("asked for the set of %q", typeURL)
@@ -32,9 +36,24 @@ func readSotw(t *testing.T, b []byte, set *nameSet) (*sotwRequest, error) {
 			return set
 		}
 		return nil
-	}}
-	err := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r)
+	}, subscribed: []*atomic.Pointer[nameSet]{subscribed}}
+	err := newXDSCodec().Unmarshal(frames(b, frame), r)
 	return r, err
+}
+
+// frames splits b into buffers of n bytes, as gRPC hands a request over in
+// HTTP/2 frames; one buffer when n is 0.
+func frames(b []byte, n int) mem.BufferSlice {
+	if n <= 0 {
+		return mem.BufferSlice{mem.SliceBuffer(b)}
+	}
+	var out mem.BufferSlice
+	for len(b) > 0 {
+		k := min(n, len(b))
+		out = append(out, mem.SliceBuffer(b[:k]))
+		b = b[k:]
+	}
+	return out
 }
 
 // A state-of-the-world request reads as the proto codec reads it. Its
@@ -54,8 +73,10 @@ func TestSotwRequestReadsAsTheProtoCodec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, subscribed := range []*nameSet{nil, same, other} {
-			r, err := readSotw(t, b, subscribed)
+		for i, subscribed := range []*nameSet{nil, same, other, nil, same, other} {
+			// The second time, an acknowledgement naming the same again,
+			// split in frames: its names are the encoding the set keeps.
+			r, err := readSotw(t, b, subscribed, i/3*100)
 			if err != nil {
 				t.Fatalf("%d names: %v", n, err)
 			}
@@ -93,17 +114,27 @@ func TestSotwRequestOddNames(t *testing.T) {
 		b = protowire.AppendTag(b, requestNamesField, protowire.BytesType)
 		b = protowire.AppendString(b, name)
 	}
-	r, err := readSotw(t, b, set)
-	if err != nil {
-		t.Fatal(err)
+	// The first names alone are a set whose encoding is known: the names
+	// after the other field are read too.
+	first := sets.update(sets.empty(), names[:encodedNamesFrom], nil)
+	if !first.sameAsEncoded(encode(names[:encodedNamesFrom]...)) {
+		t.Fatal("the first names are not their set")
 	}
-	if r.same != nil || !slices.Equal(r.req.GetResourceNames(), names) || r.req.GetTypeUrl() != resource.EndpointType {
-		t.Errorf("names split by another field: read as a set %v, read %d names, type %q", r.same != nil, len(r.req.GetResourceNames()), r.req.GetTypeUrl())
+	for _, subscribed := range []*nameSet{set, first} {
+		for _, frame := range []int{0, 50} {
+			r, err := readSotw(t, b, subscribed, frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.same != nil || !slices.Equal(r.req.GetResourceNames(), names) || r.req.GetTypeUrl() != resource.EndpointType {
+				t.Errorf("names split by another field: read as a set %v, read %d names, type %q", r.same != nil, len(r.req.GetResourceNames()), r.req.GetTypeUrl())
+			}
+		}
 	}
 
 	bad := slices.Clone(names)
 	bad[3] = "outbound|9080||\xff.svc.cluster.local"
-	b, err = proto.Marshal(&discoveryv3.DiscoveryRequest{TypeUrl: resource.EndpointType})
+	b, err := proto.Marshal(&discoveryv3.DiscoveryRequest{TypeUrl: resource.EndpointType})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +142,7 @@ func TestSotwRequestOddNames(t *testing.T) {
 		b = protowire.AppendTag(b, requestNamesField, protowire.BytesType)
 		b = protowire.AppendString(b, name)
 	}
-	if _, err := readSotw(t, b, set); err == nil || !strings.Contains(err.Error(), "UTF-8") {
+	if _, err := readSotw(t, b, set, 0); err == nil || !strings.Contains(err.Error(), "UTF-8") {
 		t.Errorf("a name not UTF-8: %v, want an error", err)
 	}
 }
@@ -193,13 +224,19 @@ func FuzzSotwRequestReadsAsTheCodec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want := &discoveryv3.DiscoveryRequest{}
 		wantErr := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, want)
+		subscribed := &atomic.Pointer[nameSet]{}
+		subscribed.Store(set)
 		r := &sotwRequest{known: func(_ string, names encodedNames) *nameSet {
 			if set.sameAsEncoded(names) {
 				return set
 			}
 			return nil
-		}}
-		err := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r)
+		}, subscribed: []*atomic.Pointer[nameSet]{subscribed}}
+		frame := 0
+		if len(b) > 0 {
+			frame = int(b[len(b)-1])
+		}
+		err := newXDSCodec().Unmarshal(frames(b, frame), r)
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("error %v, the codec's %v", err, wantErr)
 		}

@@ -19,6 +19,8 @@ type sotwStream struct {
 	// subscribes to, for the requests it reads meanwhile (see
 	// sotwRequest.known). The map is made with the stream and not changed.
 	subscribed map[string]*atomic.Pointer[nameSet]
+	// subscribedSets are subscribed's values (sotwRequest.subscribed).
+	subscribedSets []*atomic.Pointer[nameSet]
 }
 
 // sotwType is a sotwStream's state of one type.
@@ -44,7 +46,7 @@ func (s *Server) serveSotw(io sotwIO, fixedType string) error {
 		return err
 	}
 	return runStream(d, io.Context(), func() (*sotwRequest, error) {
-		r := &sotwRequest{known: d.knownSet}
+		r := &sotwRequest{known: d.knownSet, subscribed: d.subscribedSets}
 		return r, io.RecvMsg(r)
 	})
 }
@@ -78,10 +80,12 @@ func (s *Server) openSotw(io sotwIO, fixedType string) (*sotwStream, error) {
 		return nil, err
 	}
 	subscribed := make(map[string]*atomic.Pointer[nameSet], len(servedTypes))
+	sets := make([]*atomic.Pointer[nameSet], 0, len(servedTypes))
 	for _, typeURL := range servedTypes {
 		subscribed[typeURL] = &atomic.Pointer[nameSet]{}
+		sets = append(sets, subscribed[typeURL])
 	}
-	return &sotwStream{streamBase: b, io: io, types: map[string]*sotwType{}, subscribed: subscribed}, nil
+	return &sotwStream{streamBase: b, io: io, types: map[string]*sotwType{}, subscribed: subscribed, subscribedSets: sets}, nil
 }
 
 func (d *sotwStream) base() *streamBase { return &d.streamBase }
