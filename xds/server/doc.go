@@ -72,8 +72,9 @@
 //     of EDS names every load assignment subscribed to) are compared,
 //     still encoded, with the set its stream, or another, subscribes to,
 //     and decoded only when no set has exactly those names
-//     (codec_names.go). A
-//     state-of-the-world request carrying the nonce of an older response
+//     (codec_names.go); names repeating the encoding a stream's set
+//     remembers are compared where they lie in gRPC's frames, neither
+//     walked nor copied. A state-of-the-world request carrying the nonce of an older response
 //     than its type's last is counted (an acknowledgement or rejection)
 //     and otherwise ignored. A version a proxy rejected is not sent again
 //     until the version changes. Responses go out in ADS order (CDS, EDS,
