@@ -22,8 +22,9 @@
 //     `isthmus capture` (package iptables), `isthmus agent --once` then
 //     `isthmus agent` as a native sidecar writing the credential to an
 //     emptyDir, `isthmus bootstrap` writing Envoy's bootstrap (secure
-//     port, file-watched SDS, node id and metadata from the downward API
-//     as istio-proxy sends them), and Envoy as uid 1337, a native sidecar.
+//     port, delta xDS, file-watched SDS, node id and metadata from the
+//     downward API as istio-proxy sends them), and Envoy as uid 1337, a
+//     native sidecar.
 //     Both mount the istio-token projected service-account token
 //     (audience istio-ca) and the istio-ca-root-cert ConfigMap.
 //   - The pod's annotations are honoured: proxy.istio.io/config

@@ -73,9 +73,13 @@ func isthmusAgent(cfg Config, once bool) corev1.Container {
 
 // isthmusBootstrap writes Envoy's bootstrap: ADS over TLS to the secure
 // port with the agent's credential through file-watched SDS, node id and
-// metadata from the downward API as istio-proxy sends them.
+// metadata from the downward API as istio-proxy sends them. ADS is delta
+// xDS: over state of the world each acknowledgement of a load assignment
+// names every one the sidecar subscribes to (4,000 in a mesh of 1,000
+// services without Sidecar resources), which the sidecar encodes and
+// Isthmus reads for every endpoint change.
 func isthmusBootstrap(pod *corev1.Pod, cfg Config, pc podConfig) corev1.Container {
-	args := []string{"bootstrap", "--output=" + bootstrapFile,
+	args := []string{"bootstrap", "--output=" + bootstrapFile, "--delta",
 		"--xds-address=" + cfg.DiscoveryAddress, "--xds-server-name=" + cfg.serverName(),
 		"--xds-root-cert=" + mountRootCert + "/root-cert.pem",
 		"--xds-client-cert=" + mountCredential + "/cert-chain.pem", "--xds-client-key=" + mountCredential + "/key.pem",

@@ -142,6 +142,9 @@ func checkInjectedBootstrap(t *testing.T, path string) {
 	if !strings.Contains(string(data), "isthmus.istio-system.svc") || !strings.Contains(string(data), "xds-client-cert") {
 		t.Errorf("bootstrap does not connect to the secure port with the client certificate:\n%s", data)
 	}
+	if api := field(out, "dynamic_resources", "ads_config", "api_type"); api != "DELTA_GRPC" {
+		t.Errorf("ADS api_type %v, want DELTA_GRPC", api)
+	}
 }
 
 // serve refuses an unknown --inject-mode, and webhook configurations to
