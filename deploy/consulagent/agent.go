@@ -96,13 +96,15 @@ func StartT(t testing.TB, opts Options) *Agent {
 	return a
 }
 
+// startAttempts is how many sets of ports Start tries: a port found free
+// may be taken before the agent binds it (by another test's process, or
+// as the source port of a connection on this machine), and the agent then
+// exits with "address already in use".
+const startAttempts = 3
+
 // Start runs a dev agent and returns once it leads its datacenter.
 func Start(opts Options) (*Agent, error) {
 	bin, err := BinaryPath()
-	if err != nil {
-		return nil, err
-	}
-	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -111,13 +113,35 @@ func Start(opts Options) (*Agent, error) {
 			return nil, err
 		}
 	}
+	for attempt := 1; ; attempt++ {
+		a, err := startOnFreePorts(bin, opts)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			return a, err
+		}
+	}
+}
+
+// errPortTaken is why an agent exited when a port it was given was taken
+// meanwhile.
+var errPortTaken = errors.New("a port was taken before the agent bound it")
+
+// startOnFreePorts runs an agent on ports free when it is started.
+func startOnFreePorts(bin string, opts Options) (*Agent, error) {
+	ports, err := pickPorts(4)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), logPath: filepath.Join(opts.LogDir, "consul.log"), done: make(chan struct{})}
 	if err := a.start(bin, agentArgs(opts, ports)); err != nil {
 		return nil, err
 	}
 	if err := a.waitLeader(); err != nil {
 		a.Stop()
-		return nil, fmt.Errorf("consul agent on %s: %w\n%s", a.Addr, err, a.LogTail(20))
+		tail := a.LogTail(20)
+		if strings.Contains(tail, "address already in use") {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
+		return nil, fmt.Errorf("consul agent on %s: %w\n%s", a.Addr, err, tail)
 	}
 	return a, nil
 }
@@ -171,10 +195,19 @@ func (a *Agent) waitLeader() error {
 			return fmt.Errorf("no leader after %v", startTimeout)
 		case <-time.After(50 * time.Millisecond):
 		}
-		if leader, err := get(ctx, url); err == nil && strings.Trim(strings.TrimSpace(leader), `"`) != "" {
+		if leader, err := getWithin(ctx, url, time.Second); err == nil && strings.Trim(strings.TrimSpace(leader), `"`) != "" {
 			return nil
 		}
 	}
+}
+
+// getWithin is get, given up after d: what answers at the agent's address
+// may not be the agent (a port taken meanwhile), and the agent's exit must
+// be seen.
+func getWithin(ctx context.Context, url string, d time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return get(ctx, url)
 }
 
 func get(ctx context.Context, url string) (string, error) {

@@ -1,6 +1,8 @@
 package consulagent
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -32,5 +34,30 @@ func TestAgentRunsOnLoopbackAndStops(t *testing.T) {
 	a.Stop()
 	if _, err := http.Get("http://" + a.Addr + "/v1/status/leader"); err == nil {
 		t.Error("the agent still answers after Stop")
+	}
+}
+
+// A port taken between being picked and being bound makes the agent exit;
+// Start tries again on other ports.
+func TestAgentStartsWhenAPortIsTakenMeanwhile(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	picks := 0
+	pickPorts = func(n int) ([]int, error) {
+		picks++
+		ports, err := freePorts(n)
+		if picks == 1 && err == nil {
+			ports[0] = takenPort
+		}
+		return ports, err
+	}
+	defer func() { pickPorts = freePorts }()
+	a := StartT(t, Options{})
+	if picks != 2 || strings.HasSuffix(a.Addr, fmt.Sprintf(":%d", takenPort)) {
+		t.Errorf("agent on %s after %d picks of ports, want a second pick away from the taken port %d", a.Addr, picks, takenPort)
 	}
 }

@@ -10,7 +10,9 @@
 //   - Start runs one dev agent (in memory, single node, its own server)
 //     listening on 127.0.0.1 only, on free ports other than Consul's
 //     defaults (HTTP, server RPC, serf LAN and WAN; DNS and gRPC off), and
-//     returns once it has elected itself leader. Options set the
+//     returns once it has elected itself leader; when a port found free
+//     was taken before the agent bound it, it starts again on other ports
+//     (three tries). Options set the
 //     datacenter and the per-client HTTP connection limit (blocking
 //     queries hold one connection each).
 //   - Stop interrupts the agent and waits for it (killed after 5 s); the

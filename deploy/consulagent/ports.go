@@ -5,6 +5,9 @@ import (
 	"net"
 )
 
+// pickPorts picks the agent's ports (freePorts; tests replace it).
+var pickPorts = freePorts
+
 // freePorts returns n distinct free ports of 127.0.0.1, held open until
 // all are picked so they differ.
 func freePorts(n int) ([]int, error) {
