@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isthmus-mesh/isthmus/deploy/freeport"
 )
 
 // Version is the Consul release tools/consul builds (MPL-2.0; later
@@ -95,6 +97,9 @@ func StartT(t testing.TB, opts Options) *Agent {
 	t.Cleanup(a.Stop)
 	return a
 }
+
+// pickPorts picks the agent's ports (tests replace it).
+var pickPorts = freeport.Pick
 
 // startAttempts is how many sets of ports Start tries: a port found free
 // may be taken before the agent binds it (by another test's process, or

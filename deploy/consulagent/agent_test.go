@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isthmus-mesh/isthmus/deploy/freeport"
 )
 
 // A missing binary is an error telling how to build it.
@@ -49,13 +51,13 @@ func TestAgentStartsWhenAPortIsTakenMeanwhile(t *testing.T) {
 	picks := 0
 	pickPorts = func(n int) ([]int, error) {
 		picks++
-		ports, err := freePorts(n)
+		ports, err := freeport.Pick(n)
 		if picks == 1 && err == nil {
 			ports[0] = takenPort
 		}
 		return ports, err
 	}
-	defer func() { pickPorts = freePorts }()
+	defer func() { pickPorts = freeport.Pick }()
 	a := StartT(t, Options{})
 	if picks != 2 || strings.HasSuffix(a.Addr, fmt.Sprintf(":%d", takenPort)) {
 		t.Errorf("agent on %s after %d picks of ports, want a second pick away from the taken port %d", a.Addr, picks, takenPort)

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/isthmus-mesh/isthmus/deploy/freeport"
 )
 
 // Options configure a cluster. The zero value is a cluster named "kube"
@@ -149,7 +151,7 @@ func (c *Cluster) start(ctx context.Context, bin string, opts Options) error {
 	if err := c.makeNodes(opts.Nodes); err != nil {
 		return err
 	}
-	ports, err := freePorts(3)
+	ports, err := freeport.Pick(3)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package kubeharness
+package freeport
 
 import (
 	"fmt"
@@ -9,16 +9,15 @@ import (
 	"strings"
 )
 
-// lowestPort is the lowest port freePorts picks.
+// lowestPort is the lowest port Pick picks.
 const lowestPort = 10000
 
-// freePorts returns n distinct ports of 127.0.0.1 that are free now. They
-// are picked at random below the kernel's ephemeral range
+// Pick returns n distinct ports of 127.0.0.1 that are free now. They are
+// picked at random below the kernel's ephemeral range
 // (ip_local_port_range), where no outgoing connection can take one before
-// the cluster binds it, or while a stopped apiserver is away from its port.
-// Without room below that range it asks the kernel (port 0). Two clusters
-// starting at once may still pick the same port; Start then retries.
-func freePorts(n int) ([]int, error) {
+// the process given it binds it, or while a stopped process is away from
+// its port. Without room below that range it asks the kernel (port 0).
+func Pick(n int) ([]int, error) {
 	var ports []int
 	var held []net.Listener // kept open until all are picked, so they differ
 	defer func() {
