@@ -45,6 +45,10 @@ func startPushFixture(b *testing.B, spec meshgen.Spec, proxies int, delta bool) 
 		Debounce: time.Millisecond, DebounceMax: 5 * time.Millisecond,
 		Logger:  slog.New(slog.DiscardHandler),
 		Secrets: server.IssuerSecrets(issuer, certs.DefaultTrustDomain),
+		// The simulated sidecars connect in plaintext and name their
+		// service account, as with isthmus serve --insecure-identities:
+		// without their certificates they would never be fully configured.
+		InsecureIdentities: true,
 	})}
 	b.Cleanup(f.srv.Stop)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

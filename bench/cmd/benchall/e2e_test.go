@@ -10,7 +10,7 @@ import (
 )
 
 // TestMinimalRunWritesEveryTable runs every step at its smallest size
-// (two Go benchmarks once each, 5 sidecars over a 10-service mesh in both
+// (a few Go benchmarks once each, among them one with real streams, 5 sidecars over a 10-service mesh in both
 // protocols, 1 s of data-plane load) into a results file with a history,
 // and checks the file has the section with every table and the history
 // untouched. It needs Envoy and fails without it (`make tools`).
@@ -23,7 +23,7 @@ func TestMinimalRunWritesEveryTable(t *testing.T) {
 	var stdout, stderr lockedBuffer
 	code := run([]string{
 		"--out", out,
-		"--go-bench", "NewIndex|Translate", "--go-benchtime", "1x",
+		"--go-bench", "NewIndex|Translate|EndpointChange", "--go-benchtime", "1x",
 		"--proxies", "5", "--services", "10", "--namespaces", "2",
 		"--changes", "1", "--rate", "10", "--settle-timeout", "2s", "--config-timeout", "30s",
 		"--dataplane-duration", "1s", "--dataplane-warmup", "200ms", "--dataplane-qps", "200",
@@ -52,6 +52,7 @@ func checkSection(t *testing.T, s string) {
 		"| target | State of the world, 5 sidecars | Delta, 5 sidecars |",
 		"not the 5,000-sidecar target",
 		"| BenchmarkNewIndex1000Services | 1 |", "| BenchmarkTranslate1000Services/unscoped | 1 |",
+		"| BenchmarkEndpointChange/sotw | 1 |", "| BenchmarkEndpointChange/delta | 1 |",
 		"#### State of the world", "#### Delta", "| connect-storm | – | 5/5 | 0 |", "| endpoint-churn | 1 |", "| mesh-wide-change | 1 |",
 		"| isthmus | client → sidecar → sidecar → server", "| static |", "| direct |",
 		"Data plane (two Isthmus sidecars",
