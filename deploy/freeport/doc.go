@@ -1,5 +1,6 @@
 // Package freeport picks loopback ports for the real components tests and
-// benchmarks start (kube-apiserver, etcd, a Consul agent).
+// benchmarks start (kube-apiserver, etcd, a Consul agent, isthmus serve and
+// Envoy through localmesh.FreeAddr).
 //
 // Contract:
 //   - Pick(n) returns n distinct ports of 127.0.0.1 that were free when

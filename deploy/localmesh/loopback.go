@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+
+	"github.com/isthmus-mesh/isthmus/deploy/freeport"
 )
 
 // requireLoopback fails unless addr ("host:port" or a bare IP) is an IPv4
@@ -58,13 +60,15 @@ func FreePort(ip string) (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// FreeAddr returns "127.0.0.1:PORT" with a port that was free a moment ago.
+// FreeAddr returns "127.0.0.1:PORT" with a port that was free a moment
+// ago, below the kernel's ephemeral range (freeport), so that no
+// connection's source port takes it before the process given it binds it.
 func FreeAddr() (string, error) {
-	port, err := FreePort("127.0.0.1")
+	ports, err := freeport.Pick(1)
 	if err != nil {
 		return "", err
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), nil
 }
 
 // RandomLoopbackIP picks an address in 127.0.0.0/8 other than 127.0.0.1 on
