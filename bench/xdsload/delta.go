@@ -80,7 +80,7 @@ func (s *deltaStream) handle(resp *rawResponse) error {
 // unsubscribes from those no longer referenced.
 func (s *deltaStream) resubscribe(parent string) error {
 	for _, dep := range dependents[parent] {
-		want := s.p.wanted(dep)
+		want := s.p.wantedList(dep).list()
 		added, removed := diffNames(s.names[dep], want)
 		if len(added) == 0 && len(removed) == 0 {
 			continue

@@ -96,15 +96,8 @@ func (p *Proxy) apply(typeURL string, change func(*configState)) {
 	p.state.forgetUnwanted(typeURL)
 }
 
-// wanted is the current set of dependent names to subscribe to (shared:
-// not to be changed).
-func (p *Proxy) wanted(dep string) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state.wanted(dep)
-}
-
-// wantedList is wanted, interned.
+// wantedList is the current list of dependent names to subscribe to,
+// interned (shared: not to be changed).
 func (p *Proxy) wantedList(dep string) *nameList {
 	p.mu.Lock()
 	defer p.mu.Unlock()

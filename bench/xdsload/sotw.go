@@ -3,7 +3,6 @@ package xdsload
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -17,10 +16,11 @@ type sotwStream struct {
 	p        *Proxy
 	stream   discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	nodeSent bool
-	version  map[string]string   // last accepted version_info per type
-	nonce    map[string]string   // last response nonce per type
-	names    map[string][]string // subscribed names of EDS, RDS and SDS
-	encoded  map[string]encodedNames
+	version  map[string]string // last accepted version_info per type
+	nonce    map[string]string // last response nonce per type
+	// names are the subscribed names of EDS, RDS and SDS (nil: asked for
+	// none), interned.
+	names map[string]*nameList
 }
 
 // encodedFrom is how many names a request must carry for the stream to
@@ -34,7 +34,7 @@ func runSotW(ctx context.Context, p *Proxy) error {
 	if err != nil {
 		return fmt.Errorf("open ADS stream: %w", err)
 	}
-	s := &sotwStream{p: p, stream: stream, version: map[string]string{}, nonce: map[string]string{}, names: map[string][]string{}, encoded: map[string]encodedNames{}}
+	s := &sotwStream{p: p, stream: stream, version: map[string]string{}, nonce: map[string]string{}, names: map[string]*nameList{}}
 	for _, t := range []string{typeCDS, typeLDS} {
 		if err := s.send(t, nil); err != nil {
 			return err
@@ -67,10 +67,10 @@ func (s *sotwStream) send(typeURL string, errDetail *statuspb.Status) error {
 		s.nodeSent = true
 	}
 	var msg any = req
-	if encoded, ok := s.encoded[typeURL]; ok {
-		msg = &namedRequest{req: req, names: encoded}
+	if subscribed := s.names[typeURL]; len(subscribed.list()) >= encodedFrom {
+		msg = &namedRequest{req: req, names: subscribed.encoded()}
 	} else {
-		req.ResourceNames = s.names[typeURL]
+		req.ResourceNames = subscribed.list()
 	}
 	if err := s.stream.SendMsg(msg); err != nil {
 		return fmt.Errorf("send %s request: %w", typeNames[typeURL], err)
@@ -106,22 +106,15 @@ func (s *sotwStream) handle(resp *rawResponse) error {
 // references, when they changed.
 func (s *sotwStream) resubscribe(parent string) error {
 	for _, dep := range dependents[parent] {
-		wantList := s.p.wantedList(dep)
-		want := wantList.list()
-		if _, asked := s.names[dep]; asked && slices.Equal(want, s.names[dep]) {
-			continue
+		want := s.p.wantedList(dep)
+		held, asked := s.names[dep]
+		if asked && held == want {
+			continue // the same names: lists are interned
 		}
-		if len(want) == 0 && s.names[dep] == nil {
+		if !asked && want == nil {
 			continue // nothing to ask for yet
 		}
 		s.names[dep] = want
-		if want == nil {
-			s.names[dep] = []string{}
-		}
-		delete(s.encoded, dep)
-		if len(want) >= encodedFrom {
-			s.encoded[dep] = wantList.encoded()
-		}
 		if err := s.send(dep, nil); err != nil {
 			return err
 		}

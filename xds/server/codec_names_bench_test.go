@@ -1,12 +1,10 @@
 package server
 
 import (
-	"sync/atomic"
 	"testing"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -21,24 +19,12 @@ func BenchmarkSotwAcknowledgement(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var frames mem.BufferSlice
-	for rest := enc; len(rest) > 0; {
-		n := min(len(rest), 16<<10)
-		frames = append(frames, mem.SliceBuffer(rest[:n]))
-		rest = rest[n:]
-	}
-	subscribed := &atomic.Pointer[nameSet]{}
-	subscribed.Store(set)
+	acknowledgement := frames(enc, 16<<10)
 	codec := newXDSCodec()
 	b.SetBytes(int64(len(enc)))
 	for b.Loop() {
-		r := &sotwRequest{known: func(_ string, names encodedNames) *nameSet {
-			if set.sameAsEncoded(names) {
-				return set
-			}
-			return nil
-		}, subscribed: []*atomic.Pointer[nameSet]{subscribed}}
-		if err := codec.Unmarshal(frames, r); err != nil || r.same != set {
+		r := requestSubscribedTo(set)
+		if err := codec.Unmarshal(acknowledgement, r); err != nil || r.same != set {
 			b.Fatalf("read %v, %v", r.same, err)
 		}
 	}

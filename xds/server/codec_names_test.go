@@ -26,19 +26,29 @@ func clusterNames(n int) []string {
 // does, b handed over in frames of frame bytes (all of it in one when 0).
 func readSotw(t *testing.T, b []byte, set *nameSet, frame int) (*sotwRequest, error) {
 	t.Helper()
-	subscribed := &atomic.Pointer[nameSet]{}
-	subscribed.Store(set)
-	r := &sotwRequest{known: func(typeURL string, names encodedNames) *nameSet {
+	r := requestSubscribedTo(set)
+	known := r.known
+	r.known = func(typeURL string, names encodedNames) *nameSet {
 		if typeURL != resource.EndpointType {
 			t.Errorf("asked for the set of %q", typeURL)
 		}
+		return known(typeURL, names)
+	}
+	err := newXDSCodec().Unmarshal(frames(b, frame), r)
+	return r, err
+}
+
+// requestSubscribedTo is a request to be read by a stream that subscribes
+// to set (none when nil) and knows no other.
+func requestSubscribedTo(set *nameSet) *sotwRequest {
+	subscribed := &atomic.Pointer[nameSet]{}
+	subscribed.Store(set)
+	return &sotwRequest{known: func(_ string, names encodedNames) *nameSet {
 		if set != nil && set.sameAsEncoded(names) {
 			return set
 		}
 		return nil
 	}, subscribed: []*atomic.Pointer[nameSet]{subscribed}}
-	err := newXDSCodec().Unmarshal(frames(b, frame), r)
-	return r, err
 }
 
 // frames splits b into buffers of n bytes, as gRPC hands a request over in
@@ -224,14 +234,7 @@ func FuzzSotwRequestReadsAsTheCodec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want := &discoveryv3.DiscoveryRequest{}
 		wantErr := newXDSCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, want)
-		subscribed := &atomic.Pointer[nameSet]{}
-		subscribed.Store(set)
-		r := &sotwRequest{known: func(_ string, names encodedNames) *nameSet {
-			if set.sameAsEncoded(names) {
-				return set
-			}
-			return nil
-		}, subscribed: []*atomic.Pointer[nameSet]{subscribed}}
+		r := requestSubscribedTo(set)
 		frame := 0
 		if len(b) > 0 {
 			frame = int(b[len(b)-1])

@@ -28,7 +28,7 @@ type benchMesh struct {
 var targetMesh = benchMesh{services: 1000, namespaces: 100, endpoints: 3, subsets: 3}
 
 // unscopedMesh is targetMesh without Sidecar resources.
-var unscopedMesh = benchMesh{services: 1000, namespaces: 100, endpoints: 3, subsets: 3, unscoped: true}
+var unscopedMesh = func() benchMesh { m := targetMesh; m.unscoped = true; return m }()
 
 func (m benchMesh) namespace(i int) string { return fmt.Sprintf("ns-%d", i%m.namespaces) }
 func (m benchMesh) name(i int) string      { return fmt.Sprintf("svc-%d", i) }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/maphash"
+	"reflect"
 	"slices"
 	"sync"
 	"unsafe"
@@ -204,10 +205,10 @@ func objectsKeyOf[T types.Resource](seed maphash.Seed, typeURL string, list []T)
 	return addressesKey(seed, typeURL, list, objectAddress[T])
 }
 
-// objectAddress is the address of the object r points to.
+// objectAddress is the address of the object r points to (every resource
+// type is a pointer to a generated message).
 func objectAddress[T types.Resource](r T) unsafe.Pointer {
-	var iface types.Resource = r
-	return (*[2]unsafe.Pointer)(unsafe.Pointer(&iface))[1]
+	return reflect.ValueOf(r).UnsafePointer()
 }
 
 // addressesKey is the key of a list of typeURL by the addresses of its

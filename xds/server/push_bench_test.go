@@ -264,7 +264,7 @@ func (m *memIO[Resp]) RecvMsg(any) error {
 
 // decoded is req as the stream reads it off the wire.
 func (d *sotwStream) decoded(req *discoveryv3.DiscoveryRequest) *sotwRequest {
-	r := &sotwRequest{known: d.knownSet, subscribed: d.subscribedSets}
+	r := &sotwRequest{known: d.knownSet, subscribed: d.subscribed}
 	readAsFromTheWire(req, r)
 	return r
 }

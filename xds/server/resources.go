@@ -173,29 +173,18 @@ type resourceTypes struct {
 // (nil before the first build) keeps prev's version without hashing again.
 func prepareResourceTypes(res *translate.Resources, prev *proxyResources, prep *preparer, validated bool) (*resourceTypes, error) {
 	rt := &resourceTypes{types: map[string]*typeResources{}}
-	prepared := []struct {
-		typeURL string
-		prepare func() (*typeResources, error)
-	}{
-		{resource.ClusterType, func() (*typeResources, error) {
-			return prepareType(resource.ClusterType, res.Clusters, prev, prep, validated)
-		}},
-		{resource.EndpointType, func() (*typeResources, error) {
-			return prepareType(resource.EndpointType, res.Endpoints, prev, prep, validated)
-		}},
-		{resource.ListenerType, func() (*typeResources, error) {
-			return prepareType(resource.ListenerType, res.Listeners, prev, prep, validated)
-		}},
-		{resource.RouteType, func() (*typeResources, error) {
-			return prepareType(resource.RouteType, res.Routes, prev, prep, validated)
-		}},
+	var err error
+	if rt.types[resource.ClusterType], err = validType(resource.ClusterType, res.Clusters, prev, prep, validated); err != nil {
+		return nil, err
 	}
-	for _, typed := range prepared {
-		t, err := typed.prepare()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typed.typeURL), err)
-		}
-		rt.types[typed.typeURL] = t
+	if rt.types[resource.EndpointType], err = validType(resource.EndpointType, res.Endpoints, prev, prep, validated); err != nil {
+		return nil, err
+	}
+	if rt.types[resource.ListenerType], err = validType(resource.ListenerType, res.Listeners, prev, prep, validated); err != nil {
+		return nil, err
+	}
+	if rt.types[resource.RouteType], err = validType(resource.RouteType, res.Routes, prev, prep, validated); err != nil {
+		return nil, err
 	}
 	if err := prep.referencesMatch(rt.types[resource.ClusterType], rt.types[resource.EndpointType]); err != nil {
 		return nil, fmt.Errorf("%w: endpoints: %w", errInconsistent, err)
@@ -270,9 +259,9 @@ func withProxySecrets(rt *resourceTypes, res *translate.Resources, secrets []*tl
 	if len(served) > 0 {
 		pr.resources = withSecrets(res, served)
 	}
-	t, err := prepareType(resource.SecretType, served, prev, prep, false)
+	t, err := validType(resource.SecretType, served, prev, prep, false)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(resource.SecretType), err)
+		return nil, err
 	}
 	pr.types[resource.SecretType] = t
 	pr.versions[resource.SecretType] = t.version
@@ -299,6 +288,16 @@ func withSecrets(res *translate.Resources, secrets []*tlsv3.Secret) *translate.R
 	out := *res
 	out.Secrets = append(slices.Clip(res.Secrets), secrets...)
 	return &out
+}
+
+// validType is prepareType, a failure being errInvalid and naming the
+// type.
+func validType[T types.Resource](typeURL string, list []T, prev *proxyResources, prep *preparer, validated bool) (*typeResources, error) {
+	t, err := prepareType(typeURL, list, prev, prep, validated)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", errInvalid, typeLabel(typeURL), err)
+	}
+	return t, nil
 }
 
 // prepareType is the typeResources of list, translated resources of

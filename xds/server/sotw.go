@@ -15,12 +15,11 @@ type sotwStream struct {
 	streamBase
 	io    sotwIO
 	types map[string]*sotwType
-	// subscribed is, for each served type, the name set the stream
-	// subscribes to, for the requests it reads meanwhile (see
-	// sotwRequest.known). The map is made with the stream and not changed.
-	subscribed map[string]*atomic.Pointer[nameSet]
-	// subscribedSets are subscribed's values (sotwRequest.subscribed).
-	subscribedSets []*atomic.Pointer[nameSet]
+	// subscribed is, for each served type in servedTypes' order, the name
+	// set the stream subscribes to, for the requests it reads meanwhile
+	// (see sotwRequest.known and sotwRequest.subscribed). Made with the
+	// stream and not changed.
+	subscribed []*atomic.Pointer[nameSet]
 }
 
 // sotwType is a sotwStream's state of one type.
@@ -46,7 +45,7 @@ func (s *Server) serveSotw(io sotwIO, fixedType string) error {
 		return err
 	}
 	return runStream(d, io.Context(), func() (*sotwRequest, error) {
-		r := &sotwRequest{known: d.knownSet, subscribed: d.subscribedSets}
+		r := &sotwRequest{known: d.knownSet, subscribed: d.subscribed}
 		return r, io.RecvMsg(r)
 	})
 }
@@ -67,8 +66,17 @@ func (d *sotwStream) knownSet(typeURL string, names encodedNames) *nameSet {
 // subscribedTo is the set the stream subscribes to of typeURL; nil before
 // its first request of the type, or for a type that is not served.
 func (d *sotwStream) subscribedTo(typeURL string) *nameSet {
-	if published := d.subscribed[typeURL]; published != nil {
+	if published := d.subscription(typeURL); published != nil {
 		return published.Load()
+	}
+	return nil
+}
+
+// subscription is where the set the stream subscribes to of typeURL is
+// published; nil for a type that is not served.
+func (d *sotwStream) subscription(typeURL string) *atomic.Pointer[nameSet] {
+	if i := typeOrder(typeURL); i < len(d.subscribed) {
+		return d.subscribed[i]
 	}
 	return nil
 }
@@ -79,13 +87,11 @@ func (s *Server) openSotw(io sotwIO, fixedType string) (*sotwStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	subscribed := make(map[string]*atomic.Pointer[nameSet], len(servedTypes))
-	sets := make([]*atomic.Pointer[nameSet], 0, len(servedTypes))
-	for _, typeURL := range servedTypes {
-		subscribed[typeURL] = &atomic.Pointer[nameSet]{}
-		sets = append(sets, subscribed[typeURL])
+	subscribed := make([]*atomic.Pointer[nameSet], len(servedTypes))
+	for i := range subscribed {
+		subscribed[i] = &atomic.Pointer[nameSet]{}
 	}
-	return &sotwStream{streamBase: b, io: io, types: map[string]*sotwType{}, subscribed: subscribed, subscribedSets: sets}, nil
+	return &sotwStream{streamBase: b, io: io, types: map[string]*sotwType{}, subscribed: subscribed}, nil
 }
 
 func (d *sotwStream) base() *streamBase { return &d.streamBase }
@@ -112,7 +118,7 @@ func (d *sotwStream) handle(r *sotwRequest) error {
 	} else if r.same != t.held.names || t.held.wildcard {
 		t.held.resubscribe(r.resourceNames(), d.s.nameSets)
 	}
-	if published := d.subscribed[typeURL]; published != nil {
+	if published := d.subscription(typeURL); published != nil {
 		published.Store(t.held.names)
 	}
 	t.held.open = true

@@ -215,10 +215,10 @@ func (t *unitTable) portClusters(in portClustersInput) *clusterUnit {
 }
 
 // virtualHostKey finds the virtual hosts that may have an input's content:
-// the same name and routes (by identity), and domains of the same hash.
+// the same name and routes (the same slice), and domains of the same hash.
 type virtualHostKey struct {
 	name    string
-	routes  *routev3.Route // the first of the routes
+	routes  **routev3.Route // the routes' array
 	nRoutes int
 	domains uint64
 }
@@ -226,10 +226,7 @@ type virtualHostKey struct {
 // virtualHost returns a virtual host built before for an input equal to
 // in, else builds it and keeps it for the views that follow.
 func (t *unitTable) virtualHost(in virtualHostInput) *routev3.VirtualHost {
-	key := virtualHostKey{name: in.name, nRoutes: len(in.routes), domains: t.hashDomains(in.domains)}
-	if len(in.routes) > 0 {
-		key.routes = in.routes[0]
-	}
+	key := virtualHostKey{name: in.name, routes: unsafe.SliceData(in.routes), nRoutes: len(in.routes), domains: t.hashDomains(in.domains)}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, vh := range t.hosts[key] {
